@@ -1,0 +1,1 @@
+"""Event contracts: CloudEvents envelope, event models, topic registry (source of truth)."""

@@ -1,0 +1,40 @@
+"""The event catalog: event type name → payload model; decoding raw records into typed envelopes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from sbcontracts.envelope import CloudEvent, EventData
+from sbcontracts.events import control
+
+EVENT_MODELS: tuple[type[EventData], ...] = (control.TenantCreated, control.TokenRevoked)
+BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
+
+
+class InvalidEvent(ValueError):
+    """A record that is not a valid event of a known type (a poison message)."""
+
+
+def encode(event: CloudEvent[Any]) -> bytes:
+    """Serialise an envelope to its wire form (structured-mode JSON)."""
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+def decode(raw: bytes) -> CloudEvent[Any]:
+    """Parse a wire record into a typed envelope, or raise InvalidEvent."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidEvent("envelope is not an object")
+    model = BY_TYPE.get(str(doc.get("type")))
+    if model is None:
+        raise InvalidEvent(f"unknown event type {doc.get('type')!r}")
+    try:
+        return CloudEvent[model].model_validate(doc)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {model.event_type}: {exc.error_count()} errors") from exc

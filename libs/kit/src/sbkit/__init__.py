@@ -1,0 +1,1 @@
+"""Shared infrastructure kit: bus, db, auth, settings, logging, observability, health."""

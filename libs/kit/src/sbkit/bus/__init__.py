@@ -1,0 +1,21 @@
+"""Event bus: one port, two backends (Kafka for the stack, a local log for embedded mode and tests)."""
+
+from sbkit.bus.ports import (
+    Bus,
+    Handler,
+    OutgoingRecord,
+    PoisonMessage,
+    Record,
+    RetryPolicy,
+    Subscription,
+)
+
+__all__ = [
+    "Bus",
+    "Handler",
+    "OutgoingRecord",
+    "PoisonMessage",
+    "Record",
+    "RetryPolicy",
+    "Subscription",
+]

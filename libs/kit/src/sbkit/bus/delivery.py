@@ -1,0 +1,92 @@
+"""What both backends share: running a handler with bounded retries, and building DLQ records."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from sbkit.bus.ports import OutgoingRecord, Record, Subscription
+from sbkit.observability import DLQ_RECORDS, HANDLER_ERRORS, consume_span
+
+log = structlog.get_logger(__name__)
+
+DLQ_HEADER_PREFIX = "dlq."
+
+
+class Failure:
+    """Why a record could not be handled."""
+
+    def __init__(self, exc: BaseException, attempts: int, first_failure: float) -> None:
+        self.exc = exc
+        self.attempts = attempts
+        self.first_failure = first_failure
+
+
+async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None:
+    """Run the handler; retry transient errors within the budget. None means handled."""
+    attempts = 0
+    first_failure = 0.0
+    policy = sub.retry
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max(1, policy.attempts)),
+        wait=wait_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
+        retry=retry_if_not_exception_type(sub.poison_types),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                try:
+                    with consume_span(record):
+                        await sub.handler(record)
+                except Exception:
+                    if not first_failure:
+                        first_failure = time.time()
+                    raise
+    except Exception as exc:  # noqa: BLE001 - every failure is routed to the DLQ, never lost
+        HANDLER_ERRORS.labels(sub.group or "-", record.topic, type(exc).__name__).inc()
+        log.warning(
+            "record.failed",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=type(exc).__name__,
+            attempts=attempts,
+        )
+        return Failure(exc, attempts, first_failure or time.time())
+    return None
+
+
+def dlq_record(record: Record, failure: Failure, *, group: str | None) -> OutgoingRecord:
+    """The failed record, unchanged, on `<topic>.dlq`, with headers saying where and why."""
+    first = datetime.fromtimestamp(failure.first_failure, UTC).isoformat()
+    meta = {
+        "topic": record.topic,
+        "partition": str(record.partition),
+        "offset": str(record.offset),
+        "key": record.key or "",
+        "group": group or "",
+        "error.class": type(failure.exc).__name__,
+        "error.message": str(failure.exc)[:1000],
+        "attempts": str(failure.attempts),
+        "first_failure": first,
+    }
+    kept = tuple((k, v) for k, v in record.headers if not k.startswith(DLQ_HEADER_PREFIX))
+    headers = kept + tuple((DLQ_HEADER_PREFIX + k, v.encode()) for k, v in meta.items())
+    DLQ_RECORDS.labels(record.topic).inc()
+    return OutgoingRecord(
+        topic=f"{record.topic}.dlq", key=record.key or "", value=record.value, headers=headers
+    )
+
+
+def original_from_dlq(record: Record) -> OutgoingRecord:
+    """Rebuild the original record from a DLQ record, for replay."""
+    topic = (record.header(DLQ_HEADER_PREFIX + "topic") or b"").decode()
+    if not topic:
+        topic = record.topic.removesuffix(".dlq")
+    kept = tuple((k, v) for k, v in record.headers if not k.startswith(DLQ_HEADER_PREFIX))
+    return OutgoingRecord(topic=topic, key=record.key or "", value=record.value, headers=kept)

@@ -1,0 +1,288 @@
+"""The Kafka backend (aiokafka): idempotent acks=all producer, manual commits after the handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import OffsetAndMetadata
+
+from sbkit.bus.delivery import dlq_record, handle_with_retry
+from sbkit.bus.ports import OutgoingRecord, Record, Subscription
+from sbkit.observability import CONSUMER_LAG, RECORDS_HANDLED
+
+log = structlog.get_logger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicSpec:
+    """What to create for a topic (and its DLQ)."""
+
+    def __init__(self, name: str, partitions: int, retention_ms: int = -1) -> None:
+        self.name = name
+        self.partitions = partitions
+        self.retention_ms = retention_ms
+
+
+class KafkaBus:
+    """The bus on a real Kafka cluster."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "switchboard",
+        topics: Sequence[TopicSpec] = (),
+        replication_factor: int = 1,
+        max_poll_records: int = 1000,
+        linger_ms: int = 5,
+        drain_timeout_s: float = 20.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._topics = list(topics)
+        self._rf = replication_factor
+        self._max_poll = max_poll_records
+        self._linger = linger_ms
+        self._drain = drain_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._subs: list[Subscription] = []
+        self._consumers: dict[int, AIOKafkaConsumer] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Create topics, start the producer and every consumer group."""
+        self._stopping = False
+        await self.ensure_topics(self._topics)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger,
+            max_batch_size=1024 * 1024,
+            max_request_size=2 * 1024 * 1024,
+        )
+        await self._producer.start()
+        for sub in self._subs:
+            await self._spawn(sub)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        """Create each topic and its DLQ if missing."""
+        if not specs:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        await admin.start()
+        try:
+            new = []
+            for s in specs:
+                cfg = {"retention.ms": str(s.retention_ms)}
+                new.append(NewTopic(s.name, s.partitions, self._rf, topic_configs=cfg))
+                new.append(NewTopic(s.name + ".dlq", s.partitions, self._rf, topic_configs=cfg))
+            resp = await admin.create_topics(new)
+            for name, code, *_ in resp.topic_errors:
+                if code not in (0, TOPIC_ALREADY_EXISTS):
+                    raise RuntimeError(f"cannot create topic {name}: error {code}")
+        finally:
+            await admin.close()
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Register a consumer group (started with the bus)."""
+        self._subs.append(subscription)
+        if self._producer is not None:
+            asyncio.get_running_loop().create_task(self._spawn(subscription))
+
+    async def _spawn(self, sub: Subscription) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            group_id=sub.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_poll,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        if sub.group:
+            consumer.subscribe(list(sub.topics))
+        else:
+            tps = []
+            for t in sub.topics:
+                parts = await self._partitions_of(consumer, t)
+                tps += [TopicPartition(t, p) for p in parts]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+        self._consumers[id(sub)] = consumer
+        self._tasks.append(asyncio.create_task(self._run(sub, consumer)))
+
+    @staticmethod
+    async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+        for _ in range(50):
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                return set(parts)
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} has no partitions")
+
+    async def _run(self, sub: Subscription, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while not self._stopping:
+                try:
+                    batches = await consumer.getmany(timeout_ms=200, max_records=self._max_poll)
+                except Exception as exc:  # noqa: BLE001 - broker outages are retried, not fatal
+                    log.warning("bus.fetch_failed", group=sub.group, error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                if batches:
+                    await self._handle_batches(sub, consumer, batches)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _handle_batches(
+        self,
+        sub: Subscription,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        done = await asyncio.gather(
+            *(self._handle_partition(sub, recs) for recs in batches.values()),
+            return_exceptions=True,
+        )
+        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        for (tp, recs), result in zip(batches.items(), done, strict=True):
+            if isinstance(result, BaseException):
+                # e.g. the DLQ publish failed: re-read the batch; handlers are idempotent
+                log.warning("bus.partition_failed", topic=tp.topic, error=type(result).__name__)
+                consumer.seek(tp, recs[0].offset)
+                continue
+            commits[tp] = OffsetAndMetadata(result, "")
+            hw = consumer.highwater(tp)
+            if sub.group and hw is not None:
+                CONSUMER_LAG.labels(sub.group, tp.topic, str(tp.partition)).set(hw - result)
+        if commits and sub.group:
+            try:
+                await consumer.commit(commits)
+            except Exception as exc:  # noqa: BLE001 - a lost commit means redelivery, which is safe
+                log.warning("bus.commit_failed", group=sub.group, error=type(exc).__name__)
+
+    async def _handle_partition(
+        self, sub: Subscription, recs: list[ConsumerRecord[bytes, bytes]]
+    ) -> int:
+        """Handle one partition's records in order; returns the next offset to commit."""
+        for cr in recs:
+            record = _record(cr)
+            failure = await handle_with_retry(sub, record)
+            if failure is not None:
+                await self.publish([dlq_record(record, failure, group=sub.group)])
+            RECORDS_HANDLED.labels(sub.group or "-", cr.topic).inc()
+        return recs[-1].offset + 1
+
+    async def read_topic(self, topic: str) -> list[Record]:
+        """Every record of a topic up to its current end (no group, nothing committed)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in await self._partitions_of(consumer, topic)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            out: list[Record] = []
+            while any(await consumer.position(tp) < end[tp] for tp in tps):
+                for recs in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend(_record(cr) for cr in recs)
+            return sorted(out, key=lambda r: (r.partition, r.offset))
+        finally:
+            await consumer.stop()
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send all records and wait until the cluster has acknowledged every one (acks=all)."""
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        futures = [
+            await self._producer.send(
+                r.topic, r.value, key=r.key.encode(), headers=list(r.headers)
+            )
+            for r in records
+        ]
+        await asyncio.gather(*futures)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit it, stop consumers, flush and stop the producer."""
+        self._stopping = True
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self._drain)
+            for t in pending:
+                t.cancel()
+        self._tasks.clear()
+        self._consumers.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def abort(self) -> None:
+        """Stop at once, committing nothing more (what `kill -9` does to a consumer)."""
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for c in self._consumers.values():
+            with contextlib.suppress(Exception):
+                await c.stop()
+        self._consumers.clear()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> bool:
+        """One metadata round-trip to the cluster."""
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3.0)
+        except Exception:  # noqa: BLE001 - not reachable is an answer, not an error
+            return False
+        return True
+
+    def consumers_ready(self) -> bool:
+        """Every consumer group has partitions assigned."""
+        return all(c.assignment() for c in self._consumers.values()) and len(
+            self._consumers
+        ) == len(self._subs)
+
+    async def lag(self) -> dict[tuple[str, str, int], int]:
+        """Uncommitted records per (group, topic, partition) for this process's assignment."""
+        out: dict[tuple[str, str, int], int] = {}
+        for sub in self._subs:
+            c = self._consumers.get(id(sub))
+            if c is None or not sub.group:
+                continue
+            for tp in c.assignment():
+                committed = await c.committed(tp) or 0
+                end = (await c.end_offsets([tp]))[tp]
+                out[(sub.group, tp.topic, tp.partition)] = end - committed
+        return out
+
+
+def _record(cr: ConsumerRecord[bytes, bytes]) -> Record:
+    return Record(
+        topic=cr.topic,
+        partition=cr.partition,
+        offset=cr.offset,
+        key=cr.key.decode(errors="replace") if cr.key is not None else None,
+        value=cr.value or b"",
+        headers=tuple(cr.headers or ()),
+        timestamp_ms=cr.timestamp,
+    )

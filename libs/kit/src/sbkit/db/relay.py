@@ -1,0 +1,120 @@
+"""The outbox relay: publishes committed outbox rows to the bus, then deletes them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+
+import structlog
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sbkit.bus.ports import Bus, OutgoingRecord
+from sbkit.db.tables import KitTables
+from sbkit.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    """Claims rows with FOR UPDATE SKIP LOCKED, publishes them (acks=all), deletes them.
+
+    A crash after publishing but before the delete commits republishes the rows: the events
+    keep their ids, so consumers' inboxes drop the copies. One relay per service publishes at
+    a time (a transaction-level advisory lock on PostgreSQL), which keeps order per key.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        tables: KitTables,
+        bus: Bus,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._outbox = tables.outbox
+        self._bus = bus
+        self._service = service
+        self._batch = batch_size
+        self._poll = poll_interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock_id = zlib.crc32(f"outbox:{service}".encode())
+
+    def notify(self) -> None:
+        """Something was committed: publish soon."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were relayed."""
+        async with self._sessionmaker() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
+                if not got:
+                    return 0
+            t = self._outbox
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+                    .order_by(t.c.id)
+                    .limit(self._batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._bus.publish(
+                [
+                    OutgoingRecord(
+                        topic=r.topic,
+                        key=r.key,
+                        value=bytes(r.value),
+                        headers=tuple((k, v.encode()) for k, v in r.headers),
+                    )
+                    for r in rows
+                ]
+            )
+            await session.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        """Rows waiting to be published."""
+        async with self._sessionmaker() as session:
+            n = int(await session.scalar(select(func.count()).select_from(self._outbox)) or 0)
+        OUTBOX_BACKLOG.labels(self._service).set(n)
+        return n
+
+    async def run(self) -> None:
+        """Relay until cancelled; wait for a commit or the poll interval when idle."""
+        while True:
+            try:
+                n = await self.relay_once()
+            except Exception as exc:  # noqa: BLE001 - bus or DB down: keep rows, retry later
+                log.warning("outbox.relay_failed", service=self._service, error=type(exc).__name__)
+                n = 0
+                await asyncio.sleep(1.0)
+            if n == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    def start(self) -> None:
+        """Run in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        """Flush what is committed (best effort), then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            while await self.relay_once():
+                pass

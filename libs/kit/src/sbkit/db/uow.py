@@ -1,0 +1,80 @@
+"""Unit of work: one session, one transaction; the only place that commits; collects outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sbcontracts.catalog import encode
+from sbcontracts.envelope import CloudEvent
+from sbkit.db.inbox import claim
+from sbkit.db.tables import KitTables
+from sbkit.observability import trace_headers
+
+
+def event_headers(event: CloudEvent[Any]) -> list[list[str]]:
+    """Kafka headers of an event: CloudEvents attributes for routing without parsing, trace context."""
+    pairs = [
+        ("content-type", b"application/cloudevents+json"),
+        ("ce_id", event.id.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_tenantid", event.tenantid.encode()),
+        *trace_headers(),
+    ]
+    return [[k, v.decode()] for k, v in pairs]
+
+
+class UnitOfWork:
+    """A transaction; events emitted inside it reach the bus only if it commits."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        tables: KitTables,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._tables = tables
+        self._on_commit = on_commit
+        self._emitted = 0
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessionmaker()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.session.in_transaction():
+            await self.session.rollback()
+        await self.session.close()
+
+    async def seen(self, *, consumer: str, event_id: str) -> bool:
+        """True if this consumer already processed the event; else records it (inbox)."""
+        return not await claim(self.session, self._tables.inbox, consumer=consumer, event_id=event_id)
+
+    async def emit(self, event: CloudEvent[Any], *, key: str, topic: str | None = None) -> None:
+        """Queue an event in the outbox, in this transaction."""
+        await self.session.execute(
+            insert(self._tables.outbox).values(
+                topic=topic or event.data.topic,
+                key=key,
+                value=encode(event),
+                headers=event_headers(event),
+            )
+        )
+        self._emitted += 1
+
+    async def commit(self) -> None:
+        """Commit the transaction, then wake the outbox relay if events were emitted."""
+        await self.session.commit()
+        if self._emitted and self._on_commit:
+            self._on_commit()
+        self._emitted = 0

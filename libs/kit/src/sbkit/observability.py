@@ -1,0 +1,55 @@
+"""Prometheus metrics shared by the kit, and OpenTelemetry trace context carried in Kafka headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from opentelemetry import propagate, trace
+from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from sbkit.bus.ports import Record
+
+tracer = trace.get_tracer("switchboard")
+
+HTTP_REQUESTS = Counter(
+    "sb_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram("sb_http_request_seconds", "HTTP request latency", ["service", "route"])
+RECORDS_HANDLED = Counter("sb_bus_records_handled_total", "Records handled", ["group", "topic"])
+HANDLER_ERRORS = Counter(
+    "sb_bus_handler_errors_total", "Handler failures after retries", ["group", "topic", "error"]
+)
+DLQ_RECORDS = Counter("sb_bus_dlq_records_total", "Records sent to a DLQ", ["topic"])
+CONSUMER_LAG = Gauge(
+    "sb_bus_consumer_lag", "Records not yet committed", ["group", "topic", "partition"]
+)
+OUTBOX_BACKLOG = Gauge("sb_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("sb_outbox_published_total", "Outbox rows relayed", ["service"])
+
+
+def trace_headers() -> tuple[tuple[str, bytes], ...]:
+    """The current trace context (W3C traceparent) as record headers."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple((k, v.encode()) for k, v in carrier.items())
+
+
+@contextmanager
+def consume_span(record: Record) -> Iterator[None]:
+    """A span for handling one record, continuing the producer's trace."""
+    carrier = {k: v.decode(errors="replace") for k, v in record.headers}
+    ctx = propagate.extract(carrier)
+    with tracer.start_as_current_span(
+        f"consume {record.topic}",
+        context=ctx,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.partition": record.partition,
+            "messaging.kafka.offset": record.offset,
+        },
+    ):
+        yield

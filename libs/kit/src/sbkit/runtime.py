@@ -1,0 +1,116 @@
+"""A service's runtime: engine, unit of work, idempotent consumers, outbox relay, readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import MetaData, text
+
+from sbcontracts.catalog import InvalidEvent, decode
+from sbcontracts.envelope import CloudEvent
+from sbkit.bus.ports import Bus, PoisonMessage, Record, RetryPolicy, Subscription
+from sbkit.db.engine import make_engine, make_sessionmaker
+from sbkit.db.migrate import upgrade
+from sbkit.db.relay import OutboxRelay
+from sbkit.db.tables import KitTables
+from sbkit.db.uow import UnitOfWork
+from sbkit.settings import KitSettings
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[UnitOfWork, CloudEvent[Any]], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """Everything outside the domain that one service needs while it runs."""
+
+    def __init__(
+        self,
+        settings: KitSettings,
+        *,
+        metadata: MetaData,
+        tables: KitTables,
+        migrations: Path,
+        bus: Bus,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service
+        self.metadata = metadata
+        self.tables = tables
+        self.migrations = migrations
+        self.bus = bus
+        self.engine = make_engine(
+            settings.db_url(), schema=settings.schema_name(), pool_size=settings.db_pool_size
+        )
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.relay = OutboxRelay(
+            self.sessionmaker,
+            tables,
+            bus,
+            service=self.name,
+            poll_interval_s=settings.outbox_poll_ms / 1000,
+        )
+        self.retry = RetryPolicy(
+            attempts=settings.retry_attempts,
+            initial_backoff_s=settings.retry_initial_backoff_ms / 1000,
+            max_backoff_s=settings.retry_max_backoff_ms / 1000,
+        )
+        self._subscriptions: list[Subscription] = []
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work; committing it wakes the outbox relay."""
+        return UnitOfWork(self.sessionmaker, self.tables, on_commit=self.relay.notify)
+
+    def consume(self, consumer: str, topics: Sequence[str], handle: EventHandler) -> None:
+        """Register an idempotent consumer: decode, skip seen ids, apply and commit, then ack."""
+
+        async def handler(record: Record) -> None:
+            try:
+                event = decode(record.value)
+            except InvalidEvent as exc:
+                raise PoisonMessage(str(exc)) from exc
+            async with self.uow() as uow:
+                if await uow.seen(consumer=consumer, event_id=event.id):
+                    return
+                await handle(uow, event)
+                await uow.commit()
+
+        self._subscriptions.append(
+            Subscription(
+                group=f"{self.name}.{consumer}",
+                topics=tuple(topics),
+                handler=handler,
+                retry=self.retry,
+                poison_types=(PoisonMessage, ValidationError),
+            )
+        )
+
+    async def migrate(self) -> None:
+        """Apply this service's migrations."""
+        await upgrade(self.engine, script_location=self.migrations, schema=self.settings.schema_name())
+
+    async def start(self) -> None:
+        """Migrate (if configured), start the relay, hand consumers to the bus."""
+        if self.settings.migrate_on_start:
+            await self.migrate()
+        self.relay.start()
+        for sub in self._subscriptions:
+            self.bus.subscribe(sub)
+
+    async def stop(self) -> None:
+        """Flush the outbox and close connections (the bus is stopped by its owner first)."""
+        await self.relay.stop()
+        await self.engine.dispose()
+
+    async def db_ready(self) -> bool:
+        """Whether the database answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - unreachable is an answer
+            return False
+        return True

@@ -1,0 +1,91 @@
+"""Configuration from the environment (pydantic-settings), composed from per-adapter settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CONFIG = SettingsConfigDict(env_prefix="SB_", extra="ignore", env_file=None)
+
+
+class DatabaseSettings(BaseSettings):
+    """Where a service keeps its tables."""
+
+    model_config = _CONFIG
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///.data/embedded/{service}.db",
+        description="SQLAlchemy async URL; `{service}` is replaced by the service name.",
+    )
+    db_schema: str | None = Field(
+        default=None, description="PostgreSQL schema (defaults to the service name)."
+    )
+    db_pool_size: int = 10
+    migrate_on_start: bool = Field(
+        default=True, description="Apply migrations at start (embedded/local); Kubernetes uses a Job."
+    )
+
+
+class BusSettings(BaseSettings):
+    """Which event bus, and how consumers retry."""
+
+    model_config = _CONFIG
+    bus: Literal["local", "kafka"] = "local"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = 1
+    topic_partitions: dict[str, int] = Field(
+        default_factory=dict, description="Per-topic partition count overrides (JSON)."
+    )
+    local_bus_path: str = ".data/embedded/bus.db"
+    retry_attempts: int = 5
+    retry_initial_backoff_ms: int = 50
+    retry_max_backoff_ms: int = 2000
+    drain_timeout_s: float = 20.0
+    outbox_poll_ms: int = 500
+
+
+class AuthSettings(BaseSettings):
+    """Token verification keys (public only in services; the CLI also signs)."""
+
+    model_config = _CONFIG
+    auth_key_dir: str = Field(
+        default=".data/keys", description="Folder with <kid>.pub.pem/<kid>.key.pem and `current`."
+    )
+    auth_public_keys: dict[str, str] = Field(
+        default_factory=dict, description="kid → Ed25519 public key PEM (overrides the key dir)."
+    )
+    auth_issuer: str = "switchboard"
+
+
+class ObservabilitySettings(BaseSettings):
+    """Logs and traces."""
+
+    model_config = _CONFIG
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter: Literal["none", "console"] = "none"
+
+
+class HttpSettings(BaseSettings):
+    """Where the HTTP server listens."""
+
+    model_config = _CONFIG
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class KitSettings(DatabaseSettings, BusSettings, AuthSettings, ObservabilitySettings, HttpSettings):
+    """Everything the kit needs; each service's settings class extends this."""
+
+    service: str = "switchboard"
+
+    def db_url(self) -> str:
+        """The database URL for this service."""
+        return self.database_url.replace("{service}", self.service)
+
+    def schema_name(self) -> str | None:
+        """The PostgreSQL schema of this service (None on SQLite)."""
+        if self.db_url().startswith("sqlite"):
+            return None
+        return self.db_schema or self.service

@@ -1,0 +1,152 @@
+"""The FastAPI side of a service: app factory with lifespan, health, metrics, request context."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sbkit.auth import TokenVerifier
+from sbkit.bus.ports import Bus
+from sbkit.control import revocation_subscription
+from sbkit.observability import HTTP_LATENCY, HTTP_REQUESTS
+from sbkit.problems import install_problem_handlers, problem_response
+from sbkit.runtime import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+
+class BodyLimit:
+    """Refuse request bodies over a size limit with 413, whether or not Content-Length says so."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(scope, receive, send, self.max_bytes)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = problem_response(413, "Payload too large", detail=f"body over {limit} bytes")
+    await response(scope, receive, send)
+
+
+def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
+    """/healthz (alive), /readyz (databases, broker, consumers), /metrics (Prometheus)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> Response:
+        checks = {f"db.{r.name}": await r.db_ready() for r in runtimes}
+        checks["bus"] = await bus.ping()
+        checks["consumers"] = bus.consumers_ready()
+        if all(checks.values()):
+            return Response(content=json.dumps({"status": "ready", "checks": checks}),
+                            media_type="application/json")
+        return problem_response(503, "Not ready", checks=checks)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        for r in runtimes:
+            await r.relay.backlog()
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(
+    *,
+    title: str,
+    runtimes: Sequence[ServiceRuntime],
+    routers: Sequence[APIRouter],
+    bus: Bus,
+    verifier: TokenVerifier,
+    max_body_bytes: int = 1024 * 1024,
+) -> FastAPI:
+    """One FastAPI app serving one service (stack, Kubernetes) or all five (embedded)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        bus.subscribe(revocation_subscription(verifier, service=title))
+        for r in runtimes:
+            await r.start()
+        await bus.start()
+        log.info("service.started", service=title)
+        try:
+            yield
+        finally:
+            await bus.stop()
+            for r in runtimes:
+                await r.stop()
+            log.info("service.stopped", service=title)
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.verifier = verifier
+    app.state.runtimes = {r.name: r for r in runtimes}
+    app.state.bus = bus
+    install_problem_handlers(app)
+    app.include_router(health_router(runtimes, bus))
+    for router in routers:
+        app.include_router(router)
+    service_label = title
+
+    @app.middleware("http")
+    async def context(request: Request, call_next: object) -> Response:
+        correlation = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(correlation_id=correlation)
+        start = time.perf_counter()
+        try:
+            response: Response = await call_next(request)  # type: ignore[operator]
+        finally:
+            structlog.contextvars.clear_contextvars()
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(service_label, request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service_label, route).observe(time.perf_counter() - start)
+        response.headers["x-correlation-id"] = correlation
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def standalone_app(runtime: ServiceRuntime, routers: Sequence[APIRouter], verifier: TokenVerifier) -> FastAPI:
+    """The app of one service running as its own process."""
+    return create_app(
+        title=runtime.name, runtimes=[runtime], routers=routers, bus=runtime.bus, verifier=verifier
+    )

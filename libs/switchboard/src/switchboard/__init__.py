@@ -1,0 +1,1 @@
+"""Switchboard: the all-in-one composition (embedded mode) and the command line."""

@@ -1,0 +1,1 @@
+"""Switchboard analytics service."""

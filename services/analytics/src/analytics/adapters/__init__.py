@@ -1,0 +1,1 @@
+"""Adapters of the analytics service: ORM tables, repositories, provider clients."""

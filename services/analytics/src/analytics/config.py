@@ -1,0 +1,11 @@
+"""Settings of the analytics service (environment variables prefixed SB_)."""
+
+from __future__ import annotations
+
+from sbkit.settings import KitSettings
+
+
+class AnalyticsSettings(KitSettings):
+    """The kit's settings with this service's name and defaults."""
+
+    service: str = "analytics"

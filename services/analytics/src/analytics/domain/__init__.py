@@ -1,0 +1,1 @@
+"""Domain model of the analytics service: pure Python, no framework imports."""

@@ -1,0 +1,1 @@
+"""Entry points of the analytics service: HTTP routes and Kafka consumers (parse, call, map errors)."""

@@ -1,0 +1,1 @@
+"""Adapters of the crm service: ORM tables, repositories, provider clients."""

@@ -1,0 +1,1 @@
+"""Domain model of the crm service: pure Python, no framework imports."""

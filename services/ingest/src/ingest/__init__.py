@@ -1,0 +1,1 @@
+"""Switchboard ingest service."""

@@ -1,0 +1,1 @@
+"""Adapters of the ingest service: ORM tables, repositories, provider clients."""

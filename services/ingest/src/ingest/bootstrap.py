@@ -1,0 +1,37 @@
+"""Composition root of the ingest service: the only place its adapters are built (tests pass fakes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from ingest.adapters import orm
+from ingest.config import IngestSettings
+from sbkit.bus.ports import Bus
+from sbkit.runtime import ServiceRuntime
+from sbkit.wiring import build_bus
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class IngestService:
+    """The built service: its runtime and its HTTP routers."""
+
+    runtime: ServiceRuntime
+    routers: list[APIRouter] = field(default_factory=list)
+
+
+def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> IngestService:
+    """Build the ingest service from settings; `bus` is shared in embedded mode."""
+    settings = settings or IngestSettings()
+    runtime = ServiceRuntime(
+        settings,
+        metadata=orm.metadata,
+        tables=orm.kit,
+        migrations=MIGRATIONS,
+        bus=bus or build_bus(settings),
+    )
+    return IngestService(runtime=runtime)

@@ -1,0 +1,1 @@
+"""Domain model of the ingest service: pure Python, no framework imports."""

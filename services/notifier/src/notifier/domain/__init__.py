@@ -1,0 +1,1 @@
+"""Domain model of the notifier service: pure Python, no framework imports."""

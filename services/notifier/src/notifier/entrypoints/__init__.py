@@ -1,0 +1,1 @@
+"""Entry points of the notifier service: HTTP routes and Kafka consumers (parse, call, map errors)."""

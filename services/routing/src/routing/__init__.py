@@ -1,0 +1,1 @@
+"""Switchboard routing service."""

@@ -1,0 +1,1 @@
+"""Adapters of the routing service: ORM tables, repositories, provider clients."""

@@ -1,0 +1,37 @@
+"""Composition root of the routing service: the only place its adapters are built (tests pass fakes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from routing.adapters import orm
+from routing.config import RoutingSettings
+from sbkit.bus.ports import Bus
+from sbkit.runtime import ServiceRuntime
+from sbkit.wiring import build_bus
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class RoutingService:
+    """The built service: its runtime and its HTTP routers."""
+
+    runtime: ServiceRuntime
+    routers: list[APIRouter] = field(default_factory=list)
+
+
+def bootstrap(settings: RoutingSettings | None = None, *, bus: Bus | None = None) -> RoutingService:
+    """Build the routing service from settings; `bus` is shared in embedded mode."""
+    settings = settings or RoutingSettings()
+    runtime = ServiceRuntime(
+        settings,
+        metadata=orm.metadata,
+        tables=orm.kit,
+        migrations=MIGRATIONS,
+        bus=bus or build_bus(settings),
+    )
+    return RoutingService(runtime=runtime)

@@ -1,0 +1,1 @@
+"""Domain model of the routing service: pure Python, no framework imports."""

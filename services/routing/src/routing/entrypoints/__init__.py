@@ -1,0 +1,1 @@
+"""Entry points of the routing service: HTTP routes and Kafka consumers (parse, call, map errors)."""
