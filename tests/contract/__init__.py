@@ -1,0 +1,1 @@
+"""Contract tests: generated schemas, AsyncAPI, examples and compatibility."""
