@@ -6,7 +6,13 @@ import time
 from datetime import UTC, datetime
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
 from sbkit.observability import DLQ_RECORDS, HANDLER_ERRORS, consume_span
@@ -33,7 +39,8 @@ async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, policy.attempts)),
         wait=wait_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
-        retry=retry_if_not_exception_type(sub.poison_types),
+        # only errors are retried: cancellation (shutdown, kill) must end the handler at once
+        retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(sub.poison_types),
         reraise=True,
     )
     try:

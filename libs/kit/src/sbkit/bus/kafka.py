@@ -198,7 +198,7 @@ class KafkaBus:
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)
             out: list[Record] = []
-            while any(await consumer.position(tp) < end[tp] for tp in tps):
+            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
                 for recs in (await consumer.getmany(timeout_ms=500)).values():
                     out.extend(_record(cr) for cr in recs)
             return sorted(out, key=lambda r: (r.partition, r.offset))
