@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -33,39 +34,51 @@ class Failure:
 
 async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None:
     """Run the handler; retry transient errors within the budget. None means handled."""
-    attempts = 0
-    first_failure = 0.0
+    try:
+        with consume_span(record):
+            await sub.handler(record)
+        return None  # the hot path: no retry machinery unless something failed
+    except sub.poison_types as exc:
+        return _failed(sub, record, exc, attempts=1, first_failure=time.time())
+    except Exception as exc:  # noqa: BLE001 - transient until the retry budget says otherwise
+        first_error: Exception = exc
+        first_failure = time.time()
+    attempts = 1
     policy = sub.retry
+    if policy.attempts <= 1:
+        return _failed(sub, record, first_error, attempts, first_failure)
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(max(1, policy.attempts)),
+        stop=stop_after_attempt(max(1, policy.attempts - 1)),
         wait=wait_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
         # only errors are retried: cancellation (shutdown, kill) must end the handler at once
         retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(sub.poison_types),
         reraise=True,
     )
+    await asyncio.sleep(policy.initial_backoff_s)
     try:
         async for attempt in retrying:
             with attempt:
                 attempts += 1
-                try:
-                    with consume_span(record):
-                        await sub.handler(record)
-                except Exception:
-                    if not first_failure:
-                        first_failure = time.time()
-                    raise
+                with consume_span(record):
+                    await sub.handler(record)
     except Exception as exc:  # noqa: BLE001 - every failure is routed to the DLQ, never lost
-        HANDLER_ERRORS.labels(sub.group or "-", record.topic, type(exc).__name__).inc()
-        log.warning(
-            "record.failed",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=type(exc).__name__,
-            attempts=attempts,
-        )
-        return Failure(exc, attempts, first_failure or time.time())
+        return _failed(sub, record, exc, attempts, first_failure)
     return None
+
+
+def _failed(
+    sub: Subscription, record: Record, exc: BaseException, attempts: int, first_failure: float
+) -> Failure:
+    HANDLER_ERRORS.labels(sub.group or "-", record.topic, type(exc).__name__).inc()
+    log.warning(
+        "record.failed",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        error=type(exc).__name__,
+        attempts=attempts,
+    )
+    return Failure(exc, attempts, first_failure)
 
 
 def dlq_record(record: Record, failure: Failure, *, group: str | None) -> OutgoingRecord:

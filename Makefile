@@ -1,0 +1,58 @@
+# Switchboard: every target works on a fresh clone (it creates .venv when missing).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SB_DATA_DIR ?= $(CURDIR)/.data
+# Test infrastructure: its own ports and data, so it never touches a running `make up`.
+TEST_ENV := SB_DATA_DIR=$(CURDIR)/.data/test SB_KAFKA_PORT=19092 SB_PG_PORT=15432
+
+.PHONY: venv run up down test test-fast bench lint contracts migrate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create the virtual environment and install everything
+
+run: $(STAMP) ## embedded mode: all five services on 127.0.0.1:8000, nothing but Python
+	$(BIN)/switchboard run
+
+up: $(STAMP) ## local stack: PostgreSQL + Kafka + five services on 127.0.0.1:8001-8005
+	bash deploy/local/stack.sh up
+
+down: ## stop the local stack
+	bash deploy/local/stack.sh down
+
+test: $(STAMP) ## everything CI runs: real PostgreSQL and Kafka are started for the tests
+	$(TEST_ENV) SB_KAFKA_FAST=1 bash deploy/local/kafka.sh start
+	$(TEST_ENV) bash deploy/local/postgres.sh start
+	$(BIN)/python -m sbcontracts.generate --check
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP) ## unit and contract tests only (no broker, no database server)
+	$(BIN)/python -m pytest -q tests/unit tests/contract
+
+bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run baselines
+	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_KAFKA_HEAP=1g bash deploy/local/kafka.sh start
+	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 $(BIN)/python -m bench.bus_throughput
+	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 bash deploy/local/kafka.sh stop
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs contracts/sbcontracts services
+
+contracts: $(STAMP) ## regenerate JSON Schemas and the AsyncAPI document from the models
+	$(BIN)/python -m sbcontracts.generate
+
+migrate: $(STAMP) ## apply every service's migrations to SB_DATABASE_URL
+	$(BIN)/switchboard migrate
+
+clean: down ## stop everything and remove local data
+	$(TEST_ENV) bash deploy/local/kafka.sh stop
+	$(TEST_ENV) bash deploy/local/postgres.sh stop
+	rm -rf .data
