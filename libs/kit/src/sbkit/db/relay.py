@@ -7,7 +7,7 @@ import contextlib
 import zlib
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sbkit.bus.ports import Bus, OutgoingRecord
@@ -52,11 +52,14 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were relayed."""
         async with self._sessionmaker() as session, session.begin():
+            t = self._outbox
             if session.bind.dialect.name == "postgresql":
                 got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
                 if not got:
                     return 0
-            t = self._outbox
+            else:
+                # SQLite has no row locks: take the database write lock before reading
+                await session.execute(delete(t).where(false()))
             rows = (
                 await session.execute(
                     select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
