@@ -53,7 +53,7 @@ def new_event(
 ) -> CloudEvent[Any]:
     """Wrap a payload in an envelope; ids default to fresh UUIDs, correlation to the event id."""
     eid = event_id or str(uuid.uuid4())
-    return CloudEvent[type(data)](  # type: ignore[misc]
+    return CloudEvent[type(data)](  # type: ignore[misc,operator]
         id=eid,
         source=source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source,
         type=data.event_type,

@@ -44,7 +44,9 @@ TICKETS = Topic("sb.tickets.v1", "tenant + ticket id", "Case lifecycle, assignme
 NOTIFICATIONS = Topic(
     "sb.notifications.v1", "tenant + customer id", "Proactive notification decisions and receipts."
 )
-OUTBOUND = Topic("sb.outbound.v1", "tenant + customer id", "Messages for channel adapters to deliver.")
+OUTBOUND = Topic(
+    "sb.outbound.v1", "tenant + customer id", "Messages for channel adapters to deliver."
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CONTROL,

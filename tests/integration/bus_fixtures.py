@@ -22,9 +22,9 @@ FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
 BusFactory = Callable[[list[str]], Bus]
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 40.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool] | bool], limit_s: float = 40.0) -> None:
     """Wait until `check` holds, or fail."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         result = check()
         if isinstance(result, Awaitable):

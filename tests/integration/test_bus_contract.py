@@ -10,14 +10,7 @@ from sbkit.bus.dlq import replay
 from sbkit.bus.ports import OutgoingRecord, PoisonMessage, Record, Subscription
 from tests.conftest import unique
 from tests.fakes.effects import EffectStore
-from tests.integration.bus_fixtures import (  # noqa: F401 - fixtures
-    FAST_RETRY,
-    BusFactory,
-    backend,
-    effect_store,
-    eventually,
-    make_bus,
-)
+from tests.integration.bus_fixtures import FAST_RETRY, BusFactory, eventually
 
 
 def rec(topic: str, key: str, value: str) -> OutgoingRecord:
@@ -32,7 +25,9 @@ async def test_records_of_one_key_arrive_in_publish_order(make_bus: BusFactory) 
     async def handler(r: Record) -> None:
         seen[r.key or ""].append(int(r.value))
 
-    bus.subscribe(Subscription(group=unique("g"), topics=[topic], handler=handler, retry=FAST_RETRY))
+    bus.subscribe(
+        Subscription(group=unique("g"), topics=[topic], handler=handler, retry=FAST_RETRY)
+    )
     await bus.start()
     keys = [f"tenant:k{i}" for i in range(12)]
     await bus.publish([rec(topic, keys[n % 12], str(n)) for n in range(600)])
@@ -76,11 +71,16 @@ async def test_record_goes_to_dlq_with_metadata_after_retry_budget(make_bus: Bus
 
     bus.subscribe(Subscription(group=group, topics=[topic], handler=handler, retry=FAST_RETRY))
     await bus.start()
-    await bus.publish([rec(topic, "t:1", "ok1"), rec(topic, "t:1", "bad"), rec(topic, "t:1", "ok2")])
+    await bus.publish(
+        [rec(topic, "t:1", "ok1"), rec(topic, "t:1", "bad"), rec(topic, "t:1", "ok2")]
+    )
     await eventually(lambda: done == ["ok1", "ok2"])  # the partition did not stall
     dead = await _wait_dlq(bus, topic, 1)
-    meta = {k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in dead[0].headers
-            if k.startswith(DLQ_HEADER_PREFIX)}
+    meta = {
+        k.removeprefix(DLQ_HEADER_PREFIX): v.decode()
+        for k, v in dead[0].headers
+        if k.startswith(DLQ_HEADER_PREFIX)
+    }
     assert dead[0].value == b"bad" and dead[0].key == "t:1" and dead[0].header("h") == b"1"
     assert meta["topic"] == topic and meta["attempts"] == "3" and meta["key"] == "t:1"
     assert meta["error.class"] == "RuntimeError" and "keeps failing" in meta["error.message"]
@@ -110,7 +110,9 @@ async def test_poison_message_goes_to_dlq_without_retries(make_bus: BusFactory) 
         calls += 1
         raise PoisonMessage("not a valid event")
 
-    bus.subscribe(Subscription(group=unique("g"), topics=[topic], handler=handler, retry=FAST_RETRY))
+    bus.subscribe(
+        Subscription(group=unique("g"), topics=[topic], handler=handler, retry=FAST_RETRY)
+    )
     await bus.start()
     await bus.publish([rec(topic, "t:1", "{not json")])
     dead = await _wait_dlq(bus, topic, 1)
@@ -170,8 +172,7 @@ async def test_dlq_replay_redelivers_once_and_twice_replaying_adds_nothing(
 
     bus.subscribe(Subscription(group=group, topics=[topic], handler=handler, retry=FAST_RETRY))
     await bus.start()
-    await bus.publish([rec(topic, f"t:{i}", f"x{i}") for i in range(5)] +
-                      [rec(topic, "t:9", "ok")])
+    await bus.publish([rec(topic, f"t:{i}", f"x{i}") for i in range(5)] + [rec(topic, "t:9", "ok")])
     await _wait_dlq(bus, topic, 5)
     broken = False  # the fix is deployed
     assert await replay(make_bus([topic]), topic) == 5

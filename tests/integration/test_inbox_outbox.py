@@ -15,7 +15,6 @@ from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import OutgoingRecord
 from sbkit.db.relay import OutboxRelay
 from tests.fakes.effects import EffectStore, effects, kit
-from tests.integration.db_fixtures import engine  # noqa: F401 - fixture
 
 
 async def _store(engine: AsyncEngine) -> EffectStore:
@@ -27,7 +26,9 @@ async def _store(engine: AsyncEngine) -> EffectStore:
 async def _emit(store: EffectStore, names: Sequence[str], *, commit: bool = True) -> None:
     async with store.uow() as uow:
         for name in names:
-            event = new_event(TenantCreated(tenant_id="t1", name=name), tenant_id="t1", source="test")
+            event = new_event(
+                TenantCreated(tenant_id="t1", name=name), tenant_id="t1", source="test"
+            )
             await uow.emit(event, key=f"t1:{name[0]}")
             await uow.session.execute(insert(effects).values(event_id=name))
         if commit:
@@ -43,7 +44,9 @@ def _names(bus: LocalBus) -> list[str]:
     return [decode(r.value).data.name for r in bus.read_all("sb.control.v1")]
 
 
-async def test_inbox_claims_an_event_once_and_forgets_a_rolled_back_claim(engine: AsyncEngine) -> None:
+async def test_inbox_claims_an_event_once_and_forgets_a_rolled_back_claim(
+    engine: AsyncEngine,
+) -> None:
     store = await _store(engine)
     async with store.uow() as uow:
         assert not await uow.seen(consumer="c", event_id="e1")  # rolled back: not remembered
@@ -89,7 +92,9 @@ class PublishThenCrash(LocalBus):
             raise ConnectionResetError("killed after publish, before delete")
 
 
-async def test_crash_after_publish_republishes_and_consumers_apply_once(engine: AsyncEngine) -> None:
+async def test_crash_after_publish_republishes_and_consumers_apply_once(
+    engine: AsyncEngine,
+) -> None:
     store = await _store(engine)
     await _emit(store, ["x1", "x2"])
     bus = PublishThenCrash(partitions={"sb.control.v1": 1})
@@ -116,7 +121,9 @@ async def test_concurrent_relays_publish_each_row_once_in_order(engine: AsyncEng
     for chunk in range(0, 300, 50):
         await _emit(store, names[chunk : chunk + 50])
     bus = LocalBus(partitions={"sb.control.v1": 1})
-    relays = [OutboxRelay(store.sessions, kit, bus, service="test", batch_size=40) for _ in range(3)]
+    relays = [
+        OutboxRelay(store.sessions, kit, bus, service="test", batch_size=40) for _ in range(3)
+    ]
 
     async def drain(relay: OutboxRelay) -> None:
         for _ in range(200):

@@ -19,14 +19,19 @@ async def test_each_service_migrates_into_its_own_schema(
     db: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
-    url = (f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db" if db == "sqlite"
-           else request.getfixturevalue("pg_url"))
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db"
+        if db == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     for name in SERVICES:
         config = importlib.import_module(f"{name}.config")
-        settings_cls = next(v for k, v in vars(config).items() if k.endswith("Settings")
-                            and k != "KitSettings")
-        settings = settings_cls(database_url=url, db_schema=f"{name}_{suffix}" if db != "sqlite"
-                                else None)
+        settings_cls = next(
+            v for k, v in vars(config).items() if k.endswith("Settings") and k != "KitSettings"
+        )
+        settings = settings_cls(
+            database_url=url, db_schema=f"{name}_{suffix}" if db != "sqlite" else None
+        )
         service = importlib.import_module(f"{name}.bootstrap").bootstrap(settings)
         runtime = service.runtime
         await runtime.migrate()
@@ -41,9 +46,14 @@ async def test_each_service_migrates_into_its_own_schema(
         admin = make_engine(request.getfixturevalue("pg_url"))
         async with admin.begin() as conn:
             for name in SERVICES:
-                owned = (await conn.execute(text(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
-                    {"s": f"{name}_{suffix}"})).scalar()
+                owned = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"
+                        ),
+                        {"s": f"{name}_{suffix}"},
+                    )
+                ).scalar()
                 assert owned and owned >= 3  # the tables live in the service's own schema
                 await conn.execute(text(f'DROP SCHEMA "{name}_{suffix}" CASCADE'))
         await admin.dispose()

@@ -107,8 +107,14 @@ def mint(
         raise RuntimeError("no private signing key available")
     jti = uuid.uuid4().hex
     now = int(time.time())
-    claims = {"iss": issuer, "tid": tenant_id, "scp": sorted(scopes), "jti": jti, "iat": now,
-              "exp": now + ttl_s}
+    claims = {
+        "iss": issuer,
+        "tid": tenant_id,
+        "scp": sorted(scopes),
+        "jti": jti,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
     token = jwt.encode(claims, ring.private[ring.current], ALGORITHM, headers={"kid": ring.current})
     return jti, token
 
@@ -129,7 +135,10 @@ class TokenVerifier:
             if key is None:
                 raise Unauthorized("unknown signing key")
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], issuer=self._issuer,
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
                 options={"require": ["exp", "iat", "jti", "tid", "scp"]},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -169,5 +178,3 @@ def ensure_tenant(principal: Principal, tenant_id: str) -> None:
     """Refuse a request that names a tenant other than the token's."""
     if principal.tenant_id != tenant_id:
         raise Forbidden("token is bound to another tenant")
-
-

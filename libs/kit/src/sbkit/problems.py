@@ -104,7 +104,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem_response(422, "Unprocessable content", detail="invalid request", errors=errors)
+        return problem_response(
+            422, "Unprocessable content", detail="invalid request", errors=errors
+        )
 
     async def http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
+from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
@@ -23,6 +24,13 @@ from sbkit.settings import KitSettings
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[UnitOfWork, CloudEvent[Any]], Awaitable[None]]
+
+
+class BuiltService(Protocol):
+    """What a service's bootstrap returns: its runtime and its HTTP routers."""
+
+    runtime: ServiceRuntime
+    routers: list[APIRouter]
 
 
 class ServiceRuntime:
@@ -91,7 +99,9 @@ class ServiceRuntime:
 
     async def migrate(self) -> None:
         """Apply this service's migrations."""
-        await upgrade(self.engine, script_location=self.migrations, schema=self.settings.schema_name())
+        await upgrade(
+            self.engine, script_location=self.migrations, schema=self.settings.schema_name()
+        )
 
     async def start(self) -> None:
         """Migrate (if configured), start the relay, hand consumers to the bus."""
@@ -111,6 +121,6 @@ class ServiceRuntime:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - unreachable is an answer
+        except Exception:
             return False
         return True

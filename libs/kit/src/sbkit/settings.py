@@ -23,7 +23,8 @@ class DatabaseSettings(BaseSettings):
     )
     db_pool_size: int = 10
     migrate_on_start: bool = Field(
-        default=True, description="Apply migrations at start (embedded/local); Kubernetes uses a Job."
+        default=True,
+        description="Apply migrations at start (embedded/local); Kubernetes uses a Job.",
     )
 
 

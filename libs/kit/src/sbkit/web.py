@@ -38,24 +38,28 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _too_large(scope, receive, send, self.max_bytes)
             return
+        # Without a declared length the body is read up to the limit before the app runs: an
+        # error raised from `receive` mid-route would reach the app's own handlers (FastAPI turns
+        # it into a 400, BaseHTTPMiddleware into a 500), and a route must never run on part of
+        # an oversized body. Buffering is bounded by the limit itself.
+        buffered: list[Message] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        more = declared is None or not declared.isdigit()
+        while more:
             message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge
-            return message
+                await _too_large(scope, receive, send, self.max_bytes)
+                return
+            more = bool(message.get("more_body", False))
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(scope, receive, send, self.max_bytes)
+        async def replayed() -> Message:
+            return buffered.pop(0) if buffered else await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replayed, send)
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
@@ -77,8 +81,10 @@ def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
         checks["bus"] = await bus.ping()
         checks["consumers"] = bus.consumers_ready()
         if all(checks.values()):
-            return Response(content=json.dumps({"status": "ready", "checks": checks}),
-                            media_type="application/json")
+            return Response(
+                content=json.dumps({"status": "ready", "checks": checks}),
+                media_type="application/json",
+            )
         return problem_response(503, "Not ready", checks=checks)
 
     @router.get("/metrics")
@@ -145,7 +151,9 @@ def create_app(
     return app
 
 
-def standalone_app(runtime: ServiceRuntime, routers: Sequence[APIRouter], verifier: TokenVerifier) -> FastAPI:
+def standalone_app(
+    runtime: ServiceRuntime, routers: Sequence[APIRouter], verifier: TokenVerifier
+) -> FastAPI:
     """The app of one service running as its own process."""
     return create_app(
         title=runtime.name, runtimes=[runtime], routers=routers, bus=runtime.bus, verifier=verifier

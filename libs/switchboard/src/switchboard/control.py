@@ -46,13 +46,17 @@ class ControlPlane:
     async def create_tenant(self, name: str) -> str:
         """Register a tenant; returns its id."""
         async with UnitOfWork(self.sessions, control.tables) as uow:
-            if await uow.session.scalar(select(control.tenants.c.id).where(
-                    control.tenants.c.name == name)):
+            if await uow.session.scalar(
+                select(control.tenants.c.id).where(control.tenants.c.name == name)
+            ):
                 raise ControlError(f"tenant {name!r} exists")
-            tenant_id = name if name.replace("-", "").isalnum() and len(name) <= 64 else uuid.uuid4().hex
+            tenant_id = (
+                name if name.replace("-", "").isalnum() and len(name) <= 64 else uuid.uuid4().hex
+            )
             await uow.session.execute(insert(control.tenants).values(id=tenant_id, name=name))
-            event = new_event(TenantCreated(tenant_id=tenant_id, name=name), tenant_id=tenant_id,
-                              source="control")
+            event = new_event(
+                TenantCreated(tenant_id=tenant_id, name=name), tenant_id=tenant_id, source="control"
+            )
             await uow.emit(event, key=tenant_id)
             await uow.commit()
         await self._publish()
@@ -64,14 +68,25 @@ class ControlPlane:
         async with UnitOfWork(self.sessions, control.tables) as uow:
             t = control.tenants
             tenant_id = await uow.session.scalar(
-                select(t.c.id).where(or_(t.c.name == tenant, t.c.id == tenant)))
+                select(t.c.id).where(or_(t.c.name == tenant, t.c.id == tenant))
+            )
             if tenant_id is None:
                 raise ControlError(f"unknown tenant {tenant!r}")
-            jti, token = mint(ring, tenant_id=tenant_id, scopes=scopes, ttl_s=ttl_s,
-                              issuer=self.settings.auth_issuer)
-            await uow.session.execute(insert(control.tokens).values(
-                id=jti, tenant_id=tenant_id, scopes=scopes,
-                expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s)))
+            jti, token = mint(
+                ring,
+                tenant_id=tenant_id,
+                scopes=scopes,
+                ttl_s=ttl_s,
+                issuer=self.settings.auth_issuer,
+            )
+            await uow.session.execute(
+                insert(control.tokens).values(
+                    id=jti,
+                    tenant_id=tenant_id,
+                    scopes=scopes,
+                    expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+                )
+            )
             await uow.commit()
         return jti, token
 
@@ -83,11 +98,19 @@ class ControlPlane:
             if row is None:
                 raise ControlError(f"unknown token {token_id!r}")
             await uow.session.execute(
-                update(k).where(k.c.id == token_id).values(revoked_at=datetime.now(UTC)))
+                update(k).where(k.c.id == token_id).values(revoked_at=datetime.now(UTC))
+            )
             event = new_event(
-                TokenRevoked(token_id=token_id, tenant_id=row.tenant_id, expires_at=row.expires_at
-                             if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)),
-                tenant_id=row.tenant_id, source="control")
+                TokenRevoked(
+                    token_id=token_id,
+                    tenant_id=row.tenant_id,
+                    expires_at=row.expires_at
+                    if row.expires_at.tzinfo
+                    else row.expires_at.replace(tzinfo=UTC),
+                ),
+                tenant_id=row.tenant_id,
+                source="control",
+            )
             await uow.emit(event, key=row.tenant_id, topic=CONTROL.name)
             await uow.commit()
         await self._publish()

@@ -14,6 +14,7 @@ from crm.config import CrmSettings
 from ingest.config import IngestSettings
 from notifier.config import NotifierSettings
 from routing.config import RoutingSettings
+from sbkit.runtime import BuiltService
 from sbkit.settings import KitSettings
 from sbkit.web import create_app as create_service_app
 from sbkit.wiring import build_bus, build_verifier
@@ -23,7 +24,7 @@ def create_app(settings: KitSettings | None = None) -> FastAPI:
     """The all-in-one app; the same URLs as five separate services behind an ingress."""
     settings = settings or KitSettings(service="switchboard")
     bus = build_bus(settings)
-    services = [
+    services: list[BuiltService] = [
         ingest.bootstrap.bootstrap(IngestSettings(), bus=bus),
         crm.bootstrap.bootstrap(CrmSettings(), bus=bus),
         routing.bootstrap.bootstrap(RoutingSettings(), bus=bus),

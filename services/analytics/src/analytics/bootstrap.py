@@ -24,7 +24,9 @@ class AnalyticsService:
     routers: list[APIRouter] = field(default_factory=list)
 
 
-def bootstrap(settings: AnalyticsSettings | None = None, *, bus: Bus | None = None) -> AnalyticsService:
+def bootstrap(
+    settings: AnalyticsSettings | None = None, *, bus: Bus | None = None
+) -> AnalyticsService:
     """Build the analytics service from settings; `bus` is shared in embedded mode."""
     settings = settings or AnalyticsSettings()
     runtime = ServiceRuntime(

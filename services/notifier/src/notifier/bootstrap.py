@@ -24,7 +24,9 @@ class NotifierService:
     routers: list[APIRouter] = field(default_factory=list)
 
 
-def bootstrap(settings: NotifierSettings | None = None, *, bus: Bus | None = None) -> NotifierService:
+def bootstrap(
+    settings: NotifierSettings | None = None, *, bus: Bus | None = None
+) -> NotifierService:
     """Build the notifier service from settings; `bus` is shared in embedded mode."""
     settings = settings or NotifierSettings()
     runtime = ServiceRuntime(

@@ -40,8 +40,10 @@ async def replay(bus: Bus, topic: str, *, timeout_s: float = 60.0) -> int:
     try:
         while time.monotonic() < deadline:
             lag = await bus.lag()
-            if bus.consumers_ready() and lag and not any(
-                v for (g, t, _), v in lag.items() if g == REPLAY_GROUP and t == dlq
+            if (
+                bus.consumers_ready()
+                and lag
+                and not any(v for (g, t, _), v in lag.items() if g == REPLAY_GROUP and t == dlq)
             ):
                 break
             await asyncio.sleep(0.2)

@@ -170,7 +170,9 @@ class LocalBus:
                 if self._stopping:
                     break
             if sub.group:
-                CONSUMER_LAG.labels(sub.group, topic, str(part)).set(self._end(topic, part) - position)
+                CONSUMER_LAG.labels(sub.group, topic, str(part)).set(
+                    self._end(topic, part) - position
+                )
             await asyncio.sleep(0)
 
     def _end(self, topic: str, part: int) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 async def claim(session: AsyncSession, inbox: Table, *, consumer: str, event_id: str) -> bool:
     """Record the event as processed by `consumer`; False if it already was (skip the effect)."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
         insert(inbox)

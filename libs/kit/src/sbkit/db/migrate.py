@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -27,7 +28,7 @@ async def upgrade(engine: AsyncEngine, *, script_location: Path, schema: str | N
         await conn.run_sync(lambda c: command.upgrade(_config(script_location, c), "head"))
 
 
-def run_env(context: EnvironmentContext, target_metadata: MetaData) -> None:
+def run_env(context: EnvironmentContext | Any, target_metadata: MetaData) -> None:
     """Body of each service's migrations/env.py: migrate on the connection we were handed."""
     connection = context.config.attributes["connection"]
     context.configure(connection=connection, target_metadata=target_metadata)
@@ -45,8 +46,9 @@ def create_kit_tables(op: object) -> None:
         "inbox",
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.String(128), primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_table(  # type: ignore[attr-defined]
         "outbox",
@@ -55,6 +57,7 @@ def create_kit_tables(op: object) -> None:
         sa.Column("key", sa.String(300), nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
         sa.Column("headers", sa.JSON, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )

@@ -53,7 +53,7 @@ class OutboxRelay:
         """Publish one batch; returns how many rows were relayed."""
         async with self._sessionmaker() as session, session.begin():
             t = self._outbox
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
                 if not got:
                     return 0
@@ -97,7 +97,7 @@ class OutboxRelay:
         while True:
             try:
                 n = await self.relay_once()
-            except Exception as exc:  # noqa: BLE001 - bus or DB down: keep rows, retry later
+            except Exception as exc:
                 log.warning("outbox.relay_failed", service=self._service, error=type(exc).__name__)
                 n = 0
                 await asyncio.sleep(1.0)

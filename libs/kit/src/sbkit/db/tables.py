@@ -27,7 +27,9 @@ class KitTables:
             metadata,
             Column("consumer", String(100), primary_key=True),
             Column("event_id", String(128), primary_key=True),
-            Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Column(
+                "processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+            ),
         )
         self.outbox = Table(
             "outbox",
@@ -37,5 +39,7 @@ class KitTables:
             Column("key", String(300), nullable=False),
             Column("value", LargeBinary, nullable=False),
             Column("headers", JSON, nullable=False),
-            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Column(
+                "created_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+            ),
         )

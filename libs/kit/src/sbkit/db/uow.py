@@ -50,7 +50,10 @@ class UnitOfWork:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self.session.in_transaction():
             await self.session.rollback()
@@ -58,7 +61,9 @@ class UnitOfWork:
 
     async def seen(self, *, consumer: str, event_id: str) -> bool:
         """True if this consumer already processed the event; else records it (inbox)."""
-        return not await claim(self.session, self._tables.inbox, consumer=consumer, event_id=event_id)
+        return not await claim(
+            self.session, self._tables.inbox, consumer=consumer, event_id=event_id
+        )
 
     async def emit(self, event: CloudEvent[Any], *, key: str, topic: str | None = None) -> None:
         """Queue an event in the outbox, in this transaction."""
