@@ -9,8 +9,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVICES = ("ingest", "crm", "routing", "analytics", "notifier")
-FRAMEWORKS = {"fastapi", "starlette", "sqlalchemy", "aiokafka", "httpx", "asyncpg", "aiosqlite",
-              "alembic", "uvicorn", "sbkit"}
+FRAMEWORKS = {
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "aiokafka",
+    "httpx",
+    "asyncpg",
+    "aiosqlite",
+    "alembic",
+    "uvicorn",
+    "sbkit",
+}
 
 
 def _imports(path: Path) -> set[str]:
