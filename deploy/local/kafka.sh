@@ -3,7 +3,7 @@
 # assembled from Maven Central jars and run with plain `java -cp` -- no Docker.
 #
 # Usage: deploy/local/kafka.sh {fetch|start|stop|kill|status|restart|perf-produce|perf-consume|e2e-latency|topics} [args]
-#   fetch                     copy the broker/tool jars into $SB_DATA_DIR/cache/kafka-libs
+#   fetch                     copy the broker/tool jars into $SB_CACHE_DIR/kafka-libs
 #   start                     fetch if needed, format storage once, start, wait until ready
 #   stop                      SIGTERM (clean shutdown), SIGKILL after 30 s
 #   kill                      SIGKILL (hard-crash tests)
@@ -27,8 +27,10 @@ LOG4J_CONF="$SCRIPT_DIR/kafka/log4j2.properties"
 DATA_DIR="$(realpath -m "${SB_DATA_DIR:-$REPO_ROOT/.data}")"
 PORT="${SB_KAFKA_PORT:-9092}"
 HEAP="${SB_KAFKA_HEAP:-512m}"
-LIBS="$DATA_DIR/cache/kafka-libs"
-M2="$DATA_DIR/cache/m2"
+# downloads are shared by every data dir (test, bench, stack): one cache per checkout
+CACHE_DIR="$(realpath -m "${SB_CACHE_DIR:-$REPO_ROOT/.data/cache}")"
+LIBS="$CACHE_DIR/kafka-libs"
+M2="$CACHE_DIR/m2"
 MARKER="$LIBS/.pom.sha256"
 
 die() { echo "kafka.sh: error: $*" >&2; exit 1; }
@@ -54,9 +56,9 @@ cmd_fetch() {
   [[ -f "$POM" ]] || die "missing $POM"
   libs_ok && return 0
   command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH (needed once to fetch the Kafka jars)"
-  mkdir -p "$DATA_DIR/cache"
+  mkdir -p "$CACHE_DIR"
   # Serialise concurrent fetches (parallel test sessions / CI jobs).
-  exec 8>"$DATA_DIR/cache/.kafka-fetch.lock"
+  exec 8>"$CACHE_DIR/.kafka-fetch.lock"
   flock 8
   if libs_ok; then exec 8>&-; return 0; fi
   local tmp="$LIBS.tmp.$$" out
