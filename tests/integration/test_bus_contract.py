@@ -199,3 +199,65 @@ async def _wait_dlq(bus: object, topic: str, n: int) -> list[Record]:
 
     await eventually(check)
     return found
+
+
+async def test_stop_finishes_the_record_in_hand_and_commits_it(make_bus: BusFactory) -> None:
+    topic, group = unique("drain"), unique("g")
+    bus = make_bus([topic])
+    started, finished = asyncio.Event(), []
+
+    async def slow(r: Record) -> None:
+        started.set()
+        await asyncio.sleep(0.5)  # in flight when shutdown begins
+        finished.append(r.value)
+
+    bus.subscribe(Subscription(group=group, topics=[topic], handler=slow, retry=FAST_RETRY))
+    await bus.start()
+    await bus.publish([rec(topic, "t:1", "only")])
+    await asyncio.wait_for(started.wait(), 40)
+    await bus.stop()
+    assert finished == [b"only"]  # drained, not cut off
+    seen: list[bytes] = []
+    bus2 = make_bus([topic])
+
+    async def record_all(r: Record) -> None:
+        seen.append(r.value)
+
+    bus2.subscribe(Subscription(group=group, topics=[topic], handler=record_all))
+    await bus2.start()
+    await bus2.publish([rec(topic, "t:1", "next")])
+    await eventually(lambda: seen == [b"next"])  # "only" was committed before stopping
+    await bus2.stop()
+
+
+async def test_consumer_lag_is_exported(make_bus: BusFactory) -> None:
+    from prometheus_client import REGISTRY
+
+    topic, group = unique("lag"), unique("g")
+    bus = make_bus([topic])
+    gate = asyncio.Event()
+
+    async def blocked(r: Record) -> None:
+        await gate.wait()
+
+    bus.subscribe(Subscription(group=group, topics=[topic], handler=blocked))
+    await bus.start()
+    await bus.publish([rec(topic, "t:1", str(i)) for i in range(20)])
+
+    async def lagging() -> bool:
+        return sum((await bus.lag()).values()) > 0
+
+    await eventually(lagging)
+    gate.set()
+
+    def gauge_zero() -> bool:
+        values = [
+            REGISTRY.get_sample_value(
+                "sb_bus_consumer_lag", {"group": group, "topic": topic, "partition": str(p)}
+            )
+            for p in range(3)
+        ]
+        return any(v is not None for v in values) and all(not v for v in values)
+
+    await eventually(gauge_zero)
+    await bus.stop()
