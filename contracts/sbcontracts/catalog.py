@@ -8,9 +8,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbcontracts.envelope import CloudEvent, EventData
-from sbcontracts.events import control
+from sbcontracts.events import control, ingest
 
-EVENT_MODELS: tuple[type[EventData], ...] = (control.TenantCreated, control.TokenRevoked)
+EVENT_MODELS: tuple[type[EventData], ...] = (
+    control.TenantCreated,
+    control.TokenRevoked,
+    ingest.MessageReceived,
+    ingest.DeliveryReceiptReceived,
+    ingest.CallOffered,
+    ingest.CallAnswered,
+    ingest.CallAbandoned,
+    ingest.CallCompleted,
+    ingest.OrderPlaced,
+    ingest.OrderUpdated,
+    ingest.ShipmentEventReceived,
+    ingest.SurveyResponded,
+)
 BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
 
 

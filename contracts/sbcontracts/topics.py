@@ -44,6 +44,11 @@ TICKETS = Topic("sb.tickets.v1", "tenant + ticket id", "Case lifecycle, assignme
 NOTIFICATIONS = Topic(
     "sb.notifications.v1", "tenant + customer id", "Proactive notification decisions and receipts."
 )
+RECEIPTS = Topic(
+    "sb.receipts.v1",
+    "tenant + provider message id",
+    "Provider delivery receipts of outbound messages (sent, delivered, read, failed).",
+)
 OUTBOUND = Topic(
     "sb.outbound.v1", "tenant + customer id", "Messages for channel adapters to deliver."
 )
@@ -59,6 +64,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     TICKETS,
     NOTIFICATIONS,
+    RECEIPTS,
     OUTBOUND,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
