@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -161,8 +162,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def requires(scope: str) -> object:
-    """A FastAPI dependency: the caller's principal, if its token grants `scope`."""
+def requires(scope: str) -> Any:
+    """A FastAPI dependency: the caller's principal, if its token grants `scope`.
+
+    Typed `Any` so a route can declare `principal: Principal = requires("x:read")`.
+    """
 
     def dependency(request: Request) -> Principal:
         verifier: TokenVerifier = request.app.state.verifier
