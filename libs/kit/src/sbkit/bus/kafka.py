@@ -178,12 +178,17 @@ class KafkaBus:
         self, sub: Subscription, recs: list[ConsumerRecord[bytes, bytes]]
     ) -> int:
         """Handle one partition's records in order; returns the next offset to commit."""
-        for cr in recs:
-            record = _record(cr)
-            failure = await handle_with_retry(sub, record)
-            if failure is not None:
-                await self.publish([dlq_record(record, failure, group=sub.group)])
-            RECORDS_HANDLED.labels(sub.group or "-", cr.topic).inc()
+        handled = 0
+        try:
+            for cr in recs:
+                record = _record(cr)
+                failure = await handle_with_retry(sub, record)
+                if failure is not None:
+                    await self.publish([dlq_record(record, failure, group=sub.group)])
+                handled += 1
+        finally:  # one metric update per partition batch, not per record
+            if handled:
+                RECORDS_HANDLED.labels(sub.group or "-", recs[0].topic).inc(handled)
         return recs[-1].offset + 1
 
     async def read_topic(self, topic: str) -> list[Record]:
