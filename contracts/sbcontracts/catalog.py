@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbcontracts.envelope import CloudEvent, EventData
-from sbcontracts.events import control, ingest
+from sbcontracts.events import control, crm, ingest
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     control.TenantCreated,
@@ -23,6 +23,13 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     ingest.OrderUpdated,
     ingest.ShipmentEventReceived,
     ingest.SurveyResponded,
+    crm.MessageAttributed,
+    crm.CustomerCreated,
+    crm.CustomerUpdated,
+    crm.CustomerIdentityLinked,
+    crm.CustomerMerged,
+    crm.CustomerUnmerged,
+    crm.CustomerErased,
 )
 BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
 
