@@ -6,12 +6,20 @@ from fastapi import FastAPI
 
 from ingest.bootstrap import bootstrap
 from ingest.config import IngestSettings
-from sbkit.web import standalone_app
+from sbkit.bus.ports import Bus
+from sbkit.web import create_app as create_service_app
 from sbkit.wiring import build_verifier
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
-    """Build the app from the environment."""
+def create_app(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
+    """Build the app from the environment (with ingest's own body limit: raw MIME is large)."""
     settings = settings or IngestSettings()
-    service = bootstrap(settings)
-    return standalone_app(service.runtime, service.routers, build_verifier(settings))
+    service = bootstrap(settings, bus=bus)
+    return create_service_app(
+        title=service.runtime.name,
+        runtimes=[service.runtime],
+        routers=service.routers,
+        bus=service.runtime.bus,
+        verifier=build_verifier(settings),
+        max_body_bytes=settings.ingest_max_body_bytes,
+    )

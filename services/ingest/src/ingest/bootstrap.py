@@ -9,6 +9,9 @@ from fastapi import APIRouter
 
 from ingest.adapters import orm
 from ingest.config import IngestSettings
+from ingest.entrypoints.deps import IngestDeps
+from ingest.entrypoints.http_messages import messages_router
+from ingest.entrypoints.ratelimit import TenantRateLimiter
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -22,6 +25,7 @@ class IngestService:
 
     runtime: ServiceRuntime
     routers: list[APIRouter] = field(default_factory=list)
+    deps: IngestDeps | None = None
 
 
 def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> IngestService:
@@ -34,4 +38,7 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
     )
-    return IngestService(runtime=runtime)
+    limiter = TenantRateLimiter(rate=settings.ingest_rate_per_s, burst=settings.ingest_rate_burst)
+    deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter)
+    routers = [messages_router(deps)]
+    return IngestService(runtime=runtime, routers=routers, deps=deps)

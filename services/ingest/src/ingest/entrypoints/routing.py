@@ -1,0 +1,59 @@
+"""The route class of every ingest router: maps parse, signature and transient errors to problems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
+
+from ingest.domain.errors import ParseError, SignatureError
+from ingest.service_layer.errors import RateLimited
+from sbkit.problems import problem_response
+
+log = structlog.get_logger(__name__)
+
+
+class IngestRoute(APIRoute):
+    """Domain parse/signature errors become 400/401, our own outages 503 (providers retry)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the FastAPI handler with the ingest error mapping."""
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RateLimited as exc:
+                response = problem_response(429, exc.title, detail=exc.detail)
+                response.headers["Retry-After"] = str(exc.retry_after_s)
+                return response
+            except ParseError as exc:
+                return problem_response(400, "Malformed payload", detail=_short(exc))
+            except SignatureError as exc:
+                return problem_response(401, "Invalid signature", detail=_short(exc))
+            except SQLAlchemyError as exc:
+                log.warning("ingest.db_unavailable", error=type(exc).__name__)
+                response = problem_response(503, "Service unavailable", detail="retry later")
+                response.headers["Retry-After"] = "5"
+                return response
+
+        return wrapped
+
+
+def _short(exc: Exception) -> str:
+    return str(exc)[:300]
+
+
+def problem_statuses(*extra: int) -> tuple[int, ...]:
+    """Statuses every ingest route may answer, plus `extra`."""
+    return (400, 401, 403, 413, 429, 503, *extra)
+
+
+def as_json(payload: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response with a status chosen at run time (200 duplicate vs 201 created)."""
+    return JSONResponse(payload, status_code=status, headers=headers)

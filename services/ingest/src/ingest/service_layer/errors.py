@@ -1,0 +1,57 @@
+"""Problems the ingest use cases and entrypoints raise (rendered as RFC 9457 by the kit)."""
+
+from __future__ import annotations
+
+from sbkit.problems import DomainError
+
+
+class Malformed(DomainError):
+    """The payload cannot be parsed (JSON, form, MIME or provider shape)."""
+
+    status, title = 400, "Malformed payload"
+
+
+class BadSignature(DomainError):
+    """The webhook is not authenticated by the provider's signature scheme."""
+
+    status, title = 401, "Invalid signature"
+
+
+class WrongVerifyToken(DomainError):
+    """A subscription handshake with the wrong verify token."""
+
+    status, title = 403, "Verification failed"
+
+
+class UnsupportedMediaType(DomainError):
+    """The content type is not the one this endpoint takes."""
+
+    status, title = 415, "Unsupported media type"
+
+
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key already used for a different request body."""
+
+    status, title = 422, "Idempotency key reused"
+
+
+class NaturalIdReused(DomainError):
+    """A natural id already accepted with different content."""
+
+    status, title = 409, "Conflicting duplicate"
+
+
+class RateLimited(DomainError):
+    """The tenant is over its request rate."""
+
+    status, title = 429, "Too many requests"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"retry after {retry_after_s} s", retry_after=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(DomainError):
+    """Our own transient failure (database or broker): the sender should retry."""
+
+    status, title = 503, "Service unavailable"
