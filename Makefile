@@ -38,8 +38,9 @@ test-fast: $(STAMP) ## unit and contract tests only (no broker, no database serv
 
 bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run baselines
 	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_KAFKA_HEAP=1g bash deploy/local/kafka.sh start
-	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 $(BIN)/python -m bench.bus_throughput
-	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 bash deploy/local/kafka.sh stop
+	@# the broker is stopped even when the bench fails; make still reports the failure
+	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 $(BIN)/python -m bench.bus_throughput; \
+	  rc=$$?; SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 bash deploy/local/kafka.sh stop; exit $$rc
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
