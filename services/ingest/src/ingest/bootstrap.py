@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from ingest.adapters import orm
 from ingest.config import IngestSettings
 from ingest.entrypoints.deps import IngestDeps
+from ingest.entrypoints.http_channels import channels_router
 from ingest.entrypoints.http_messages import messages_router
 from ingest.entrypoints.ratelimit import TenantRateLimiter
 from sbkit.bus.ports import Bus
@@ -40,5 +41,5 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
     )
     limiter = TenantRateLimiter(rate=settings.ingest_rate_per_s, burst=settings.ingest_rate_burst)
     deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter)
-    routers = [messages_router(deps)]
+    routers = [messages_router(deps), channels_router(deps)]
     return IngestService(runtime=runtime, routers=routers, deps=deps)
