@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from crm.adapters import orm
 from crm.config import CrmSettings
+from crm.entrypoints import consumers
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -34,4 +35,5 @@ def bootstrap(settings: CrmSettings | None = None, *, bus: Bus | None = None) ->
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
     )
+    consumers.register(runtime)
     return CrmService(runtime=runtime)

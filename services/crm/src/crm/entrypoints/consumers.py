@@ -1,0 +1,63 @@
+"""Kafka consumers of crm: parse the event, call its use case (the runtime handles inbox and DLQ)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm.domain.handles import InvalidHandle
+from crm.service_layer import events
+from crm.service_layer.context import Ctx
+from crm.service_layer.errors import CustomerNotFound
+from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.ingest import (
+    MessageReceived,
+    OrderData,
+    ShipmentEventReceived,
+    SurveyResponded,
+)
+from sbcontracts.topics import COMMERCE, MESSAGES, SURVEYS
+from sbkit.bus.ports import PoisonMessage
+from sbkit.db.uow import UnitOfWork
+from sbkit.runtime import ServiceRuntime
+
+
+def _ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
+    return Ctx(uow, event.tenantid, correlation_id=event.correlationid, causation_id=event.id)
+
+
+async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """sb.messages.v1: attribute each message to a customer."""
+    if not isinstance(event.data, MessageReceived):
+        return  # other types on the topic are not ours
+    try:
+        await events.on_message(_ctx(uow, event), event.id, event.data)
+    except InvalidHandle as exc:
+        raise PoisonMessage(f"sender handle: {exc}") from exc
+
+
+async def commerce(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """sb.commerce.v1: orders link handles; shipments update the card's orders."""
+    ctx = _ctx(uow, event)
+    try:
+        if isinstance(event.data, OrderData):
+            await events.on_order(ctx, event.id, event.data)
+        elif isinstance(event.data, ShipmentEventReceived):
+            await events.on_shipment(ctx, event.id, event.data)
+    except CustomerNotFound as exc:
+        raise PoisonMessage(str(exc)) from exc
+
+
+async def surveys(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """sb.surveys.v1: survey answers on the timeline."""
+    if isinstance(event.data, SurveyResponded):
+        try:
+            await events.on_survey(_ctx(uow, event), event.id, event.data)
+        except InvalidHandle as exc:
+            raise PoisonMessage(f"respondent handle: {exc}") from exc
+
+
+def register(runtime: ServiceRuntime) -> None:
+    """Subscribe crm's consumers."""
+    runtime.consume("messages", [MESSAGES.name], messages)
+    runtime.consume("commerce", [COMMERCE.name], commerce)
+    runtime.consume("surveys", [SURVEYS.name], surveys)

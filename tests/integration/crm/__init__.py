@@ -1,0 +1,1 @@
+"""Integration tests of the crm service on real PostgreSQL and Kafka."""
