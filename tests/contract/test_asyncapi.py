@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from sbcontracts import catalog, generate, topics
 
 Doc = dict[str, Any]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sbcontracts import catalog, generate
 from sbcontracts.compat import breaking_changes, catalog_breaking_changes
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
+
 from sbcontracts import catalog, generate
 from sbcontracts.envelope import EventData
 

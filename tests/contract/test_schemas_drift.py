@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import pytest
 from pydantic import Field
+
 from sbcontracts import catalog, generate
 from sbcontracts.envelope import EventData
 from sbcontracts.events.control import TenantCreated

@@ -29,7 +29,7 @@ async def _publish_with_retry(bus: KafkaBus, records: list[OutgoingRecord]) -> N
         try:
             await asyncio.wait_for(bus.publish(records), 10)
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - broker still coming back
             await asyncio.sleep(1)
     raise AssertionError("publishing never succeeded after the broker restart")
 

@@ -128,7 +128,7 @@ class KafkaBus:
             parts = consumer.partitions_for_topic(topic)
             if parts:
                 return set(parts)
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            await consumer._client.force_metadata_update()
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {topic} has no partitions")
 
@@ -215,9 +215,7 @@ class KafkaBus:
         if self._producer is None:
             raise RuntimeError("bus not started")
         futures = [
-            await self._producer.send(
-                r.topic, r.value, key=r.key.encode(), headers=list(r.headers)
-            )
+            await self._producer.send(r.topic, r.value, key=r.key.encode(), headers=list(r.headers))
             for r in records
         ]
         await asyncio.gather(*futures)

@@ -97,7 +97,7 @@ class OutboxRelay:
         while True:
             try:
                 n = await self.relay_once()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - bus or DB down: keep the rows, retry later
                 log.warning("outbox.relay_failed", service=self._service, error=type(exc).__name__)
                 n = 0
                 await asyncio.sleep(1.0)
