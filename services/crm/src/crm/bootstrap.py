@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from crm.adapters import orm
 from crm.config import CrmSettings
 from crm.entrypoints import consumers
+from crm.entrypoints.http import build_router
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -36,4 +37,4 @@ def bootstrap(settings: CrmSettings | None = None, *, bus: Bus | None = None) ->
         bus=bus or build_bus(settings),
     )
     consumers.register(runtime)
-    return CrmService(runtime=runtime)
+    return CrmService(runtime=runtime, routers=[build_router(runtime)])

@@ -236,6 +236,54 @@ class CustomerRepository:
         erased = (await self.session.execute(q)).scalar_one_or_none()
         return erased is not None and _aware(erased) >= when
 
+    async def add_tombstones(self, customer_id: str, hashes: list[str], now: datetime) -> None:
+        """Remember erased handles (hashed) and when they were erased."""
+        for h in hashes:
+            stmt = self._insert(orm.tombstones).values(
+                tenant_id=self.tenant, handle_hash=h, customer_id=customer_id, erased_at=now
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "handle_hash"],
+                set_={"erased_at": now, "customer_id": customer_id},
+            )
+            await self.session.execute(stmt)
+
+    async def purge(
+        self,
+        cid: str,
+        ids: list[str],
+        *,
+        order_ids: list[str],
+        merges: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Erase: delete personal rows, blank timeline text, scrub merge provenance, mark erased."""
+        for kind in ("identities", "attributes", "consents", "orders"):
+            await self.delete_owned(kind, cid)
+        sh = orm.shipments.c
+        await self.session.execute(
+            delete(orm.shipments).where(sh.tenant_id == self.tenant, sh.order_id.in_(order_ids))
+        )
+        # Timeline rows stay, without text, as the natural keys that keep redeliveries out.
+        t = orm.timeline
+        await self.session.execute(
+            update(t).where(t.c.customer_id == cid).values(summary=None, ref="")
+        )
+        for m in merges:
+            await self.session.execute(
+                update(orm.merges)
+                .where(orm.merges.c.id == m["id"])
+                .values(
+                    provenance=_scrub(m["provenance"]), undo_provenance=_scrub(m["undo_provenance"])
+                )
+            )
+        c = orm.customers.c
+        await self.session.execute(
+            update(orm.customers)
+            .where(c.tenant_id == self.tenant, c.id.in_(ids))
+            .values(status=Status.ERASED, erased_at=now, updated_at=now)
+        )
+
     async def count(self, table: Table) -> int:
         """Rows of this tenant in a table (tests, export)."""
         q = select(func.count()).select_from(table).where(table.c.tenant_id == self.tenant)
@@ -250,3 +298,8 @@ class CustomerRepository:
 def _aware(ts: datetime) -> datetime:
     """SQLite hands back naive datetimes; they are UTC."""
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _scrub(prov: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A provenance without the handle it named."""
+    return {k: v for k, v in prov.items() if k != "handle"} if prov else None
