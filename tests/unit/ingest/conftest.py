@@ -69,3 +69,13 @@ async def start_harness(tmp_path: Path, **overrides: Any) -> AsyncIterator[Harne
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client:
             yield Harness(app, client, bus, ring)
+
+
+async def add_channel(
+    h: Harness, kind: str, secrets: dict[str, str], tenant: str = "acme", **settings: Any
+) -> str:
+    """Configure a channel and return its webhook path."""
+    body = {"kind": kind, "name": kind, "settings": settings, "secrets": secrets}
+    r = await h.client.post("/v1/channels", json=body, headers=h.token(tenant))
+    assert r.status_code == 201, r.text
+    return str(r.json()["webhook_path"])

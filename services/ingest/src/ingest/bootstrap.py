@@ -13,6 +13,8 @@ from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.http_channels import channels_router
 from ingest.entrypoints.http_messages import messages_router
 from ingest.entrypoints.ratelimit import TenantRateLimiter
+from ingest.entrypoints.webhooks_forms import forms_webhooks_router
+from ingest.entrypoints.webhooks_json import json_webhooks_router
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -41,5 +43,10 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
     )
     limiter = TenantRateLimiter(rate=settings.ingest_rate_per_s, burst=settings.ingest_rate_burst)
     deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter)
-    routers = [messages_router(deps), channels_router(deps)]
+    routers = [
+        messages_router(deps),
+        channels_router(deps),
+        json_webhooks_router(deps),
+        forms_webhooks_router(deps),
+    ]
     return IngestService(runtime=runtime, routers=routers, deps=deps)

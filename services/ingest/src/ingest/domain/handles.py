@@ -27,8 +27,6 @@ def canonical_email(raw: str) -> str:
 def e164(raw: str, region: str | None) -> str:
     """A phone number in E.164, reading national numbers in the channel's default region."""
     cleaned = raw.strip().removeprefix("whatsapp:").removeprefix("tel:")
-    if cleaned.isdigit() and len(cleaned) > 9 and region is None:
-        cleaned = "+" + cleaned  # WhatsApp wa_id: international digits without "+"
     try:
         number = phonenumbers.parse(cleaned, (region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:

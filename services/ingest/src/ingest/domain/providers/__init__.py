@@ -1,0 +1,1 @@
+"""Parsers of each provider's wire format (pure: bytes and dicts in, domain objects out)."""

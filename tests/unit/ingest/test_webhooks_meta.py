@@ -1,0 +1,202 @@
+"""WhatsApp Cloud API and Messenger webhooks: handshake, signatures, batches, receipts, duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sbcontracts.topics import RECEIPTS
+from tests.unit.ingest import samples
+from tests.unit.ingest.conftest import Harness, add_channel
+
+SECRET = "meta-app-secret"
+META_SECRETS = {"app_secret": SECRET, "verify_token": "verify-me"}
+
+
+async def _post(h: Harness, path: str, raw: bytes, *, secret: str = SECRET) -> int:
+    headers = {
+        "content-type": "application/json",
+        "x-hub-signature-256": samples.hub_signature(secret, raw),
+    }
+    r = await h.client.post(path, content=raw, headers=headers)
+    return r.status_code
+
+
+@pytest.mark.parametrize("kind", ["whatsapp", "messenger"])
+async def test_handshake_echoes_challenge_only_with_the_verify_token(
+    harness: Harness, kind: str
+) -> None:
+    path = await add_channel(harness, kind, META_SECRETS)
+    ok = await harness.client.get(
+        path,
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "verify-me",
+            "hub.challenge": "1158201444",
+        },
+    )
+    bad = await harness.client.get(
+        path, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    assert bad.status_code == 403
+
+
+async def test_whatsapp_batch_every_message_normalised_in_its_language(harness: Harness) -> None:
+    path = await add_channel(harness, "whatsapp", META_SECRETS, default_region="PL")
+    msgs = [samples.wa_text(f"wamid.{lang}", text) for lang, text in samples.TEXTS.items()]
+    raw = samples.whatsapp(msgs)
+    assert await _post(harness, path, raw) == 200
+    events = [e["data"] for e in await harness.events()]
+    assert [e["language"] for e in events] == ["pl", "ru", "ro", "en"]
+    first = events[0]
+    assert first["sender"] == {"kind": "phone", "value": "+48600100200"}
+    assert first["display_name"] == "Józef Wiśniewski" and first["inbox"] == "+48221234567"
+    assert first["provider"] == "whatsapp_cloud" and first["provider_message_id"] == "wamid.pl"
+    assert first["provider_timestamp"].startswith("2024-11-22T08:00:00")
+
+
+async def test_whatsapp_every_entry_and_change_is_processed(harness: Harness) -> None:
+    path = await add_channel(harness, "whatsapp", META_SECRETS)
+    one = samples.whatsapp([samples.wa_text("wamid.1", samples.TEXTS["en"])])
+    two = samples.whatsapp([samples.wa_text("wamid.2", samples.TEXTS["ro"])])
+    import json
+
+    doc = json.loads(one)
+    doc["entry"].append(json.loads(two)["entry"][0])
+    doc["entry"][0]["changes"].append(json.loads(two)["entry"][0]["changes"][0] | {})
+    doc["entry"][0]["changes"][1]["value"]["messages"][0]["id"] = "wamid.3"
+    raw = json.dumps(doc).encode()
+    assert await _post(harness, path, raw) == 200
+    ids = sorted(e["data"]["provider_message_id"] for e in await harness.events())
+    assert ids == ["wamid.1", "wamid.2", "wamid.3"]
+
+
+async def test_whatsapp_redelivery_creates_one_message(harness: Harness) -> None:
+    path = await add_channel(harness, "whatsapp", META_SECRETS)
+    raw = samples.whatsapp([samples.wa_text("wamid.dup", samples.TEXTS["pl"])])
+    results = await asyncio.gather(*[_post(harness, path, raw) for _ in range(5)])
+    assert results == [200] * 5
+    assert await _post(harness, path, raw) == 200
+    assert len(await harness.events()) == 1
+
+
+async def test_whatsapp_statuses_become_receipts_once(harness: Harness) -> None:
+    path = await add_channel(harness, "whatsapp", META_SECRETS)
+    statuses = [
+        {
+            "id": "wamid.out1",
+            "status": "delivered",
+            "timestamp": "1732262500",
+            "recipient_id": "48600100200",
+        },
+        {
+            "id": "wamid.out2",
+            "status": "failed",
+            "timestamp": "1732262501",
+            "recipient_id": "48600100200",
+            "errors": [{"code": 131051, "title": "Message type unknown"}],
+        },
+    ]
+    raw = samples.whatsapp([], statuses)
+    assert await _post(harness, path, raw) == 200
+    assert await _post(harness, path, raw) == 200
+    receipts = sorted(
+        (e["data"] for e in await harness.events(RECEIPTS.name)),
+        key=lambda r: r["provider_message_id"],
+    )
+    assert [(r["provider_message_id"], r["status"]) for r in receipts] == [
+        ("wamid.out1", "delivered"),
+        ("wamid.out2", "failed"),
+    ]
+    assert receipts[1]["error_code"] == "131051"
+    assert receipts[0]["recipient"]["value"] == "+48600100200"
+    assert await harness.events() == []
+
+
+@pytest.mark.parametrize("kind", ["whatsapp", "messenger"])
+async def test_bad_or_missing_signature_publishes_nothing(harness: Harness, kind: str) -> None:
+    path = await add_channel(harness, kind, META_SECRETS)
+    raw = (
+        samples.whatsapp([samples.wa_text("wamid.x", "hi")])
+        if kind == "whatsapp"
+        else samples.messenger([samples.ms_text("m_x", "hi")])
+    )
+    assert await _post(harness, path, raw, secret="wrong") == 401
+    tampered = raw.replace(b"hi", b"ho")
+    sig = samples.hub_signature(SECRET, raw)
+    r = await harness.client.post(
+        path,
+        content=tampered,
+        headers={"content-type": "application/json", "x-hub-signature-256": sig},
+    )
+    missing = await harness.client.post(
+        path, content=raw, headers={"content-type": "application/json"}
+    )
+    assert (r.status_code, missing.status_code) == (401, 401)
+    assert await harness.events() == []
+
+
+@pytest.mark.parametrize("kind", ["whatsapp", "messenger"])
+async def test_wrong_tenant_unknown_channel_type_and_malformed(harness: Harness, kind: str) -> None:
+    path = await add_channel(harness, kind, META_SECRETS)
+    raw = b'{"object": "page", "entry": [{"id": 1, "messaging": "nope"}]'
+    other_tenant = path.replace("/acme/", "/globex/")
+    assert await _post(harness, other_tenant, raw) == 404
+    assert await _post(harness, path.rsplit("/", 1)[0] + "/unknown", raw) == 404
+    assert await _post(harness, path, raw) == 400
+    assert (
+        await _post(
+            harness,
+            path,
+            b'{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": 5}]}]}',
+        )
+        == 400
+    )
+    wrong_type = await harness.client.post(
+        path,
+        content=raw,
+        headers={
+            "content-type": "text/plain",
+            "x-hub-signature-256": samples.hub_signature(SECRET, raw),
+        },
+    )
+    assert wrong_type.status_code == 415
+    assert await harness.events() == []
+
+
+async def test_messenger_messages_scoped_to_page_and_echoes_skipped(harness: Harness) -> None:
+    path = await add_channel(harness, "messenger", META_SECRETS)
+    echo = samples.ms_text("m_echo", "our own reply") | {}
+    echo["message"] = {"mid": "m_echo", "text": "x", "is_echo": True}
+    delivery = {
+        "sender": {"id": "6543210987654321"},
+        "recipient": {"id": "1234567890"},
+        "timestamp": 1732262400000,
+        "delivery": {"mids": ["m_out1"], "watermark": 1732262400000},
+    }
+    raw = samples.messenger([samples.ms_text("m_1", samples.TEXTS["ru"]), echo, delivery])
+    assert await _post(harness, path, raw) == 200
+    events = [e["data"] for e in await harness.events()]
+    assert len(events) == 1
+    assert events[0]["sender"] == {
+        "kind": "messenger",
+        "value": "6543210987654321",
+        "scope": "1234567890",
+    }
+    assert events[0]["language"] == "ru"
+    receipts = await harness.events(RECEIPTS.name)
+    assert [r["data"]["provider_message_id"] for r in receipts] == ["m_out1"]
+
+
+async def test_oversized_webhook_is_413_and_publishes_nothing(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.unit.ingest.conftest import start_harness
+
+    async for h in start_harness(Path(str(tmp_path)), ingest_max_body_bytes=2048):
+        path = await add_channel(h, "whatsapp", META_SECRETS)
+        raw = samples.whatsapp([samples.wa_text("wamid.big", "x" * 5000)])
+        assert await _post(h, path, raw) == 413
+        assert await h.events() == []
