@@ -49,7 +49,9 @@ func newScheme() *runtime.Scheme {
 }
 
 func render(dir string, out io.Writer) error {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	opts := krusty.MakeDefaultOptions()
+	opts.Reorder = krusty.ReorderOptionLegacy // the order `kubectl kustomize` prints: Namespace first
+	k := krusty.MakeKustomizer(opts)
 	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		return err
