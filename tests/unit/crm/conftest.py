@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -20,8 +21,10 @@ from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.ingest import MessageReceived, OrderPlaced
 from sbcontracts.topics import partition_key
+from sbkit.auth import Keyring, TokenVerifier, mint
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import OutgoingRecord
+from sbkit.web import standalone_app
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -140,3 +143,36 @@ async def eventually(check: Callable[[], Any], limit_s: float = 10.0) -> None:
 def as_json(raw: bytes) -> dict[str, Any]:
     """Parse a JSON document."""
     return dict(json.loads(raw))
+
+
+class Api:
+    """An HTTP client of one crm app with a token per tenant."""
+
+    def __init__(self, client: httpx.AsyncClient, ring: Keyring, service: CrmService) -> None:
+        self.client, self.ring, self.service = client, ring, service
+
+    def auth(
+        self, tenant: str = "acme", scopes: tuple[str, ...] = ("customers:*",)
+    ) -> dict[str, str]:
+        """Headers with a bearer token for a tenant."""
+        _, token = mint(self.ring, tenant_id=tenant, scopes=list(scopes), ttl_s=600)
+        return {"authorization": f"Bearer {token}"}
+
+    async def call(
+        self, method: str, url: str, *, tenant: str = "acme", **kw: Any
+    ) -> httpx.Response:
+        """A request as the tenant's agent."""
+        return await self.client.request(method, url, headers=self.auth(tenant), **kw)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The crm app on SQLite with a local bus, served in-process."""
+    settings = settings_for(tmp_path)
+    service = bootstrap(settings, bus=LocalBus(":memory:", poll_interval_s=0.01))
+    ring = Keyring.load(tmp_path / "keys")
+    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
+            yield Api(client, ring, service)

@@ -2,53 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
 from crm.adapters import orm
-from crm.bootstrap import CrmService, bootstrap
 from sbcontracts.events.common import Channel, HandleKind
-from sbkit.auth import Keyring, TokenVerifier, mint
-from sbkit.bus.local import LocalBus
-from sbkit.web import standalone_app
-from tests.unit.crm.conftest import count, deliver, message, order, settings_for
-
-
-class Api:
-    """An HTTP client of one crm app with a token per tenant."""
-
-    def __init__(self, client: httpx.AsyncClient, ring: Keyring, service: CrmService) -> None:
-        self.client, self.ring, self.service = client, ring, service
-
-    def auth(
-        self, tenant: str = "acme", scopes: tuple[str, ...] = ("customers:*",)
-    ) -> dict[str, str]:
-        """Headers with a bearer token for a tenant."""
-        _, token = mint(self.ring, tenant_id=tenant, scopes=list(scopes), ttl_s=600)
-        return {"authorization": f"Bearer {token}"}
-
-    async def call(
-        self, method: str, url: str, *, tenant: str = "acme", **kw: Any
-    ) -> httpx.Response:
-        """A request as the tenant's agent."""
-        return await self.client.request(method, url, headers=self.auth(tenant), **kw)
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    """The crm app on SQLite with a local bus, served in-process."""
-    settings = settings_for(tmp_path)
-    service = bootstrap(settings, bus=LocalBus(":memory:", poll_interval_s=0.01))
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
-            yield Api(client, ring, service)
+from tests.unit.crm.conftest import Api, count, deliver, message, order
 
 
 async def _create(api: Api, **body: Any) -> str:
