@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,16 @@ class CrmService:
     routers: list[APIRouter] = field(default_factory=list)
 
 
-def bootstrap(settings: CrmSettings | None = None, *, bus: Bus | None = None) -> CrmService:
-    """Build the crm service from settings; `bus` is shared in embedded mode."""
+def bootstrap(
+    settings: CrmSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    topic_names: Mapping[str, str] | None = None,
+) -> CrmService:
+    """Build the crm service from settings; `bus` is shared in embedded mode.
+
+    `topic_names` renames consumed topics (integration tests on a shared broker).
+    """
     settings = settings or CrmSettings()
     runtime = ServiceRuntime(
         settings,
@@ -36,5 +45,5 @@ def bootstrap(settings: CrmSettings | None = None, *, bus: Bus | None = None) ->
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
     )
-    consumers.register(runtime)
+    consumers.register(runtime, topic_names)
     return CrmService(runtime=runtime, routers=[build_router(runtime)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crm.domain.handles import InvalidHandle
@@ -56,8 +57,12 @@ async def surveys(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
             raise PoisonMessage(f"respondent handle: {exc}") from exc
 
 
-def register(runtime: ServiceRuntime) -> None:
-    """Subscribe crm's consumers."""
-    runtime.consume("messages", [MESSAGES.name], messages)
-    runtime.consume("commerce", [COMMERCE.name], commerce)
-    runtime.consume("surveys", [SURVEYS.name], surveys)
+def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -> None:
+    """Subscribe crm's consumers (`rename` maps topic names, for isolated tests)."""
+    names = dict(rename or {})
+    for consumer, topic, handler in (
+        ("messages", MESSAGES.name, messages),
+        ("commerce", COMMERCE.name, commerce),
+        ("surveys", SURVEYS.name, surveys),
+    ):
+        runtime.consume(consumer, [names.get(topic, topic)], handler)
