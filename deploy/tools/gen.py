@@ -8,8 +8,8 @@ Writes (and with `--check` only compares, failing on drift):
 - `deploy/base/topics/` — Strimzi `KafkaTopic`s (and their `.dlq`) from
   `sbcontracts.topics.ALL_TOPICS`;
 - `deploy/overlays/keda/scaledobjects.yaml` — KEDA `ScaledObject`s on consumer-group lag for
-  every consumer the services register (`runtime.consume("<name>", [TOPIC.name, ...], ...)`,
-  found by reading the services' source, so the overlay grows with the code).
+  every consumer group the services register (`runtime.consume(...)`, found by bootstrapping
+  each service in memory, so the overlay grows with the code).
 
 Edit this file (or the code it reads), never the generated YAML.
 """
@@ -17,7 +17,6 @@ Edit this file (or the code it reads), never the generated YAML.
 from __future__ import annotations
 
 import argparse
-import ast
 import difflib
 import sys
 from dataclasses import dataclass, field
@@ -38,6 +37,9 @@ PRESTOP_SLEEP_S = 5  # endpoints and the ingress stop sending before the app is 
 # SIGTERM → uvicorn waits for requests and the lifespan drains consumers (drain + 5 s, see
 # sbkit.serve); the grace period covers the preStop sleep plus that, with room to spare.
 TERMINATION_GRACE_S = PRESTOP_SLEEP_S + DRAIN_TIMEOUT_S + 5 + 15
+# Everything a migration Job needs (its ConfigMaps, ServiceAccount, the Job) carries this label,
+# so `kubectl apply -k <overlay> -l switchboard.dev/apply-first=true` runs migrations first.
+APPLY_FIRST = {"switchboard.dev/apply-first": "true"}
 KAFKA_NAMESPACE = "kafka"
 POSTGRES_NAMESPACE = "postgres"
 INGRESS_NAMESPACE = "ingress-nginx"
@@ -216,7 +218,7 @@ def service_docs(s: Service) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": meta,
+            "metadata": {**meta, "labels": {**meta["labels"], **APPLY_FIRST}},
             "automountServiceAccountToken": False,
         },
         {
@@ -292,7 +294,10 @@ def service_docs(s: Service) -> list[dict[str, Any]]:
         {
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": {"name": f"{s.name}-migrate", "labels": labels(s.name, "migration")},
+            "metadata": {
+                "name": f"{s.name}-migrate",
+                "labels": {**labels(s.name, "migration"), **APPLY_FIRST},
+            },
             "spec": {
                 "backoffLimit": 3,
                 "activeDeadlineSeconds": 900,
@@ -492,46 +497,37 @@ class Consumer:
         return f"{self.service}.{self.name}"
 
 
-def consumers(root: Path = ROOT) -> list[Consumer]:
-    """Every `runtime.consume("<name>", [TOPIC.name, ...], handler)` in the services' source.
+def consumers() -> list[Consumer]:
+    """Every consumer group the services register, read from the services themselves.
 
-    Topics must be named as `<REGISTRY_CONSTANT>.name` (or `.dlq`) or as string literals so
-    the overlay can be derived without running the code; anything else fails loudly.
+    Each service is bootstrapped (its composition root) with an in-memory database and bus —
+    nothing connects — and the subscriptions its runtime collected are listed; so the KEDA
+    overlay follows `runtime.consume(...)` calls however the code spells them.
     """
+    import importlib
+
+    from sbkit.settings import KitSettings
+
     found: list[Consumer] = []
     for s in SERVICES:
-        for path in sorted((root / "services" / s.name / "src").rglob("*.py")):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            for node in ast.walk(tree):
-                if not (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "consume"
-                    and len(node.args) >= 2
-                ):
-                    continue
-                where = f"{path.relative_to(root)}:{node.lineno}"
-                name, topic_list = node.args[0], node.args[1]
-                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                    raise ValueError(f"{where}: consumer name must be a string literal")
-                if not isinstance(topic_list, ast.List | ast.Tuple):
-                    raise ValueError(f"{where}: topics must be a literal list")
-                names = []
-                for elt in topic_list.elts:
-                    if isinstance(elt, ast.Constant) and isinstance(elt.value, str):
-                        names.append(elt.value)
-                    elif (
-                        isinstance(elt, ast.Attribute)
-                        and isinstance(elt.value, ast.Name)
-                        and isinstance(
-                            getattr(topic_registry, elt.value.id, None), topic_registry.Topic
-                        )
-                        and elt.attr in ("name", "dlq")
-                    ):
-                        names.append(getattr(getattr(topic_registry, elt.value.id), elt.attr))
-                    else:
-                        raise ValueError(f"{where}: topic must be TOPIC.name or a string")
-                found.append(Consumer(s.name, name.value, tuple(names)))
+        config = importlib.import_module(f"{s.name}.config")
+        (settings_cls,) = [
+            c
+            for c in vars(config).values()
+            if isinstance(c, type)
+            and issubclass(c, KitSettings)
+            and c is not KitSettings
+            and c.__module__ == config.__name__
+        ]
+        settings = settings_cls(
+            bus="local", local_bus_path=":memory:", database_url="sqlite+aiosqlite:///:memory:"
+        )
+        service = importlib.import_module(f"{s.name}.bootstrap").bootstrap(settings)
+        for sub in service.runtime._subscriptions:
+            prefix = f"{s.name}."
+            if not sub.group.startswith(prefix):
+                raise ValueError(f"{s.name}: consumer group {sub.group} is not {prefix}<name>")
+            found.append(Consumer(s.name, sub.group.removeprefix(prefix), tuple(sub.topics)))
     return sorted(found, key=lambda c: c.group)
 
 
@@ -623,6 +619,7 @@ def outputs() -> dict[Path, str]:
         "kind": "Kustomization",
         "resources": [f"services/{s.name}.yaml" for s in SERVICES]
         + ["networkpolicies.yaml", "ingress.yaml"],
+        "generatorOptions": {"labels": {"app.kubernetes.io/part-of": "switchboard", **APPLY_FIRST}},
         "configMapGenerator": [
             {"name": "switchboard-common", "envs": ["config/common.env"]},
             *({"name": f"{s.name}-config", "envs": [f"config/{s.name}.env"]} for s in SERVICES),
