@@ -115,12 +115,14 @@ async def test_multipart_alternative_qp_quotes_stripped_and_attachment_hashed(
     path = await add_channel(harness, "email", {"signing_secret": SECRET})
     body = (
         "--outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
-        "--alt\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "--alt\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         "Hello, the parcel arrived damaged, the box was completely crushed.\r\n\r\n"
         "On Thu, 21 Nov 2024 at 10:00, Shop <help@shop.example> wrote:\r\n> Your order has shipped.\r\n"
         "--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello, the parcel arrived damaged.</p>\r\n"
         "--alt--\r\n"
-        '--outer\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; filename="=?utf-8?q?zdj=C4=99cie.jpg?="\r\n'
+        "--outer\r\nContent-Type: image/jpeg\r\n"
+        'Content-Disposition: attachment; filename="=?utf-8?q?zdj=C4=99cie.jpg?="\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRg==\r\n--outer--"
     )
     raw = _mime("Damaged", "Content-Type: multipart/mixed; boundary=outer", body)
@@ -135,7 +137,10 @@ async def test_multipart_alternative_qp_quotes_stripped_and_attachment_hashed(
 
 async def test_html_only_email_is_converted_to_text(harness: Harness) -> None:
     path = await add_channel(harness, "email", {"signing_secret": SECRET})
-    html = "<html><body><p>Bună ziua,</p><p>comanda mea <b>nu a ajuns</b> încă.</p><style>p{}</style></body></html>"
+    html = (
+        "<html><body><p>Bună ziua,</p><p>comanda mea <b>nu a ajuns</b> încă.</p>"
+        "<style>p{}</style></body></html>"
+    )
     raw = _mime(
         "x",
         "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64",
