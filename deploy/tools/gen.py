@@ -211,7 +211,23 @@ def pod_spec(s: Service, *, command: list[str] | None = None) -> dict[str, Any]:
     return spec
 
 
-def service_docs(s: Service) -> list[dict[str, Any]]:
+def rollout(consumes: bool) -> dict[str, Any]:
+    """Rolling update that never drops below the desired count — except for consumers.
+
+    A consumer's /readyz needs partitions assigned (sbkit's KafkaBus.consumers_ready), and a
+    group never assigns more members than partitions: a surge pod beyond the partition count
+    would wait for an old pod that waits for it. So consumers replace one pod at a time
+    (old first), which the PDB (maxUnavailable 1) also allows.
+    """
+    surge: dict[str, Any] = (
+        {"maxSurge": 0, "maxUnavailable": 1}
+        if consumes
+        else {"maxSurge": "25%", "maxUnavailable": 0}
+    )
+    return {"type": "RollingUpdate", "rollingUpdate": surge}
+
+
+def service_docs(s: Service, consumes: bool) -> list[dict[str, Any]]:
     """ServiceAccount, Deployment, Service, HPA, PDB and migration Job of one service."""
     meta = {"name": s.name, "labels": labels(s.name, "server")}
     return [
@@ -228,10 +244,7 @@ def service_docs(s: Service) -> list[dict[str, Any]]:
             "spec": {
                 # no `replicas`: the HorizontalPodAutoscaler (or KEDA) owns the count
                 "revisionHistoryLimit": 5,
-                "strategy": {
-                    "type": "RollingUpdate",
-                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
-                },
+                "strategy": rollout(consumes),
                 "selector": {"matchLabels": selector(s.name)},
                 "template": {
                     "metadata": {
@@ -608,10 +621,12 @@ def outputs() -> dict[Path, str]:
     """Every generated file and its content."""
     out: dict[Path, str] = {}
     base = DEPLOY / "base"
+    found = consumers()
+    consuming = {c.service for c in found}
     out[base / "config" / "common.env"] = env_file(COMMON_CONFIG)
     for s in SERVICES:
         out[base / "config" / f"{s.name}.env"] = env_file({"SB_DB_SCHEMA": s.name, **s.config})
-        out[base / "services" / f"{s.name}.yaml"] = dump(service_docs(s))
+        out[base / "services" / f"{s.name}.yaml"] = dump(service_docs(s, s.name in consuming))
     out[base / "networkpolicies.yaml"] = dump(network_policies())
     out[base / "ingress.yaml"] = dump([ingress()])
     kustomization: dict[str, Any] = {
@@ -636,7 +651,6 @@ def outputs() -> dict[Path, str]:
             }
         ]
     )
-    found = consumers()
     out[DEPLOY / "overlays" / "keda" / "scaledobjects.yaml"] = dump(scaled_objects(found))
     scaled = sorted({c.service for c in found})
     out[DEPLOY / "overlays" / "keda" / "kustomization.yaml"] = dump(
