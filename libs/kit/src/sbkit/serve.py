@@ -11,10 +11,22 @@ from sbkit.logging import configure_logging
 from sbkit.settings import KitSettings
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, except that a SIGTERM/SIGINT that shut it down gracefully ends with status 0.
+
+    uvicorn re-raises the captured signal after shutdown, so supervisors would see a process
+    "killed by SIGTERM" even though every consumer drained and the outbox flushed.
+    """
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        self._captured_signals.clear()
+
+
 def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
-    """Serve until SIGTERM; uvicorn's graceful shutdown runs the lifespan (consumers drain)."""
+    """Serve until SIGTERM; the lifespan drains consumers and flushes the outbox first."""
     configure_logging(level=settings.log_level, json=settings.log_json)
-    uvicorn.run(
+    config = uvicorn.Config(
         factory(),
         host=settings.host,
         port=settings.port,
@@ -22,3 +34,4 @@ def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
     )
+    _Server(config).run()
