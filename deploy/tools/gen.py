@@ -456,7 +456,10 @@ def ingress() -> dict[str, Any]:
         "metadata": {
             "name": "switchboard",
             "labels": {"app.kubernetes.io/part-of": "switchboard"},
-            "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "2m"},
+            "annotations": {  # above ingest's own limit (SB_INGEST_MAX_BODY_BYTES, 2 MiB), so an oversized
+                # body gets the service's problem-details 413, not the proxy's HTML page
+                "nginx.ingress.kubernetes.io/proxy-body-size": "4m"
+            },
         },
         "spec": {
             "ingressClassName": "nginx",

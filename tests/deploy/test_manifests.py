@@ -342,6 +342,19 @@ def test_ingress_routes_each_prefix_to_its_service(prod: list[dict[str, Any]]) -
     assert ingress["spec"]["tls"]
 
 
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_ingest_knows_its_public_url(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Provider signatures (Twilio) cover the public URL, which the pod cannot see itself."""
+    docs = rendered[overlay]
+    (ingress,) = of_kind(docs, "Ingress").values()
+    host = ingress["spec"]["rules"][0]["host"]
+    scheme = "https" if ingress["spec"].get("tls") else "http"
+    c = server(of_kind(docs, "Deployment")["ingest"])
+    assert config_value(docs, c, "SB_INGEST_PUBLIC_BASE_URL") == f"{scheme}://{host}"
+
+
 def test_network_policies_deny_by_default(prod: list[dict[str, Any]]) -> None:
     policies = of_kind(prod, "NetworkPolicy")
     deny = policies["switchboard-default-deny"]["spec"]
