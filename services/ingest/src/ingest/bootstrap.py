@@ -12,6 +12,7 @@ from ingest.config import IngestSettings
 from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.http_channels import channels_router
 from ingest.entrypoints.http_messages import messages_router
+from ingest.entrypoints.http_signals import signals_router
 from ingest.entrypoints.ratelimit import TenantRateLimiter
 from ingest.entrypoints.webhooks_forms import forms_webhooks_router
 from ingest.entrypoints.webhooks_json import json_webhooks_router
@@ -48,5 +49,6 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
         channels_router(deps),
         json_webhooks_router(deps),
         forms_webhooks_router(deps),
+        signals_router(deps),
     ]
     return IngestService(runtime=runtime, routers=routers, deps=deps)
