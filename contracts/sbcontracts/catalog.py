@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbcontracts.envelope import CloudEvent, EventData
-from sbcontracts.events import control, crm, ingest
+from sbcontracts.events import control, crm, ingest, routing
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     control.TenantCreated,
@@ -30,6 +30,17 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     crm.CustomerMerged,
     crm.CustomerUnmerged,
     crm.CustomerErased,
+    routing.TicketOpened,
+    routing.TicketMessageAdded,
+    routing.TicketClassified,
+    routing.TicketAssigned,
+    routing.TicketAgentReplied,
+    routing.TicketTransferred,
+    routing.TicketStatusChanged,
+    routing.TicketResolved,
+    routing.TicketReopened,
+    routing.TicketSlaWarning,
+    routing.TicketSlaBreached,
 )
 BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
 
