@@ -8,7 +8,7 @@ export SB_DATA_DIR ?= $(CURDIR)/.data
 # Test infrastructure: its own ports and data, so it never touches a running `make up`.
 TEST_ENV := SB_DATA_DIR=$(CURDIR)/.data/test SB_KAFKA_PORT=19092 SB_PG_PORT=15432
 
-.PHONY: venv run up down test test-fast bench lint contracts migrate clean
+.PHONY: venv run up down test test-fast bench lint contracts manifests migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,9 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy
 
 contracts: $(STAMP) ## regenerate JSON Schemas and the AsyncAPI document from the models
 	$(BIN)/python -m sbcontracts.generate
+
+manifests: $(STAMP) ## regenerate deploy/ (Kubernetes) from services, settings, consumers and topics
+	$(BIN)/python -m deploy.tools.gen
 
 migrate: $(STAMP) ## apply every service's migrations to SB_DATABASE_URL
 	$(BIN)/switchboard migrate

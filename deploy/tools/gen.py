@@ -707,7 +707,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(ROOT)}")
     if stale:
         print(
-            f"{len(stale)} generated deploy file(s) out of date: run `python -m deploy.tools.gen`",
+            f"{len(stale)} generated deploy file(s) out of date: run `make manifests`"
+            " and commit them with your change",
             file=sys.stderr,
         )
         return 1

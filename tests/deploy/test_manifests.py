@@ -39,7 +39,7 @@ def test_generated_manifests_are_current() -> None:
         for path, content in gen.outputs().items()
         if not path.exists() or path.read_text() != content
     ]
-    assert not stale, f"run `python -m deploy.tools.gen`; out of date: {stale}"
+    assert not stale, f"run `make manifests` and commit the result; out of date: {stale}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
