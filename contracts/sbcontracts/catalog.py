@@ -23,6 +23,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     ingest.OrderUpdated,
     ingest.ShipmentEventReceived,
     ingest.SurveyResponded,
+    ingest.InboundAdapterMessage,
     crm.MessageAttributed,
     crm.CustomerCreated,
     crm.CustomerUpdated,

@@ -9,8 +9,8 @@ from typing import ClassVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Channel, Handle
-from sbcontracts.topics import CALLS, COMMERCE, MESSAGES, RECEIPTS, SURVEYS
+from sbcontracts.events.common import Channel, Handle, HandleKind
+from sbcontracts.topics import CALLS, COMMERCE, INBOUND, MESSAGES, RECEIPTS, SURVEYS
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -235,3 +235,31 @@ class SurveyResponded(EventData):
     respondent: Handle | None = None
     comment: str | None = Field(default=None, max_length=5000)
     responded_at: AwareDatetime
+
+
+class InboundAdapterMessage(EventData):
+    """A raw message a channel adapter hands to ingest over Kafka (normalised, deduped there)."""
+
+    event_type: ClassVar[str] = "com.switchboard.inbound.message"
+    topic: ClassVar[str] = INBOUND.name
+    adapter: str = Field(min_length=1, max_length=100, description="Which adapter sent it")
+    channel: Channel
+    external_id: str = Field(
+        min_length=1, max_length=300, description="Provider message id: the dedupe key"
+    )
+    sender_kind: HandleKind
+    sender: str = Field(min_length=1, max_length=320, description="As the provider gave it")
+    sender_scope: str | None = Field(default=None, max_length=200, description="Page / bot id")
+    region: str | None = Field(
+        default=None, pattern="^[A-Za-z]{2}$", description="Default region for national phones"
+    )
+    display_name: str | None = Field(default=None, max_length=300)
+    inbox: str | None = Field(default=None, max_length=320)
+    sent_at: AwareDatetime | None = None
+    conversation_id: str | None = Field(default=None, max_length=300)
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    subject: str | None = Field(default=None, max_length=998)
+    text: str = Field(default="", max_length=100_000)
+    html: str | None = Field(default=None, max_length=1_000_000)
+    attachments: tuple[Attachment, ...] = ()
+    language: str | None = Field(default=None, max_length=8)

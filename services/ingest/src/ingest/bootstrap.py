@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from ingest.adapters import orm
 from ingest.config import IngestSettings
+from ingest.entrypoints.consumers import register_consumers
 from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.http_channels import channels_router
 from ingest.entrypoints.http_messages import messages_router
@@ -51,4 +52,5 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
         forms_webhooks_router(deps),
         signals_router(deps),
     ]
+    register_consumers(deps)
     return IngestService(runtime=runtime, routers=routers, deps=deps)

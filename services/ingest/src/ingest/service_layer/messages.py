@@ -28,6 +28,7 @@ class Context:
     region: str | None
     languages: frozenset[str]
     correlation_id: str | None = None
+    causation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ async def record_message(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> 
         source=SOURCE,
         subject=message_id,
         correlation_id=ctx.correlation_id,
+        causation_id=ctx.causation_id,
     )
     await uow.emit(event, key=partition_key(ctx.tenant_id, event_data.sender.key()))
     return Accepted(message_id, created=True)
