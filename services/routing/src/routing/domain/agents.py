@@ -1,0 +1,137 @@
+"""Agents: presence, weighted capacity, eligibility, and the assignment policies that pick one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from routing.domain.queues import SkillNeed
+
+# Capacity units a case takes per channel: a call blocks more than a chat, a chat more than an email.
+CHANNEL_WEIGHT: dict[str, int] = {
+    "voice": 100,
+    "webchat": 25,
+    "whatsapp": 25,
+    "messenger": 25,
+    "telegram": 25,
+    "sms": 20,
+    "email": 10,
+    "api": 10,
+}
+DEFAULT_CAPACITY = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def weight_of(channel: str) -> int:
+    """Capacity units a case on this channel takes."""
+    return CHANNEL_WEIGHT.get(channel, 10)
+
+
+class Presence(StrEnum):
+    """Whether an agent takes work."""
+
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Policy(StrEnum):
+    """How one agent is chosen among the eligible."""
+
+    LONGEST_IDLE = "longest_idle"
+    LEAST_LOADED = "least_loaded"
+    ROUND_ROBIN = "round_robin"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent as assignment sees them."""
+
+    id: str
+    presence: Presence = Presence.OFFLINE
+    capacity: int = DEFAULT_CAPACITY
+    load: int = 0
+    skills: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    idle_since: datetime | None = None
+    last_assigned_at: datetime | None = None
+
+    def fits(self, weight: int) -> bool:
+        """Whether `weight` more units stay within capacity."""
+        return self.load + weight <= self.capacity
+
+
+@dataclass(frozen=True)
+class Demand:
+    """A waiting case as assignment sees it."""
+
+    case_id: str
+    channel: str
+    language: str | None
+    needs: tuple[SkillNeed, ...] = ()
+    last_agent_id: str | None = None
+
+    @property
+    def weight(self) -> int:
+        """Capacity units this case takes."""
+        return weight_of(self.channel)
+
+
+def eligible(agent: Agent, demand: Demand) -> bool:
+    """Online, room for the case, every (relaxed) skill, and the case's language."""
+    return (
+        agent.presence is Presence.ONLINE
+        and agent.fits(demand.weight)
+        and all(agent.skills.get(n.skill, 0) >= n.level for n in demand.needs)
+        and (demand.language is None or agent.languages.get(demand.language, 0) > 0)
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who gets the case and why (explained in every ticket.assigned event)."""
+
+    agent_id: str | None
+    policy: str
+    considered: int
+    eligible: tuple[str, ...]
+    reason: str
+
+
+def _rank(policy: Policy, agent: Agent) -> tuple[object, ...]:
+    if policy is Policy.LEAST_LOADED:
+        return (agent.load / max(agent.capacity, 1), agent.last_assigned_at or _EPOCH, agent.id)
+    if policy is Policy.ROUND_ROBIN:
+        return (agent.last_assigned_at or _EPOCH, agent.id)
+    return (agent.load > 0, agent.idle_since or agent.last_assigned_at or _EPOCH, agent.id)
+
+
+def choose(agents: Iterable[Agent], demand: Demand, *, policy: Policy) -> Decision:
+    """Pick an agent: the customer's last agent if eligible, else the policy's best."""
+    pool = list(agents)
+    ok = sorted((a for a in pool if eligible(a, demand)), key=lambda a: _rank(policy, a))
+    names = tuple(a.id for a in ok)
+    if not ok:
+        return Decision(None, policy, len(pool), names, "no eligible agent")
+    if demand.last_agent_id in names:
+        return Decision(demand.last_agent_id, policy, len(pool), names, "customer's last agent")
+    return Decision(ok[0].id, policy, len(pool), names, f"best by {policy}")
+
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A case in the backlog."""
+
+    case_id: str
+    priority: str
+    queued_at: datetime
+
+
+def backlog_order(cases: Sequence[Waiting]) -> list[Waiting]:
+    """Highest priority first, then oldest."""
+    return sorted(cases, key=lambda c: (PRIORITY_RANK.get(c.priority, 9), c.queued_at, c.case_id))

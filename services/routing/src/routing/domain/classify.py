@@ -1,0 +1,106 @@
+"""Classification behind a port: category, sentiment, priority and language of a customer message."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+from routing.domain.rules import NEGATIVE, POSITIVE, Rule, default_rules
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+_LINGUA = {
+    Language.POLISH: "pl",
+    Language.RUSSIAN: "ru",
+    Language.ROMANIAN: "ro",
+    Language.ENGLISH: "en",
+}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What a classifier says about a message."""
+
+    category: str
+    sentiment: str
+    priority: str
+    language: str | None
+    confidence: float
+
+
+class Classifier(Protocol):
+    """The port: a rule engine today, a trained model tomorrow."""
+
+    def classify(self, text: str, *, language: str | None = None) -> Classification:
+        """Classify one message (language as given by the channel or customer, if known)."""
+        ...
+
+
+@lru_cache(maxsize=1)
+def _detector() -> LanguageDetector:
+    return LanguageDetectorBuilder.from_languages(*_LINGUA).with_low_accuracy_mode().build()
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of the text among the supported languages, or None if too short to tell."""
+    if len(text.strip()) < 3:
+        return None
+    found = _detector().detect_language_of(text)
+    return _LINGUA.get(found) if found else None
+
+
+def priority_for(category: str, sentiment: str) -> str:
+    """Angry customers and delivery delays rank higher; both together are urgent."""
+    rank = PRIORITIES.index("normal")
+    if category in ("delivery_delay", "damaged_parcel"):
+        rank -= 1
+    if sentiment == "negative":
+        rank -= 1
+    return PRIORITIES[max(rank, 0)]
+
+
+def _compile(patterns: Iterable[str]) -> list[re.Pattern[str]]:
+    return [re.compile(p, re.IGNORECASE) for p in patterns]
+
+
+class RuleClassifier:
+    """Keyword/regex rules per language; the highest-weighted category wins, else `other`."""
+
+    def __init__(self, rules: Iterable[Rule] | None = None) -> None:
+        self._rules = [
+            (r, re.compile(r.pattern, re.IGNORECASE)) for r in (rules or default_rules())
+        ]
+        self._negative = {k: _compile(v) for k, v in NEGATIVE.items()}
+        self._positive = {k: _compile(v) for k, v in POSITIVE.items()}
+
+    def classify(self, text: str, *, language: str | None = None) -> Classification:
+        """Classify one message."""
+        lang = language or detect_language(text)
+        scores: dict[str, float] = defaultdict(float)
+        for rule, rx in self._rules:
+            if (rule.language is None or rule.language == lang) and rx.search(text):
+                scores[rule.category] += rule.weight
+        if not scores:  # a wrong language guess must not hide an obvious keyword
+            for rule, rx in self._rules:
+                if rx.search(text):
+                    scores[rule.category] += rule.weight
+        category = max(scores, key=lambda c: scores[c]) if scores else "other"
+        total = sum(scores.values())
+        confidence = round(scores[category] / total, 3) if total else 0.5
+        sentiment = self._sentiment(text, lang)
+        return Classification(
+            category, sentiment, priority_for(category, sentiment), lang, confidence
+        )
+
+    def _sentiment(self, text: str, lang: str | None) -> str:
+        langs = [lang] if lang in self._negative else list(self._negative)
+        if any(rx.search(text) for code in langs for rx in self._negative[code]):
+            return "negative"
+        if any(rx.search(text) for code in langs for rx in self._positive[code]):
+            return "positive"
+        return "neutral"
