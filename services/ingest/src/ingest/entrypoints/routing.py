@@ -9,6 +9,7 @@ import structlog
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.domain.errors import ParseError, SignatureError
@@ -34,6 +35,10 @@ class IngestRoute(APIRoute):
                 return response
             except ParseError as exc:
                 return problem_response(400, "Malformed payload", detail=_short(exc))
+            except ValidationError as exc:  # a provider value outside our event limits
+                return problem_response(
+                    400, "Malformed payload", detail=f"{exc.error_count()} errors"
+                )
             except SignatureError as exc:
                 return problem_response(401, "Invalid signature", detail=_short(exc))
             except SQLAlchemyError as exc:

@@ -65,7 +65,7 @@ def parse_telegram(raw: bytes, *, bot_id: str) -> tuple[int, InboundMessage | No
         display_name=name[:300] or None,
         inbox=bot_id,
         thread=ThreadRefs(
-            in_reply_to=f"{chat_id}:{text(reply, 'message_id')}" if reply else None,
+            in_reply_to=f"{chat_id}:{ident(reply, 'message_id')}" if reply else None,
             conversation_id=chat_id,
         ),
         text=text(message, "text") or text(message, "caption") or "",

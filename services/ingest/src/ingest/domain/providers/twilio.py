@@ -51,7 +51,7 @@ def _handle(value: str) -> tuple[Channel, RawSender]:
 
 def _media(params: dict[str, str]) -> tuple[Attachment, ...]:
     count = params.get("NumMedia", "0")
-    n = int(count) if count.isdigit() else 0
+    n = int(count) if count.isascii() and count.isdigit() else 0
     return tuple(
         Attachment(
             content_type=params.get(f"MediaContentType{i}", "application/octet-stream")[:200],
@@ -119,7 +119,11 @@ def parse_twilio_call(params: dict[str, str], *, region: str | None) -> tuple[st
         if occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)
     duration = params.get("CallDuration", "0")
-    talk_ms = int(duration) * 1000 if duration.isdigit() and len(duration) < 9 else 0
+    talk_ms = (
+        int(duration) * 1000
+        if duration.isascii() and duration.isdigit() and len(duration) < 9
+        else 0
+    )
     return sid, model(
         call_id=sid,
         occurred_at=occurred,

@@ -1,0 +1,142 @@
+"""Fuzzing: every provider parser lets only ParseError escape, whatever the bytes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.domain.errors import ParseError
+from ingest.domain.providers.email_mime import parse_mime
+from ingest.domain.providers.fields import load_form
+from ingest.domain.providers.mailgun import parse_mailgun, read_form
+from ingest.domain.providers.meta import parse_messenger, parse_whatsapp
+from ingest.domain.providers.telegram import parse_telegram
+from ingest.domain.providers.twilio import parse_twilio_call, parse_twilio_message
+from tests.unit.ingest import samples
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+SEEDS = [
+    samples.whatsapp([samples.wa_text("wamid.1", "hi")]),
+    samples.messenger([samples.ms_text("m_1", "hi")]),
+    samples.telegram(1, 1, "hi"),
+]
+
+
+def _only_parse_errors(call: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        call(*args, **kwargs)
+    except ParseError:
+        pass
+
+
+def _mutate(doc: Any, path: list[int], value: Any) -> Any:
+    """Replace one node of a JSON document, chosen by a list of indexes, with `value`."""
+    if not path or not isinstance(doc, dict | list) or not doc:
+        return value
+    keys = list(doc.keys()) if isinstance(doc, dict) else list(range(len(doc)))
+    key = keys[path[0] % len(keys)]
+    doc[key] = _mutate(doc[key], path[1:], value)
+    return doc
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_json_parsers_on_random_bytes(raw: bytes) -> None:
+    for parser in (parse_whatsapp, parse_messenger):
+        _only_parse_errors(parser, raw)
+    _only_parse_errors(parse_telegram, raw, bot_id="b")
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.lists(st.integers(0, 50), max_size=8), json_values)
+def test_json_parsers_on_mutated_real_payloads(seed: bytes, path: list[int], value: Any) -> None:
+    raw = json.dumps(_mutate(json.loads(seed), path, value)).encode()
+    for parser in (parse_whatsapp, parse_messenger):
+        _only_parse_errors(parser, raw)
+    _only_parse_errors(parse_telegram, raw, bot_id="b")
+
+
+TWILIO_FIELDS = [
+    *samples.twilio_sms("SM1", "x"),
+    "MessageStatus",
+    "CallSid",
+    "CallStatus",
+    "Timestamp",
+    "CallDuration",
+    "MediaUrl0",
+]
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(TWILIO_FIELDS), st.text(max_size=30), max_size=12))
+def test_twilio_parsers_on_random_forms(params: dict[str, str]) -> None:
+    _only_parse_errors(parse_twilio_message, params)
+    _only_parse_errors(parse_twilio_call, params, region="PL")
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_form_and_multipart_readers_on_random_bytes(raw: bytes) -> None:
+    _only_parse_errors(load_form, raw)
+    _only_parse_errors(read_form, raw, "multipart/form-data; boundary=b")
+    _only_parse_errors(
+        read_form, b"--b\r\n" + raw + b"\r\n--b--", "multipart/form-data; boundary=b"
+    )
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "from",
+                "sender",
+                "recipient",
+                "subject",
+                "body-plain",
+                "body-html",
+                "Message-Id",
+                "message-headers",
+                "body-mime",
+                "References",
+            ]
+        ),
+        st.text(max_size=200),
+        max_size=10,
+    )
+)
+def test_mailgun_parser_on_random_fields(fields: dict[str, str]) -> None:
+    _only_parse_errors(parse_mailgun, fields, ())
+
+
+MIME_SEED = (
+    b"From: =?koi8-r?b?8M/T2czLwQ==?= <a@b.ru>\r\nTo: c@d.pl\r\nSubject: =?utf-8?q?x?=\r\n"
+    b"Message-ID: <1@b>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n"
+    b"--o\r\nContent-Type: text/plain; charset=iso-8859-2\r\nContent-Transfer-Encoding: "
+    b"quoted-printable\r\n\r\nZa=BF=F3=B3=E6\r\n--o\r\nContent-Type: application/pdf\r\n"
+    b"Content-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    b"JVBERi0=\r\n--o--\r\n"
+)
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_mime_parser_on_random_bytes(raw: bytes) -> None:
+    _only_parse_errors(parse_mime, raw)
+
+
+@FUZZ
+@given(st.integers(0, len(MIME_SEED)), st.integers(0, 200), st.binary(max_size=60))
+def test_mime_parser_on_mutated_real_message(at: int, cut: int, insert: bytes) -> None:
+    raw = MIME_SEED[:at] + insert + MIME_SEED[at + cut :]
+    _only_parse_errors(parse_mime, raw)
