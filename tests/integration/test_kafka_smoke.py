@@ -81,3 +81,22 @@ async def test_broker_hard_restart_loses_nothing_and_applies_nothing_twice(
     await bus2.stop()
     assert set((await store.counts()).values()) == {1}  # nothing applied twice
     assert set(handled) == {f"m{i}" for i in range(200, 250)}  # nothing before was redelivered
+
+
+async def test_a_member_beyond_the_partition_count_is_still_ready(kafka_bootstrap: str) -> None:
+    topic, group = unique("ready"), unique("g")
+
+    async def ignore(r: Record) -> None:
+        return None
+
+    buses = [KafkaBus(kafka_bootstrap, topics=[TopicSpec(topic, 1)]) for _ in range(2)]
+    for bus in buses:
+        bus.subscribe(Subscription(group=group, topics=[topic], handler=ignore))
+        await bus.start()
+    try:
+        await eventually(lambda: all(b.consumers_ready() for b in buses), 60)
+        owners = [b for b in buses if any(c.assignment() for c in b._consumers.values())]
+        assert len(owners) == 1  # one partition, two members: one idle member, still ready
+    finally:
+        for bus in buses:
+            await bus.stop()

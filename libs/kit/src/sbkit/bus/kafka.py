@@ -7,7 +7,13 @@ import contextlib
 from collections.abc import Sequence
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
@@ -18,6 +24,20 @@ from sbkit.observability import CONSUMER_LAG, RECORDS_HANDLED
 log = structlog.get_logger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+
+
+class _Joined(ConsumerRebalanceListener):
+    """Remembers that the group's first rebalance completed (with or without partitions)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        """Nothing to do: offsets are committed after every batch."""
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        """The member is in the group now."""
+        self.done = True
 
 
 class TopicSpec:
@@ -53,6 +73,7 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._subs: list[Subscription] = []
         self._consumers: dict[int, AIOKafkaConsumer] = {}
+        self._joined: dict[int, _Joined] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -111,7 +132,9 @@ class KafkaBus:
         )
         await consumer.start()
         if sub.group:
-            consumer.subscribe(list(sub.topics))
+            joined = _Joined()
+            self._joined[id(sub)] = joined
+            consumer.subscribe(list(sub.topics), listener=joined)
         else:
             tps = []
             for t in sub.topics:
@@ -229,6 +252,7 @@ class KafkaBus:
                 t.cancel()
         self._tasks.clear()
         self._consumers.clear()
+        self._joined.clear()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -260,10 +284,12 @@ class KafkaBus:
         return True
 
     def consumers_ready(self) -> bool:
-        """Every consumer group has partitions assigned."""
-        return all(c.assignment() for c in self._consumers.values()) and len(
-            self._consumers
-        ) == len(self._subs)
+        """Every consumer has joined its group (a member beyond the partition count may own none)."""
+        if len(self._consumers) != len(self._subs):
+            return False
+        return all(j.done for key, j in self._joined.items() if key in self._consumers) and all(
+            c.assignment() for key, c in self._consumers.items() if key not in self._joined
+        )
 
     async def lag(self) -> dict[tuple[str, str, int], int]:
         """Uncommitted records per (group, topic, partition) for this process's assignment."""
