@@ -1,0 +1,153 @@
+"""Additive components: what each input event adds to its (tenant, queue, channel, agent, interval) bucket.
+
+Only counts and integer-millisecond sums (and per-bin counts of histograms) are stored; every
+ratio is computed on read. Attribution: an offer counts where it was offered, an answer where
+it was answered, an abandon where it was abandoned, handle time where wrap-up ended, a reply
+or resolution where it happened, a survey where it was answered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from analytics.domain.sketch import bin_of
+
+INTERVAL = timedelta(minutes=15)
+MAX_WAIT_S = 3600  # waits over an hour share the last per-second bin
+SCALAR = 0  # the bin of a plain counter
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The dimensions of one stored bucket ('' when a dimension is unknown)."""
+
+    tenant: str
+    interval: datetime
+    queue: str = ""
+    channel: str = ""
+    agent: str = ""
+
+
+@dataclass(frozen=True)
+class Increment:
+    """Add `value` to component `name` (bin `bin` of a histogram, else 0) of a bucket."""
+
+    name: str
+    value: int
+    bin: int = SCALAR
+
+
+def interval_of(at: datetime) -> datetime:
+    """The start of the 15-minute event-time interval holding `at` (UTC)."""
+    at = at.astimezone(UTC)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+def wait_second(wait_ms: int) -> int:
+    """Per-second wait bin: ceil(seconds), so `wait <= T s` is exactly `bin <= T`."""
+    return min(math.ceil(wait_ms / 1000), MAX_WAIT_S + 1)
+
+
+def call_offered() -> list[Increment]:
+    """A call entered a queue."""
+    return [Increment("offered", 1)]
+
+
+def call_answered(wait_ms: int) -> list[Increment]:
+    """A call was answered after `wait_ms` in queue."""
+    return [
+        Increment("ans", 1),
+        Increment("ans_wait_ms", wait_ms),
+        Increment("ans_wait_s", 1, wait_second(wait_ms)),
+        Increment("sk:wait", 1, bin_of(wait_ms)),
+    ]
+
+
+def call_abandoned(wait_ms: int) -> list[Increment]:
+    """A caller hung up after `wait_ms` in queue."""
+    return [
+        Increment("ab", 1),
+        Increment("ab_wait_ms", wait_ms),
+        Increment("ab_wait_s", 1, wait_second(wait_ms)),
+    ]
+
+
+def call_completed(*, talk_ms: int, hold_ms: int, wrap_ms: int) -> list[Increment]:
+    """A call and its wrap-up ended: one handled contact."""
+    return [
+        Increment("handled", 1),
+        Increment("talk_ms", talk_ms),
+        Increment("hold_ms", hold_ms),
+        Increment("wrap_ms", wrap_ms),
+        Increment("sk:handle", 1, bin_of(talk_ms + hold_ms + wrap_ms)),
+    ]
+
+
+def _timed(name: str, ms: int, business_ms: int | None) -> list[Increment]:
+    out = [
+        Increment(f"{name}_n", 1),
+        Increment(f"{name}_ms", ms),
+        Increment(f"sk:{name}", 1, bin_of(ms)),
+    ]
+    if business_ms is not None:
+        out += [Increment(f"{name}_bus_n", 1), Increment(f"{name}_bus_ms", business_ms)]
+    return out
+
+
+def first_response(ms: int, business_ms: int | None) -> list[Increment]:
+    """First agent reply of a case cycle (a reopen starts a new cycle with its own first reply)."""
+    return _timed("frt", ms, business_ms)
+
+
+def ticket_resolved(ms: int, business_ms: int | None) -> list[Increment]:
+    """A case cycle was resolved (durations measured from the cycle's start)."""
+    return [Increment("resolved", 1), *_timed("res", ms, business_ms)]
+
+
+def ticket_opened() -> list[Increment]:
+    """A case was opened."""
+    return [Increment("opened", 1)]
+
+
+def ticket_reopened() -> list[Increment]:
+    """A resolved case reopened: it is back in the backlog."""
+    return [Increment("reopened", 1)]
+
+
+def ticket_classified(category: str, sentiment: str) -> list[Increment]:
+    """A case's contact reason and sentiment."""
+    return [
+        Increment("classified", 1),
+        Increment(f"cat:{category}", 1),
+        Increment(f"sent:{sentiment}", 1),
+    ]
+
+
+def message_attributed() -> list[Increment]:
+    """An inbound customer message (contact volume per channel)."""
+    return [Increment("messages", 1)]
+
+
+class InvalidScore(ValueError):
+    """A survey score outside its kind's scale."""
+
+
+SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+def survey(kind: str, score: int) -> list[Increment]:
+    """A survey answer: CSAT top-2-box, NPS promoters/detractors, CES sum."""
+    low, high = SCALES[kind]
+    if not low <= score <= high:
+        raise InvalidScore(f"{kind} score {score} outside {low}..{high}")
+    if kind == "csat":
+        return [Increment("csat_n", 1), Increment("csat_top2", int(score >= 4))]
+    if kind == "nps":
+        return [
+            Increment("nps_n", 1),
+            Increment("nps_pro", int(score >= 9)),
+            Increment("nps_det", int(score <= 6)),
+        ]
+    return [Increment("ces_n", 1), Increment("ces_sum", score)]

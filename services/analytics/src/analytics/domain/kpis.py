@@ -1,0 +1,194 @@
+"""KPI formulas, computed on read from summed components (ratios of sums, never averages of ratios)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from analytics.domain.components import SCALAR
+from analytics.domain.sketch import LogHistogram
+
+
+@dataclass
+class Totals:
+    """Summed components of some buckets: (name, bin) -> value."""
+
+    values: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def add(self, name: str, bin_: int, value: int) -> None:
+        """Add to one component."""
+        self.values[(name, bin_)] = self.values.get((name, bin_), 0) + value
+
+    def merge(self, other: Totals) -> None:
+        """Add another set of totals."""
+        for (name, b), v in other.values.items():
+            self.add(name, b, v)
+
+    def c(self, name: str) -> int:
+        """A plain counter."""
+        return self.values.get((name, SCALAR), 0)
+
+    def bins(self, name: str) -> dict[int, int]:
+        """A histogram's counts per bin."""
+        return {b: v for (n, b), v in self.values.items() if n == name}
+
+    def upto(self, name: str, limit: int) -> int:
+        """Count of a per-second histogram at bins <= limit."""
+        return sum(v for b, v in self.bins(name).items() if b <= limit)
+
+    def with_prefix(self, prefix: str) -> dict[str, int]:
+        """Counters whose names start with a prefix, keyed by the rest."""
+        return {n[len(prefix) :]: v for (n, _), v in self.values.items() if n.startswith(prefix)}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Read-time choices: service-level variant, threshold T and short-abandon threshold (s)."""
+
+    variant: str = "F1"
+    threshold_s: int = 20
+    short_abandon_s: int = 5
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _sl_parts(t: Totals, p: Params) -> tuple[int, int, int, int, int]:
+    return (
+        t.c("ans"),
+        t.c("ab"),
+        t.upto("ans_wait_s", p.threshold_s),
+        t.upto("ab_wait_s", p.threshold_s),
+        t.upto("ab_wait_s", p.short_abandon_s),
+    )
+
+
+SL_VARIANTS: dict[str, Callable[[int, int, int, int, int], tuple[int, int]]] = {
+    "F1": lambda ans, ab, ans_t, ab_t, _s: (ans_t + ab_t, ans + ab),
+    "F2": lambda ans, _ab, ans_t, _t, _s: (ans_t, ans),
+    "F3": lambda ans, ab, ans_t, _t, _s: (ans_t, ans + ab),
+    "F4": lambda ans, ab, ans_t, ab_t, _s: (ans_t, ans + ab - ab_t),
+    "F5": lambda ans, ab, ans_t, _t, ab_s: (ans_t + ab_s, ans + ab),
+}
+SL_DESCRIPTIONS = {
+    "F1": "(ans_T + ab_T) / (ans + ab): abandons within T count as met",
+    "F2": "ans_T / ans: abandons ignored (discouraged)",
+    "F3": "ans_T / (ans + ab): every abandon counts as missed",
+    "F4": "ans_T / (ans + ab - ab_T): abandons within T excluded",
+    "F5": "(ans_T + ab_short) / (ans + ab): short abandons count as met",
+}
+
+
+def service_level(t: Totals, p: Params) -> float | None:
+    """Share answered within T under the chosen abandon-handling variant."""
+    num, den = SL_VARIANTS[p.variant](*_sl_parts(t, p))
+    return _ratio(num, den)
+
+
+def abandonment_rate(t: Totals, p: Params) -> float | None:
+    """(abandoned - short abandons) / (offered - short abandons)."""
+    short = t.upto("ab_wait_s", p.short_abandon_s)
+    return _ratio(t.c("ab") - short, t.c("offered") - short)
+
+
+def _mean_s(num: str, den: str) -> Callable[[Totals, Params], float | None]:
+    def mean(t: Totals, _: Params) -> float | None:
+        r = _ratio(t.c(num), t.c(den))
+        return None if r is None else r / 1000
+
+    return mean
+
+
+def aht(t: Totals, _: Params) -> float | None:
+    """(talk + hold + wrap) / handled, in seconds."""
+    r = _ratio(t.c("talk_ms") + t.c("hold_ms") + t.c("wrap_ms"), t.c("handled"))
+    return None if r is None else r / 1000
+
+
+def _quantile(sketch: str, q: float) -> Callable[[Totals, Params], float | None]:
+    def quantile(t: Totals, _: Params) -> float | None:
+        v = LogHistogram(t.bins(f"sk:{sketch}")).quantile(q)
+        return None if v is None else v / 1000
+
+    return quantile
+
+
+def _share(num: str, den: str, scale: float = 1.0) -> Callable[[Totals, Params], float | None]:
+    def share(t: Totals, _: Params) -> float | None:
+        r = _ratio(t.c(num), t.c(den))
+        return None if r is None else r * scale
+
+    return share
+
+
+def nps(t: Totals, _: Params) -> float | None:
+    """% promoters (9-10) - % detractors (0-6), -100..100."""
+    r = _ratio(t.c("nps_pro") - t.c("nps_det"), t.c("nps_n"))
+    return None if r is None else 100 * r
+
+
+def _count(name: str) -> Callable[[Totals, Params], float | None]:
+    return lambda t, _: float(t.c(name))
+
+
+def backlog(t: Totals, _: Params) -> float | None:
+    """Open cases: opened + reopened - resolved (over totals since the beginning)."""
+    return float(t.c("opened") + t.c("reopened") - t.c("resolved"))
+
+
+Formula = Callable[[Totals, Params], float | None]
+KPIS: dict[str, Formula] = {
+    "service_level": service_level,
+    "abandonment_rate": abandonment_rate,
+    "asa": _mean_s("ans_wait_ms", "ans"),
+    "wait_p50": _quantile("wait", 0.5),
+    "wait_p90": _quantile("wait", 0.9),
+    "aht": aht,
+    "handle_p50": _quantile("handle", 0.5),
+    "handle_p90": _quantile("handle", 0.9),
+    "frt": _mean_s("frt_ms", "frt_n"),
+    "frt_business": _mean_s("frt_bus_ms", "frt_bus_n"),
+    "frt_p50": _quantile("frt", 0.5),
+    "frt_p90": _quantile("frt", 0.9),
+    "resolution_time": _mean_s("res_ms", "res_n"),
+    "resolution_time_business": _mean_s("res_bus_ms", "res_bus_n"),
+    "resolution_p50": _quantile("res", 0.5),
+    "resolution_p90": _quantile("res", 0.9),
+    "csat": _share("csat_top2", "csat_n"),
+    "nps": nps,
+    "ces": _share("ces_sum", "ces_n"),
+    "negative_sentiment_share": _share("sent:negative", "classified"),
+    "positive_sentiment_share": _share("sent:positive", "classified"),
+    "offered": _count("offered"),
+    "answered": _count("ans"),
+    "abandoned": _count("ab"),
+    "handled": _count("handled"),
+    "opened": _count("opened"),
+    "resolved": _count("resolved"),
+    "messages": _count("messages"),
+    "backlog": backlog,
+}
+CUMULATIVE = frozenset({"backlog"})  # measured over all time up to `to`, not within the range
+
+
+class UnknownChoice(ValueError):
+    """A KPI or variant name that does not exist; carries the valid ones."""
+
+    def __init__(self, what: str, given: Iterable[str], valid: Iterable[str]) -> None:
+        self.what, self.given, self.valid = what, sorted(given), sorted(valid)
+        super().__init__(f"unknown {what}: {', '.join(self.given)}")
+
+
+def check_names(kpis: Iterable[str], variant: str) -> None:
+    """Raise UnknownChoice for unknown KPI or variant names."""
+    bad = [k for k in kpis if k not in KPIS]
+    if bad:
+        raise UnknownChoice("kpi", bad, KPIS)
+    if variant not in SL_VARIANTS:
+        raise UnknownChoice("variant", [variant], SL_VARIANTS)
+
+
+def evaluate(names: Iterable[str], t: Totals, p: Params) -> Mapping[str, float | None]:
+    """The named KPIs of some totals."""
+    return {n: KPIS[n](t, p) for n in names}
