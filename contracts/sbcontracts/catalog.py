@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbcontracts.envelope import CloudEvent, EventData
-from sbcontracts.events import control, crm, ingest, routing
+from sbcontracts.events import control, crm, ingest, outbound, routing
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     control.TenantCreated,
@@ -42,6 +42,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     routing.TicketReopened,
     routing.TicketSlaWarning,
     routing.TicketSlaBreached,
+    outbound.OutboundMessage,
 )
 BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
 

@@ -111,6 +111,11 @@ class TicketAssigned(TicketData):
     previous_agent_id: str | None = Field(default=None, max_length=100)
     wait_ms: int = Field(default=0, ge=0)
     policy: str | None = Field(default=None, max_length=50)
+    reason: str | None = Field(default=None, max_length=200, description="Why this agent")
+    candidates_considered: int = Field(default=0, ge=0, description="Agents looked at")
+    eligible_agents: tuple[str, ...] = Field(
+        default=(), max_length=20, description="The best eligible agents, in policy order"
+    )
 
 
 class TicketAgentReplied(TicketData):
