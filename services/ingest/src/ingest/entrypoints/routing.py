@@ -41,7 +41,7 @@ class IngestRoute(APIRoute):
                 )
             except SignatureError as exc:
                 return problem_response(401, "Invalid signature", detail=_short(exc))
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:  # database unreachable: refused, timed out
                 log.warning("ingest.db_unavailable", error=type(exc).__name__)
                 response = problem_response(503, "Service unavailable", detail="retry later")
                 response.headers["Retry-After"] = "5"
