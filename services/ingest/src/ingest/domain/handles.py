@@ -18,7 +18,7 @@ def canonical_email(raw: str) -> str:
     if not at or not local or "." not in domain or " " in addr:
         raise InvalidHandle("not an email address")
     try:
-        domain = domain.encode("idna").decode("ascii")
+        domain = domain.lower().encode("idna").decode("ascii")
     except UnicodeError as exc:
         raise InvalidHandle("bad email domain") from exc
     return f"{local.lower()}@{domain.lower()}"
