@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from crm.adapters import orm
 from sbcontracts.events.common import Channel, HandleKind
 from tests.integration.crm.conftest import Stack
-from tests.unit.crm.conftest import count, deliver, message
+from tests.unit.crm.conftest import count, deliver, message, order
 
 PHONE = "+48601234567"
 
@@ -77,4 +77,36 @@ async def test_opposite_concurrent_merges_one_wins_the_other_conflicts(stack: St
     assert sorted(r.status_code for r in answers) == [200, 409]
     assert await count(stack.service, orm.customers, status="active") == 1
     assert await count(stack.service, orm.merges) == 1
+    assert await _on_merged_away(stack) == 0
+
+
+async def test_opposite_concurrent_links_make_one_customer_without_errors(stack: Stack) -> None:
+    for _ in range(5):
+        a = (await stack.api.call("POST", "/v1/customers", json={"email": f"{_}@a.pl"})).json()
+        b = (await stack.api.call("POST", "/v1/customers", json={"email": f"{_}@b.pl"})).json()
+        answers = await asyncio.gather(
+            stack.api.call("POST", f"/v1/customers/{a['id']}/links", json={"email": f"{_}@b.pl"}),
+            stack.api.call("POST", f"/v1/customers/{b['id']}/links", json={"email": f"{_}@a.pl"}),
+        )
+        assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+        assert answers[0].json()["customer_id"] == answers[1].json()["customer_id"]
+    assert await count(stack.service, orm.customers, status="active") == 5
+    assert await _on_merged_away(stack) == 0
+
+
+async def test_orders_linking_the_same_people_crosswise_merge_once(stack: Stack) -> None:
+    topic = stack.topics["sb.messages.v1"]
+    for n in range(4):
+        await deliver(stack.service, message(f"{n}@a.pl"), topic)
+        await deliver(stack.service, message(f"+4860123456{n}", kind=HandleKind.PHONE), topic)
+    crosswise = [
+        order(f"o{n}-{k}", email=f"{n}@a.pl", phone=f"+4860123456{(n + k) % 4}")
+        for n in range(4)
+        for k in range(2)
+    ]
+    await asyncio.gather(
+        *(deliver(stack.service, o, stack.topics["sb.commerce.v1"]) for o in crosswise)
+    )
+    assert await count(stack.service, orm.customers, status="active") == 1
+    assert await count(stack.service, orm.orders) == 8
     assert await _on_merged_away(stack) == 0

@@ -12,6 +12,7 @@ from crm.entrypoints import schemas
 from crm.service_layer import card, customers, privacy
 from crm.service_layer.context import Ctx
 from crm.service_layer.customers import Changes, Consent
+from crm.service_layer.retry import with_retry
 from sbkit.auth import Principal, requires
 from sbkit.problems import error_responses
 from sbkit.runtime import ServiceRuntime
@@ -43,12 +44,16 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["crm"])
 
     async def run(p: Principal, request: Request, use: Callable[[Ctx], Awaitable[T]]) -> T:
-        """Run a use case in one unit of work; commits only if it returns."""
-        async with runtime.uow() as uow:
-            ctx = Ctx(uow, p.tenant_id, correlation_id=request.headers.get("x-correlation-id"))
-            result = await use(ctx)
-            await uow.commit()
-            return result
+        """Run a use case in one unit of work; commits only if it returns (retried on deadlock)."""
+
+        async def attempt() -> T:
+            async with runtime.uow() as uow:
+                correlation = request.headers.get("x-correlation-id")
+                result = await use(Ctx(uow, p.tenant_id, correlation_id=correlation))
+                await uow.commit()
+                return result
+
+        return await with_retry(attempt)
 
     @router.get(
         "/customers/{customer_id}",

@@ -78,7 +78,7 @@ async def record(ctx: Ctx, customer_id: str, changes: Changes, *, agent: str) ->
 
 async def add_link(ctx: Ctx, customer_id: str, handle: HandleKey, *, agent: str) -> dict[str, Any]:
     """Link a handle to the customer; if another customer holds it, it merges into this one."""
-    before = await identity.live_id(ctx, customer_id)
+    before = await identity.resolved_id(ctx, customer_id)  # no lock yet: merges lock in id order
     prov = provenance(ProvenanceKind.AGENT, agent, handle)
     merges_before = await _merge_ids(ctx, before)
     cid = await identity.link(ctx, before, handle, prov, survivor="target")

@@ -51,7 +51,6 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         channel=msg.channel.value,
         summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
     )
-    await ctx.repo.touch(cid, ctx.now)
     profile = await ctx.repo.latest_attributes(cid, ("language", "tier"))
     attributed = MessageAttributed(
         message=msg,
@@ -77,21 +76,25 @@ def _order_handles(order: OrderData) -> list[HandleKey]:
 
 
 async def _order_owner(ctx: Ctx, order: OrderData, handles: list[HandleKey]) -> str:
-    """The customer of an order: its handles' customers, linked (merging if they differ)."""
+    """The customer of an order: its handles' customers, linked (merging if they differ).
+
+    Nothing is locked until a merge locks both cards in id order, so two orders naming the
+    same two people the other way round cannot deadlock; the final card is locked last.
+    """
     prov = provenance(ProvenanceKind.ORDER, order.order_id)
     existing = await ctx.repo.order(order.order_id)
     cid: str | None = None
     if existing is not None:
-        cid = await identity.live_id(ctx, existing.customer_id)
+        cid = await identity.resolved_id(ctx, existing.customer_id)
     for h in handles:
         hp = provenance(ProvenanceKind.ORDER, order.order_id, h)
         if cid is None:
-            cid, _ = await identity.find_or_create(ctx, h, hp)
+            cid, _ = await identity.find_or_create(ctx, h, hp, lock=False)
         else:
             cid = await identity.link(ctx, cid, h, hp, survivor="older")
     if cid is None:
         cid = await identity.create_customer(ctx, [], prov)
-    return cid
+    return await identity.live_id(ctx, cid)
 
 
 async def on_order(ctx: Ctx, event_id: str, order: OrderData) -> str | None:

@@ -46,12 +46,14 @@ async def create_customer(ctx: Ctx, handles: list[HandleKey], prov: Provenance) 
     return cid
 
 
-async def find_or_create(ctx: Ctx, handle: HandleKey, prov: Provenance) -> tuple[str, bool]:
+async def find_or_create(
+    ctx: Ctx, handle: HandleKey, prov: Provenance, *, lock: bool = True
+) -> tuple[str, bool]:
     """(live customer id, created) for a handle; concurrent first contacts yield one customer."""
     for _ in range(RACE_RETRIES):
         owner = await ctx.repo.owner_of(handle)
         if owner is not None:
-            row = await ctx.repo.live(owner, lock=True)
+            row = await ctx.repo.live(owner, lock=lock)
             if row is not None:
                 return str(row.id), False
             continue  # the owner was being erased or merged: read again
@@ -66,6 +68,14 @@ async def find_or_create(ctx: Ctx, handle: HandleKey, prov: Provenance) -> tuple
     raise RuntimeError(f"handle {handle.kind} kept changing owner")
 
 
+async def resolved_id(ctx: Ctx, customer_id: str) -> str:
+    """The live customer an id resolves to, without locking (locks come in id order later)."""
+    row = await ctx.repo.live(customer_id)
+    if row is None:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    return str(row.id)
+
+
 async def link(
     ctx: Ctx,
     customer_id: str,
@@ -76,9 +86,9 @@ async def link(
 ) -> str:
     """Attach a handle to a customer; if another customer holds it they merge. Returns the live id."""
     for _ in range(RACE_RETRIES):
-        target = await live_id(ctx, customer_id)
         owner = await ctx.repo.owner_of(handle)
         if owner is None:
+            target = await live_id(ctx, customer_id)
             if not await ctx.repo.add_identity(
                 target, handle, source=prov.kind, ref=prov.ref, now=ctx.now
             ):
@@ -88,10 +98,14 @@ async def link(
             )
             await ctx.emit(linked, target)
             return target
-        holder = await live_id(ctx, owner)
+        target, holder = await resolved_id(ctx, customer_id), await resolved_id(ctx, owner)
         if holder == target:
-            return target
-        m = await merge(ctx, target, holder, prov, survivor=survivor)
+            return await live_id(ctx, target)
+        try:
+            async with ctx.uow.session.begin_nested():  # a refused merge releases its row locks
+                m = await merge(ctx, target, holder, prov, survivor=survivor)
+        except CannotMerge:
+            continue  # one of them was merged meanwhile: resolve again
         return m.survivor_id
     raise RuntimeError(f"handle {handle.kind} kept changing owner")
 
