@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 
 from analytics.adapters import orm
 from analytics.config import AnalyticsSettings
+from analytics.entrypoints import consumers
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -25,9 +27,15 @@ class AnalyticsService:
 
 
 def bootstrap(
-    settings: AnalyticsSettings | None = None, *, bus: Bus | None = None
+    settings: AnalyticsSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    topic_names: Mapping[str, str] | None = None,
 ) -> AnalyticsService:
-    """Build the analytics service from settings; `bus` is shared in embedded mode."""
+    """Build the analytics service from settings; `bus` is shared in embedded mode.
+
+    `topic_names` renames consumed topics (integration tests on a shared broker).
+    """
     settings = settings or AnalyticsSettings()
     runtime = ServiceRuntime(
         settings,
@@ -36,4 +44,5 @@ def bootstrap(
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
     )
+    consumers.register(runtime, topic_names)
     return AnalyticsService(runtime=runtime)

@@ -1,0 +1,181 @@
+"""Use cases that read KPIs: values with their lights per group and interval, trends, thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics.adapters import repository
+from analytics.domain.components import INTERVAL
+from analytics.domain.kpis import (
+    CUMULATIVE,
+    SL_VARIANTS,
+    Params,
+    Totals,
+    UnknownChoice,
+    check_names,
+    evaluate,
+)
+from analytics.domain.lights import Direction, InvalidThreshold, Threshold, colour_of
+from analytics.service_layer.errors import InvalidQuery
+from sbkit.db.uow import UnitOfWork
+
+GROUPINGS = repository.GROUPS
+BACKLOG_PARTS = ("opened", "reopened", "resolved")
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    """What `GET /v1/kpis` asks for."""
+
+    start: datetime
+    end: datetime
+    kpis: Sequence[str]
+    params: Params = field(default_factory=Params)
+    group_by: str | None = None
+    interval: timedelta | None = None  # None: one total over the range
+
+
+def validate(q: KpiQuery, *, retention: timedelta) -> None:
+    """422 with the valid choices for unknown names, reversed ranges and ranges over the retention."""
+    try:
+        check_names(q.kpis, q.params.variant)
+    except UnknownChoice as exc:
+        raise InvalidQuery(str(exc), valid=exc.valid) from exc
+    if q.group_by is not None and q.group_by not in GROUPINGS:
+        raise InvalidQuery(f"unknown group_by: {q.group_by}", valid=list(GROUPINGS))
+    if q.start >= q.end:
+        raise InvalidQuery("from must be before to")
+    if q.end - q.start > retention:
+        raise InvalidQuery(f"range over the retention of {retention.days} days")
+    if q.interval is not None and (q.interval < INTERVAL or q.interval % INTERVAL):
+        raise InvalidQuery("interval must be a multiple of 15 minutes")
+
+
+def _slot(q: KpiQuery, at: datetime | None) -> datetime:
+    if q.interval is None or at is None:
+        return q.start
+    return q.start + ((at - q.start) // q.interval) * q.interval
+
+
+def _regroup(
+    q: KpiQuery, sums: dict[tuple[str, datetime | None], Totals]
+) -> dict[tuple[str, datetime], Totals]:
+    out: dict[tuple[str, datetime], Totals] = {}
+    for (group, at), totals in sums.items():
+        out.setdefault((group, _slot(q, at)), Totals()).merge(totals)
+    return out
+
+
+async def _backlog(
+    uow: UnitOfWork, tenant: str, q: KpiQuery, rows: dict[tuple[str, datetime], Totals]
+) -> None:
+    """Give each row the opened/reopened/resolved totals since the beginning up to its slot's end."""
+    before = await repository.sums(
+        uow.session,
+        tenant=tenant,
+        start=None,
+        end=q.start,
+        group_by=q.group_by,
+        names=BACKLOG_PARTS,
+    )
+    running = {g: t for (g, _), t in before.items()}
+    for key in sorted(rows, key=lambda k: k[1]):
+        group = key[0]
+        acc = running.setdefault(group, Totals())
+        acc.merge(Totals({k: v for k, v in rows[key].values.items() if k[0] in BACKLOG_PARTS}))
+        for part in BACKLOG_PARTS:
+            rows[key].values[(part + "_cum", 0)] = acc.c(part)
+
+
+def _cell(kpi: str, value: float | None, lights: dict[str, Threshold]) -> dict[str, Any]:
+    return {"value": value, "colour": colour_of(kpi, value, lights).value}
+
+
+def _row(
+    q: KpiQuery, key: tuple[str, datetime], t: Totals, lights: dict[str, Threshold]
+) -> dict[str, Any]:
+    if CUMULATIVE & set(q.kpis):
+        t = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
+    values = evaluate(q.kpis, t, q.params)
+    row: dict[str, Any] = {"kpis": {k: _cell(k, v, lights) for k, v in values.items()}}
+    if q.group_by:
+        row[q.group_by] = key[0]
+    if q.interval is not None:
+        row["interval_start"] = key[1].isoformat()
+    return row
+
+
+async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
+    """The KPIs of a tenant per group and interval over [start, end); cost O(buckets in range)."""
+    sums = await repository.sums(
+        uow.session,
+        tenant=tenant,
+        start=q.start,
+        end=q.end,
+        group_by=q.group_by,
+        by_interval=q.interval is not None,
+    )
+    rows = _regroup(q, sums)
+    if not rows and q.group_by is None:
+        rows = {("", q.start): Totals()}
+    if CUMULATIVE & set(q.kpis):
+        await _backlog(uow, tenant, q, rows)
+    lights = await repository.get_thresholds(uow.session, tenant)
+    return {
+        "from": q.start.isoformat(),
+        "to": q.end.isoformat(),
+        "variant": q.params.variant,
+        "threshold_s": q.params.threshold_s,
+        "short_abandon_s": q.params.short_abandon_s,
+        "rows": [
+            _row(q, key, rows[key], lights) for key in sorted(rows, key=lambda k: (k[1], k[0]))
+        ],
+    }
+
+
+async def category_trends(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
+    """Classified cases per contact reason per interval, with each reason's share of the interval."""
+    found = await repository.categories(uow.session, tenant=tenant, start=q.start, end=q.end)
+    slots: dict[datetime, dict[str, int]] = {}
+    for at, category, n in found:
+        counts = slots.setdefault(_slot(q, at), {})
+        counts[category] = counts.get(category, 0) + n
+    return {
+        "from": q.start.isoformat(),
+        "to": q.end.isoformat(),
+        "rows": [
+            {
+                "interval_start": at.isoformat(),
+                "categories": {
+                    c: {"count": n, "share": n / sum(counts.values())}
+                    for c, n in sorted(counts.items())
+                },
+            }
+            for at, counts in sorted(slots.items())
+        ],
+    }
+
+
+async def put_thresholds(
+    uow: UnitOfWork, tenant: str, body: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Set a tenant's traffic-light thresholds for some KPIs (422 for unknown KPIs or contradictions)."""
+    try:
+        check_names(body, next(iter(SL_VARIANTS)))
+        values = {
+            k: Threshold(v["green_at"], v["red_at"], Direction(v["direction"]))
+            for k, v in body.items()
+        }
+    except UnknownChoice as exc:
+        raise InvalidQuery(str(exc), valid=exc.valid) from exc
+    except (InvalidThreshold, ValueError) as exc:
+        raise InvalidQuery(str(exc)) from exc
+    await repository.put_thresholds(uow.session, tenant, values)
+    current = await repository.get_thresholds(uow.session, tenant)
+    return {
+        k: {"green_at": t.green_at, "red_at": t.red_at, "direction": t.direction.value}
+        for k, t in current.items()
+    }
