@@ -16,7 +16,10 @@ ATTEMPTS = 6
 
 def retryable(exc: BaseException) -> bool:
     """Whether the database aborted the transaction only to let another one through."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE
+    if not isinstance(exc, DBAPIError):
+        return False
+    # SQLite (embedded mode): a read transaction cannot become a writer after another commit.
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE or "database is locked" in str(exc.orig)
 
 
 async def with_retry(attempt: Callable[[], Awaitable[T]]) -> T:
