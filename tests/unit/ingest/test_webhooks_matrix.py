@@ -1,0 +1,153 @@
+"""Every provider: concurrent duplicates, wrong tenant, oversized, malformed and bad signature."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.unit.ingest import samples
+from tests.unit.ingest.conftest import Harness, add_channel, start_harness
+
+LIMIT = 8192
+Request = tuple[bytes, dict[str, str]]
+SECRETS = {
+    "whatsapp": {"app_secret": "a", "verify_token": "v"},
+    "messenger": {"app_secret": "a", "verify_token": "v"},
+    "telegram": {"secret_token": "tg"},
+    "twilio_sms": {"auth_token": "tw"},
+    "mailgun": {"signing_key": "mg"},
+    "email": {"signing_secret": "em"},
+}
+
+
+def _meta(raw: bytes, secret: str = "a") -> Request:
+    return raw, {
+        "content-type": "application/json",
+        "x-hub-signature-256": samples.hub_signature(secret, raw),
+    }
+
+
+def _twilio(path: str, params: dict[str, str], token: str = "tw") -> Request:
+    sig = samples.twilio_sign(token, f"http://ingest.test{path}", params)
+    return urlencode(params).encode(), {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": sig,
+    }
+
+
+def _mailgun(text: str, key: str = "mg", **over: str) -> Request:
+    stamp, token = str(int(time.time())), "tok-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    fields = {
+        "from": "Ana <ana@example.ro>",
+        "recipient": "ajutor@magazin.ro",
+        "subject": "Comanda",
+        "body-plain": text,
+        "Message-Id": "<mx-1@example.ro>",
+        "timestamp": stamp,
+        "token": token,
+        "signature": samples.mailgun_signature(key, stamp, token),
+    } | over
+    return urlencode(fields).encode(), {"content-type": "application/x-www-form-urlencoded"}
+
+
+def _email(text: str, secret: str = "em") -> Request:
+    raw = (
+        f"From: Ann <ann@example.com>\r\nTo: help@shop.example\r\nMessage-ID: <e-1@x>\r\n"
+        f"Subject: Parcel\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+    ).encode()
+    return _signed_email(raw, secret)
+
+
+def _signed_email(raw: bytes, secret: str = "em") -> Request:
+    sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {"content-type": "message/rfc822", "x-switchboard-signature-256": sig}
+
+
+def valid(kind: str, path: str, text: str) -> Request:
+    """A correctly signed request of `kind` carrying one message with `text`."""
+    if kind == "whatsapp":
+        return _meta(samples.whatsapp([samples.wa_text("wamid.m", text)]))
+    if kind == "messenger":
+        return _meta(samples.messenger([samples.ms_text("m_m", text)]))
+    if kind == "telegram":
+        return samples.telegram(7, 7, text), {
+            "content-type": "application/json",
+            "x-telegram-bot-api-secret-token": "tg",
+        }
+    if kind == "twilio_sms":
+        return _twilio(path, samples.twilio_sms("SM" + "9" * 32, text))
+    if kind == "mailgun":
+        return _mailgun(text)
+    return _email(text)
+
+
+def malformed(kind: str, path: str) -> Request:
+    """A correctly signed request whose payload is not the provider's format."""
+    if kind in ("whatsapp", "messenger"):
+        return _meta(b'{"object": "page", "entry": 5}' if kind == "messenger" else b"[")
+    if kind == "telegram":
+        return b'{"update_id": -1}', {
+            "content-type": "application/json",
+            "x-telegram-bot-api-secret-token": "tg",
+        }
+    if kind == "twilio_sms":
+        return _twilio(path, {"Body": "no sid, no sender"})
+    if kind == "mailgun":
+        return _mailgun("x", **{"from": "nobody"})
+    return _signed_email(b"Subject: no sender\r\n\r\nbody")
+
+
+def forged(kind: str, path: str, text: str) -> Request:
+    """A request of `kind` signed with the wrong secret."""
+    if kind in ("whatsapp", "messenger"):
+        raw, _ = valid(kind, path, text)
+        return _meta(raw, secret="wrong")
+    if kind == "telegram":
+        raw, headers = valid(kind, path, text)
+        return raw, headers | {"x-telegram-bot-api-secret-token": "wrong"}
+    if kind == "twilio_sms":
+        return _twilio(path, samples.twilio_sms("SM" + "9" * 32, text), token="wrong")
+    if kind == "mailgun":
+        return _mailgun(text, key="wrong")
+    return _email(text, secret="wrong")
+
+
+@pytest.fixture
+async def small(tmp_path: Path) -> AsyncIterator[Harness]:
+    async for h in start_harness(tmp_path, ingest_max_body_bytes=LIMIT):
+        yield h
+
+
+async def _send(h: Harness, path: str, request: Request) -> int:
+    raw, headers = request
+    return (await h.client.post(path, content=raw, headers=headers)).status_code
+
+
+KINDS = list(SECRETS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_concurrent_redeliveries_make_one_event(small: Harness, kind: str) -> None:
+    path = await add_channel(small, kind, SECRETS[kind])
+    request = valid(kind, path, samples.TEXTS["en"])
+    codes = await asyncio.gather(*[_send(small, path, request) for _ in range(5)])
+    assert codes == [200] * 5
+    assert len(await small.events()) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_rejections_publish_nothing(small: Harness, kind: str) -> None:
+    path = await add_channel(small, kind, SECRETS[kind])
+    text = samples.TEXTS["pl"]
+    assert await _send(small, path.replace("/acme/", "/globex/"), valid(kind, path, text)) == 404
+    assert await _send(small, path, forged(kind, path, text)) == 401
+    assert await _send(small, path, valid(kind, path, text * 200)) == 413
+    assert await _send(small, path, malformed(kind, path)) == 400
+    assert await small.events() == []
