@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from analytics.adapters import orm
 from analytics.config import AnalyticsSettings
 from analytics.entrypoints import consumers
+from analytics.entrypoints.http import build_router
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -45,4 +46,4 @@ def bootstrap(
         bus=bus or build_bus(settings),
     )
     consumers.register(runtime, topic_names)
-    return AnalyticsService(runtime=runtime)
+    return AnalyticsService(runtime=runtime, routers=[build_router(runtime, settings)])

@@ -87,6 +87,22 @@ async def sums(
     return out
 
 
+async def sums_by_tenant(
+    session: AsyncSession, *, start: datetime, end: datetime
+) -> dict[str, Totals]:
+    """Summed components of every tenant over [start, end) (for the gauges)."""
+    cols = (components.c.tenant_id, components.c.name, components.c.bin)
+    q = (
+        select(*cols, func.sum(components.c.value))
+        .where(components.c.interval_start >= start, components.c.interval_start < end)
+        .group_by(*cols)
+    )
+    out: dict[str, Totals] = {}
+    for tenant, name, bin_, value in await session.execute(q):
+        out.setdefault(tenant, Totals()).add(name, bin_, int(value))
+    return out
+
+
 async def categories(
     session: AsyncSession, *, tenant: str, start: datetime, end: datetime
 ) -> list[tuple[datetime, str, int]]:
