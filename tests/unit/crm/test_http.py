@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from crm.adapters import orm
+from sbcontracts.envelope import new_event
 from sbcontracts.events.common import Channel, HandleKind
-from tests.unit.crm.conftest import Api, count, deliver, message, order
+from sbcontracts.events.ingest import ShipmentEventReceived, ShipmentStatus
+from tests.unit.crm.conftest import T0, TENANT, Api, count, deliver, message, order
 
 
 async def _create(api: Api, **body: Any) -> str:
@@ -132,9 +135,50 @@ async def test_link_of_a_handle_held_by_another_customer_merges_into_the_target(
 
 async def test_order_shows_on_the_card_with_its_latest_shipment(api: Api) -> None:
     await deliver(api.service, order("o1", email="anna@example.pl", phone=None, name="Anna"))
+    await deliver(api.service, shipment("o1", "s1", ShipmentStatus.IN_TRANSIT, hours=30))
+    await deliver(api.service, shipment("o1", "s1", ShipmentStatus.OUT_FOR_DELIVERY, hours=40))
+    await deliver(api.service, shipment("o1", "s1", ShipmentStatus.IN_TRANSIT, hours=35))  # late
     cid = (await api.call("GET", "/v1/customers", params={"email": "anna@example.pl"})).json()[0][
         "id"
     ]
     card = (await api.call("GET", f"/v1/customers/{cid}")).json()
     assert card["orders"][0]["order_id"] == "o1" and card["name"] == "Anna"
     assert card["attributes"]["name"]["source"] == "order"
+    assert card["orders"][0]["latest_shipment_status"] == "out_for_delivery"
+    kinds = [
+        e["kind"]
+        for e in (await api.call("GET", f"/v1/customers/{cid}/timeline")).json()["entries"]
+    ]
+    assert kinds == ["shipment", "shipment", "shipment", "order"]
+
+
+async def test_merge_keeps_both_names_with_their_provenance(api: Api) -> None:
+    await deliver(
+        api.service,
+        message("+48601234567", kind=HandleKind.PHONE, channel=Channel.WHATSAPP, name="Ania"),
+    )
+    await deliver(
+        api.service, order("o1", email="anna@example.pl", phone=None, name="Anna Kowalska")
+    )
+    await deliver(api.service, order("o2", email="anna@example.pl", phone="+48601234567"))
+    cid = (await api.call("GET", "/v1/customers", params={"email": "anna@example.pl"})).json()[0][
+        "id"
+    ]
+    name = (await api.call("GET", f"/v1/customers/{cid}")).json()["attributes"]["name"]
+    values = {(name["value"], name["source"])} | {
+        (a["value"], a["source"]) for a in name["alternatives"]
+    }
+    assert values == {("Ania", "whatsapp_profile"), ("Anna Kowalska", "order")}
+
+
+def shipment(order_id: str, shipment_id: str, status: ShipmentStatus, *, hours: int) -> Any:
+    """A carrier scan of an order's parcel."""
+    data = ShipmentEventReceived(
+        shipment_id=shipment_id,
+        order_id=order_id,
+        carrier="dpd",
+        tracking_number="T1",
+        status=status,
+        occurred_at=T0 + timedelta(hours=hours),
+    )
+    return new_event(data, tenant_id=TENANT, source="ingest")
