@@ -82,3 +82,24 @@ async def test_email_sms_whatsapp_then_order_is_one_customer_and_undo_splits_it_
     restored = next(c for c in cards_before if c != survivor)
     assert await _timeline(stack, restored) == timelines_before[restored]
     assert await _timeline(stack, survivor) == ["order:10045", *timelines_before[survivor]]
+
+
+async def test_poison_and_duplicate_on_real_kafka(stack: Stack) -> None:
+    topic = stack.topics["sb.messages.v1"]
+    event = message("dup@example.pl")
+    await stack.bus.publish([OutgoingRecord(topic, "acme:x", b"\xff not an event")])
+    await _send(stack, event, "dup")
+    await _send(stack, event, "dup")
+    await _send(stack, message("dup@example.pl", minutes=1), "dup")
+
+    async def both() -> bool:
+        return await count(stack.service, orm.timeline) == 2
+
+    async def dead_lettered() -> bool:
+        return bool(await stack.bus.read_topic(f"{topic}.dlq"))
+
+    await eventually(both, 60)
+    await eventually(dead_lettered, 60)
+    dead = await stack.bus.read_topic(f"{topic}.dlq")
+    assert [r.value for r in dead] == [b"\xff not an event"]
+    assert await count(stack.service, orm.customers) == 1
