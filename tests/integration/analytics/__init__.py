@@ -1,0 +1,1 @@
+"""Integration tests of analytics on real Kafka and PostgreSQL."""

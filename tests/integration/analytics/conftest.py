@@ -1,0 +1,74 @@
+"""analytics on real PostgreSQL (a fresh schema) and real Kafka (consuming topics of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from analytics.bootstrap import AnalyticsService, bootstrap
+from analytics.config import AnalyticsSettings
+from analytics.entrypoints.consumers import TOPICS
+from sbcontracts.topics import ALL_TOPICS
+from sbkit.auth import Keyring, TokenVerifier
+from sbkit.bus.kafka import KafkaBus, TopicSpec
+from sbkit.db.engine import make_engine
+from sbkit.web import standalone_app
+from tests.conftest import unique
+from tests.unit.analytics.conftest import Api
+
+
+@dataclass
+class Stack:
+    """A running analytics app, its API client, its bus and the topic names it consumes."""
+
+    api: Api
+    service: AnalyticsService
+    bus: KafkaBus
+    topics: dict[str, str]
+
+
+def _settings(pg_url: str, kafka: str, tmp_path: Path, schema: str) -> AnalyticsSettings:
+    return AnalyticsSettings(
+        service=unique("analytics"),  # consumer groups of its own
+        bus="kafka",
+        kafka_bootstrap=kafka,
+        database_url=pg_url,
+        db_schema=schema,
+        auth_key_dir=str(tmp_path / "keys"),
+        outbox_poll_ms=20,
+        retry_attempts=3,
+        retry_initial_backoff_ms=10,
+        live_refresh_ms=200,
+    )
+
+
+@pytest.fixture
+async def stack(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """analytics migrated into a fresh schema, consuming unique copies of its input topics."""
+    schema = "analytics_" + unique("t").replace("-", "_")
+    topics = {t: unique(t) for t in TOPICS}
+    specs = [TopicSpec(t.name, 3, t.retention_ms) for t in ALL_TOPICS]
+    specs += [TopicSpec(name, 3, 3_600_000) for name in topics.values()]
+    bus = KafkaBus(kafka_bootstrap, topics=specs, linger_ms=1)
+    service = bootstrap(
+        _settings(pg_url, kafka_bootstrap, tmp_path, schema), bus=bus, topic_names=topics
+    )
+    ring = Keyring.load(tmp_path / "keys")
+    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://analytics"
+            ) as client:
+                yield Stack(Api(client, ring, service), service, bus, topics)
+    finally:
+        admin = make_engine(pg_url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
