@@ -92,6 +92,13 @@ def render(config: ChannelConfig) -> ChannelOut:
 def channels_router(deps: IngestDeps) -> APIRouter:
     """Routes of channel configuration."""
     router = APIRouter(tags=["channels"], route_class=IngestRoute)
+    _write_routes(router, deps)
+    _read_routes(router, deps)
+    return router
+
+
+def _write_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """Create and change channels."""
     new_uow = deps.runtime.uow
 
     @router.post("/v1/channels", status_code=201, responses=error_responses(*problem_statuses(422)))
@@ -125,6 +132,11 @@ def channels_router(deps: IngestDeps) -> APIRouter:
         )
         return render(config)
 
+
+def _read_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """List and show channels (never their secrets)."""
+    new_uow = deps.runtime.uow
+
     @router.get("/v1/channels", responses=error_responses(*problem_statuses()))
     async def list_all(principal: Principal = requires("channels:read")) -> list[ChannelOut]:
         """Every channel of the caller's tenant."""
@@ -136,5 +148,3 @@ def channels_router(deps: IngestDeps) -> APIRouter:
     ) -> ChannelOut:
         """One channel of the caller's tenant."""
         return render(await uc.get_channel(new_uow, principal.tenant_id, channel_id))
-
-    return router

@@ -85,6 +85,13 @@ def _order(body: OrderIn) -> OrderPlaced:
 def signals_router(deps: IngestDeps) -> APIRouter:
     """Routes of calls, orders, shipments and surveys."""
     router = APIRouter(route_class=IngestRoute)
+    _call_and_survey_routes(router, deps)
+    _commerce_routes(router, deps)
+    return router
+
+
+def _call_and_survey_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """Telephony adapter call events and survey answers."""
     new_uow = deps.runtime.uow
 
     @router.post("/v1/calls/events", status_code=202, tags=["calls"], responses=_ERRORS)
@@ -103,6 +110,27 @@ def signals_router(deps: IngestDeps) -> APIRouter:
         return _accepted(
             await accept_signal(new_uow, deps.context(principal.tenant_id, request=request), signal)
         )
+
+    @router.post("/v1/surveys/responses", status_code=202, tags=["surveys"], responses=_ERRORS)
+    async def survey(
+        body: SurveyIn, request: Request, principal: Principal = requires("surveys:write")
+    ) -> Response:
+        """A CSAT (1-5), NPS (0-10) or CES (1-7) answer linked to a ticket or customer."""
+        deps.limiter.check(principal.tenant_id)
+        problem = score_error(body.kind, body.score)
+        if problem:
+            raise InvalidField(problem)
+        data = SurveyResponded(**body.model_dump())
+        aggregate = body.customer_id or body.ticket_id or body.response_id
+        signal = Signal("survey", body.response_id, data, aggregate)
+        return _accepted(
+            await accept_signal(new_uow, deps.context(principal.tenant_id, request=request), signal)
+        )
+
+
+def _commerce_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """Orders and shipment tracking events."""
+    new_uow = deps.runtime.uow
 
     @router.post("/v1/orders", status_code=202, tags=["commerce"], responses=_ERRORS)
     async def order(
@@ -136,24 +164,3 @@ def signals_router(deps: IngestDeps) -> APIRouter:
         return _accepted(
             await accept_signal(new_uow, deps.context(principal.tenant_id, request=request), signal)
         )
-
-    @router.post("/v1/surveys/responses", status_code=202, tags=["surveys"], responses=_ERRORS)
-    async def survey(
-        body: SurveyIn, request: Request, principal: Principal = requires("surveys:write")
-    ) -> Response:
-        """A CSAT (1-5), NPS (0-10) or CES (1-7) answer linked to a ticket or customer."""
-        deps.limiter.check(principal.tenant_id)
-        problem = score_error(body.kind, body.score)
-        if problem:
-            raise InvalidField(problem)
-        data = SurveyResponded(**body.model_dump())
-        aggregate = body.customer_id or body.ticket_id or body.response_id
-        signal = Signal("survey", body.response_id, data, aggregate)
-        return _accepted(
-            await accept_signal(new_uow, deps.context(principal.tenant_id, request=request), signal)
-        )
-
-    return router
-
-
-__all__ = ["signals_router"]

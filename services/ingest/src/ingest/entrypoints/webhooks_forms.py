@@ -42,6 +42,13 @@ def signed_url(deps: IngestDeps, request: Request) -> str:
 def forms_webhooks_router(deps: IngestDeps) -> APIRouter:
     """Routes of the form and MIME webhooks."""
     router = APIRouter(tags=["webhooks"], route_class=IngestRoute)
+    _twilio_routes(router, deps)
+    _mail_routes(router, deps)
+    return router
+
+
+def _twilio_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """Twilio SMS and voice status webhooks (the signature covers URL and form parameters)."""
     new_uow = deps.runtime.uow
 
     async def twilio_params(
@@ -72,6 +79,11 @@ def forms_webhooks_router(deps: IngestDeps) -> APIRouter:
             signal = Signal("call", f"{sid}:{data.event_type}"[:400], data, sid)
             await accept_signals(new_uow, context(deps, config, request), [signal])
         return twiml()
+
+
+def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
+    """Mailgun inbound routes and raw RFC 5322 posts."""
+    new_uow = deps.runtime.uow
 
     @router.post("/v1/webhooks/{tenant}/mailgun/{channel_id}", responses=_ERRORS)
     async def mailgun(tenant: str, channel_id: str, request: Request) -> Response:
@@ -109,5 +121,3 @@ def forms_webhooks_router(deps: IngestDeps) -> APIRouter:
         message = parse_mime(raw, inbox=config.settings.get("inbox"))
         accepted = await accept_batch(new_uow, context(deps, config, request), Batch([message]))
         return answer(accepted)
-
-    return router
