@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,6 +69,8 @@ class ServiceRuntime:
             max_backoff_s=settings.retry_max_backoff_ms / 1000,
         )
         self._subscriptions: list[Subscription] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     def uow(self) -> UnitOfWork:
         """A new unit of work; committing it wakes the outbox relay."""
@@ -97,6 +100,10 @@ class ServiceRuntime:
             )
         )
 
+    def add_background(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `factory()` as a task from start() until stop() (timers, pollers)."""
+        self._background.append(factory)
+
     async def migrate(self) -> None:
         """Apply this service's migrations."""
         await upgrade(
@@ -110,9 +117,14 @@ class ServiceRuntime:
         self.relay.start()
         for sub in self._subscriptions:
             self.bus.subscribe(sub)
+        self._tasks = [asyncio.create_task(factory()) for factory in self._background]
 
     async def stop(self) -> None:
         """Flush the outbox and close connections (the bus is stopped by its owner first)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.relay.stop()
         await self.engine.dispose()
 

@@ -1,0 +1,58 @@
+"""Kafka consumers of routing: parse the event, call its use case (the runtime handles inbox and DLQ)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from routing.service_layer import inbound, merge
+from routing.service_layer.context import Ctx, Knobs
+from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged, MessageAttributed
+from sbcontracts.events.ingest import CallAbandoned
+from sbcontracts.topics import CALLS, CUSTOMERS, MESSAGES_ATTRIBUTED
+from sbkit.bus.ports import PoisonMessage
+from sbkit.db.uow import UnitOfWork
+from sbkit.runtime import EventHandler, ServiceRuntime
+
+
+def handlers(knobs: Knobs) -> dict[str, EventHandler]:
+    """The consumers by name, bound to the service's knobs."""
+
+    def ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
+        return Ctx(uow, event.tenantid, event.correlationid, event.id, knobs=knobs)
+
+    async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.messages.attributed.v1: the message joins, reopens or opens a case."""
+        if isinstance(event.data, MessageAttributed):
+            await inbound.on_message(ctx(uow, event), event.data)
+
+    async def calls(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.calls.v1: an abandoned call becomes a callback case."""
+        if isinstance(event.data, CallAbandoned):
+            if event.data.caller is None:
+                raise PoisonMessage("abandoned call without a caller: nobody to call back")
+            await inbound.on_call_abandoned(ctx(uow, event), event.data)
+
+    async def customers(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.customers.v1: merges fold cases, undos split them."""
+        if isinstance(event.data, CustomerMerged):
+            await merge.on_merged(ctx(uow, event), event.data)
+        elif isinstance(event.data, CustomerUnmerged):
+            await merge.on_unmerged(ctx(uow, event), event.data)
+
+    return {"messages": messages, "calls": calls, "customers": customers}
+
+
+def register(
+    runtime: ServiceRuntime, knobs: Knobs, rename: Mapping[str, str] | None = None
+) -> None:
+    """Subscribe routing's consumers (`rename` maps topic names, for isolated tests)."""
+    names = dict(rename or {})
+    by_name = handlers(knobs)
+    for consumer, topic in (
+        ("messages", MESSAGES_ATTRIBUTED.name),
+        ("calls", CALLS.name),
+        ("customers", CUSTOMERS.name),
+    ):
+        runtime.consume(consumer, [names.get(topic, topic)], by_name[consumer])

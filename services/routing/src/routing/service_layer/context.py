@@ -1,0 +1,61 @@
+"""What every use case works with: the unit of work, the tenant's repository, event metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from routing.adapters.repository import RoutingRepository
+from sbcontracts.envelope import EventData, new_event
+from sbcontracts.events.routing import TicketData
+from sbcontracts.topics import partition_key
+from sbkit.db.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Service settings the use cases need."""
+
+    reopen_window: timedelta = timedelta(days=3)
+    offline_grace: timedelta = timedelta(minutes=2)
+
+
+@dataclass
+class Ctx:
+    """One use case's transaction, tenant and causation."""
+
+    uow: UnitOfWork
+    tenant: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    knobs: Knobs = field(default_factory=Knobs)
+
+    def __post_init__(self) -> None:
+        self.repo = RoutingRepository(self.uow.session, self.tenant)
+
+    async def emit(self, data: EventData, *, key_id: str) -> None:
+        """Queue an event keyed by tenant + `key_id` (ticket id, or customer id for outbound)."""
+        event = new_event(
+            data,
+            tenant_id=self.tenant,
+            source="routing",
+            subject=key_id,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+        await self.uow.emit(event, key=partition_key(self.tenant, key_id))
+
+    async def ticket_event(self, model: type[TicketData], ticket: Any, **extra: Any) -> None:
+        """Emit a ticket event carrying the ticket's common fields (current row + overrides)."""
+        base: dict[str, Any] = {
+            "ticket_id": ticket.id,
+            "customer_id": ticket.customer_id,
+            "cycle": ticket.cycle,
+            "queue": ticket.queue_id,
+            "channel": ticket.channel if ticket.channel != "unknown" else None,
+            "agent_id": ticket.agent_id,
+            "occurred_at": self.now,
+        }
+        await self.emit(model(**(base | extra)), key_id=ticket.id)

@@ -1,0 +1,136 @@
+"""Durable timers: SLA warnings and breaches, escalation to a fallback queue, re-queue after offline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from routing.adapters.mapping import queue_from
+from routing.domain.calendar import business_between
+from routing.domain.queues import Queue
+from routing.domain.sla import deadline, targets_for
+from routing.service_layer.assign import ACTIVE, try_assign, unassign
+from routing.service_layer.context import Ctx
+from sbcontracts.events.routing import (
+    SlaMetric,
+    TicketSlaBreached,
+    TicketSlaWarning,
+    TicketTransferred,
+)
+
+SLA_KINDS = ("sla_warning", "sla_breached")
+
+
+async def queue_of(ctx: Ctx, ticket: Any) -> Queue | None:
+    """The domain queue of a ticket, if it has one."""
+    row = await ctx.repo.queue(ticket.queue_id) if ticket.queue_id else None
+    return queue_from(row) if row else None
+
+
+async def start_sla(
+    ctx: Ctx, ticket: Any, metric: SlaMetric, *, used: timedelta = timedelta(0)
+) -> None:
+    """Schedule the warning and breach timers of one metric from now."""
+    queue = await queue_of(ctx, ticket)
+    if queue is None:
+        return
+    target = getattr(targets_for(queue.sla, ticket.priority), f"{metric}_s")
+    found = deadline(metric, target, start=ctx.now, hours=queue.hours, used=used)
+    if found is None:
+        return
+    await ctx.repo.cancel_timers(ticket.id, SLA_KINDS, metric)
+    for kind, at in (("sla_warning", found.warn_at), ("sla_breached", found.due_at)):
+        await ctx.repo.add_timer(
+            ticket.id, kind=kind, metric=metric, cycle=ticket.cycle, due_at=found.due_at, fire_at=at
+        )
+
+
+async def stop_sla(ctx: Ctx, ticket_id: str, metric: SlaMetric | None = None) -> None:
+    """Cancel SLA timers (of one metric, or all)."""
+    await ctx.repo.cancel_timers(ticket_id, SLA_KINDS, metric)
+
+
+async def resolution_used(ctx: Ctx, ticket: Any) -> timedelta:
+    """Business time of the cycle so far, minus time spent pending on the customer."""
+    queue = await queue_of(ctx, ticket)
+    hours = queue.hours if queue else None
+    spent = business_between(hours, ticket.cycle_started_at, ctx.now)
+    return max(spent - timedelta(milliseconds=ticket.paused_ms or 0), timedelta(0))
+
+
+def _still_due(ticket: Any, metric: str) -> bool:
+    if ticket.status not in ACTIVE:
+        return False
+    if metric == SlaMetric.FIRST_RESPONSE:
+        return ticket.first_response_at is None
+    if metric == SlaMetric.NEXT_RESPONSE:
+        return ticket.awaiting_since is not None
+    return ticket.status != "pending"
+
+
+async def fire(ctx: Ctx, timer: Any) -> None:
+    """Act on one due timer (it is marked done by the caller in the same transaction)."""
+    ticket = await ctx.repo.ticket(timer.ticket_id, lock=True)
+    if ticket is None or ticket.cycle != timer.cycle:
+        return
+    if timer.kind in SLA_KINDS:
+        if _still_due(ticket, timer.metric):
+            model = TicketSlaWarning if timer.kind == "sla_warning" else TicketSlaBreached
+            await ctx.ticket_event(
+                model, ticket, metric=SlaMetric(timer.metric), due_at=timer.due_at
+            )
+    elif timer.kind == "escalate":
+        await escalate(ctx, ticket, from_queue=timer.metric)
+    elif timer.kind == "requeue":
+        await requeue_if_still_away(ctx, ticket, agent_id=timer.metric)
+
+
+async def escalate(ctx: Ctx, ticket: Any, *, from_queue: str | None) -> None:
+    """Move a still-unowned ticket to its queue's fallback queue."""
+    if ticket.agent_id or ticket.status not in ACTIVE or ticket.queue_id != from_queue:
+        return
+    queue = await queue_of(ctx, ticket)
+    if (
+        queue is None
+        or not queue.fallback_queue
+        or await ctx.repo.queue(queue.fallback_queue) is None
+    ):
+        return
+    await move_to_queue(
+        ctx, ticket, queue.fallback_queue, reason="escalated: nobody matched in time"
+    )
+
+
+async def move_to_queue(ctx: Ctx, ticket: Any, queue_id: str, *, reason: str) -> None:
+    """Put a ticket in another queue (unowned, queued now) and try to assign it there."""
+    await unassign(ctx, ticket)
+    await ctx.repo.update_ticket(
+        ticket.id, queue_id=queue_id, queued_at=ctx.now, updated_at=ctx.now
+    )
+    moved = await ctx.repo.ticket(ticket.id)
+    await ctx.ticket_event(TicketTransferred, moved, from_queue=ticket.queue_id, reason=reason)
+    await schedule_escalation(ctx, moved)
+    await try_assign(ctx, ticket.id)
+
+
+async def schedule_escalation(ctx: Ctx, ticket: Any) -> None:
+    """If the ticket's queue escalates, time it from now."""
+    queue = await queue_of(ctx, ticket)
+    if queue and queue.fallback_queue and queue.escalate_after_s is not None:
+        at = ctx.now + timedelta(seconds=queue.escalate_after_s)
+        await ctx.repo.add_timer(
+            ticket.id, kind="escalate", metric=queue.id, cycle=ticket.cycle, due_at=at, fire_at=at
+        )
+
+
+async def requeue_if_still_away(ctx: Ctx, ticket: Any, *, agent_id: str) -> None:
+    """After the grace period: if the agent is still not online, their ticket goes back to the queue."""
+    agent = await ctx.repo.agent(agent_id)
+    if ticket.agent_id != agent_id or (agent is not None and agent.presence == "online"):
+        return
+    await unassign(ctx, ticket)
+    moved = await ctx.repo.ticket(ticket.id)
+    await ctx.ticket_event(
+        TicketTransferred, moved, from_queue=ticket.queue_id, reason="agent offline"
+    )
+    await try_assign(ctx, ticket.id)

@@ -1,0 +1,134 @@
+"""Durable timers: SLA warning/breach across a restart, pause while pending, escalation, re-queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from routing.bootstrap import RoutingService, bootstrap
+from routing.entrypoints.worker import fire_due
+from routing.service_layer import actions, admin, inbound
+from sbkit.bus.local import LocalBus
+from tests.unit.routing.conftest import (
+    add_agent,
+    add_queue,
+    attributed,
+    in_ctx,
+    outbox,
+    settings_for,
+    tickets,
+)
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+SLA = {"urgent": {"first_response_s": 600, "resolution_s": 3600}}
+
+
+async def open_case(
+    service: RoutingService, text: str = "To skandal! Gdzie jest moja paczka?!"
+) -> str:
+    return await in_ctx(
+        service, lambda c: inbound.on_message(c, attributed(text, at=T0).data), now=T0
+    )
+
+
+async def test_sla_warning_and_breach_fire_with_no_new_event_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    first = bootstrap(settings_for(tmp_path), bus=LocalBus(":memory:"), timers=False)
+    await first.runtime.migrate()
+    await add_queue(first, "general", sla=SLA)
+    await open_case(first)
+    await first.runtime.stop()  # the process goes away with the timers only in the database
+
+    second = bootstrap(settings_for(tmp_path), bus=LocalBus(":memory:"), timers=False)
+    assert await fire_due(second.runtime, second.knobs, now=T0 + timedelta(minutes=7)) == 0
+    assert await fire_due(second.runtime, second.knobs, now=T0 + timedelta(minutes=9)) == 1
+    assert await fire_due(second.runtime, second.knobs, now=T0 + timedelta(minutes=11)) == 1
+    [warning] = await outbox(second, "ticket.sla_warning")
+    [breach] = await outbox(second, "ticket.sla_breached")
+    assert warning.data.metric == breach.data.metric == "first_response"
+    assert breach.data.due_at == T0 + timedelta(minutes=10)
+    assert await fire_due(second.runtime, second.knobs, now=T0 + timedelta(minutes=11)) == 0
+    await second.runtime.stop()
+
+
+async def test_a_reply_in_time_stops_the_first_response_timers(routing: RoutingService) -> None:
+    await add_queue(routing, "general", sla=SLA)
+    await add_agent(routing, "a1")
+    ticket_id = await open_case(routing)
+    await in_ctx(
+        routing,
+        lambda c: actions.reply(c, ticket_id, agent_id="a1", text="Sprawdzam", status="open"),
+        now=T0 + timedelta(minutes=2),
+    )
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=30))
+    assert [e.data.metric for e in await outbox(routing, "ticket.sla_warning")] == []
+
+
+async def test_unmatched_case_escalates_to_the_fallback_queue(routing: RoutingService) -> None:
+    await add_queue(routing, "fallback", position=50)
+    await add_queue(
+        routing,
+        "billing-vip",
+        position=1,
+        skills=[{"skill": "vip", "level": 5}],
+        fallback_queue="fallback",
+        escalate_after_s=300,
+    )
+    await add_agent(routing, "a1")
+    ticket_id = await open_case(routing, "Proszę o fakturę")
+    assert (await tickets(routing))[0].agent_id is None
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=6))
+    [row] = await tickets(routing)
+    assert (row.id, row.queue_id, row.agent_id) == (ticket_id, "fallback", "a1")
+    [moved] = await outbox(routing, "ticket.transferred")
+    assert moved.data.from_queue == "billing-vip"
+
+
+async def test_agent_offline_past_grace_has_cases_requeued_and_online_agent_drains_backlog(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general")
+    await add_agent(routing, "a1")
+    await add_agent(routing, "a2", online=False)
+    ticket_id = await open_case(routing)
+    assert (await tickets(routing))[0].agent_id == "a1"
+    await in_ctx(
+        routing, lambda c: admin.set_presence(c, "a1", "offline"), now=T0 + timedelta(minutes=1)
+    )
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=2))
+    assert (await tickets(routing))[0].agent_id == "a1"  # still within the grace period
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=4))
+    assert (await tickets(routing))[0].agent_id is None
+    await in_ctx(
+        routing, lambda c: admin.set_presence(c, "a2", "online"), now=T0 + timedelta(minutes=5)
+    )
+    [row] = await tickets(routing)
+    assert (row.id, row.agent_id) == (ticket_id, "a2")
+
+
+async def test_backlog_drains_highest_priority_then_oldest_when_an_agent_comes_online(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general")
+    await add_agent(routing, "a1", online=False, capacity=10)  # room for exactly one email
+    calm = await in_ctx(
+        routing,
+        lambda c: inbound.on_message(c, attributed("Hello, a question", at=T0).data),
+        now=T0,
+    )
+    later = T0 + timedelta(minutes=1)
+    angry = await in_ctx(
+        routing,
+        lambda c: inbound.on_message(
+            c, attributed("Skandal!! Paczka spóźniona", customer="c2", at=later).data
+        ),
+        now=later,
+    )
+    await in_ctx(
+        routing, lambda c: admin.set_presence(c, "a1", "online"), now=T0 + timedelta(minutes=2)
+    )
+    owners = {r.id: r.agent_id for r in await tickets(routing)}
+    assert owners == {angry: "a1", calm: None}
+    await in_ctx(routing, lambda c: actions.resolve(c, angry), now=T0 + timedelta(minutes=3))
+    assert {r.id: r.agent_id for r in await tickets(routing)}[calm] == "a1"
