@@ -102,6 +102,9 @@ async def test_merged_customers_open_cases_merge_and_an_undo_splits_them(
 
 
 async def test_merge_event_that_does_not_parse_is_poison(routing: RoutingService) -> None:
-    raw = b'{"specversion":"1.0","id":"x","source":"urn:switchboard:crm","type":"com.switchboard.customer.merged","tenantid":"acme","data":{}}'
+    raw = (
+        b'{"specversion":"1.0","id":"x","source":"urn:switchboard:crm",'
+        b'"type":"com.switchboard.customer.merged","tenantid":"acme","data":{}}'
+    )
     with pytest.raises(PoisonMessage):
         await deliver(routing, raw, CUSTOMERS.name)
