@@ -1,0 +1,222 @@
+"""Oracle: random streams (shuffled, duplicated) through the service equal a brute-force computation."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from analytics.domain.sketch import ALPHA
+from sbcontracts.envelope import CloudEvent, new_event
+from sbcontracts.events.common import Channel
+from sbcontracts.events.routing import (
+    Category,
+    Priority,
+    Sentiment,
+    TicketAgentReplied,
+    TicketClassified,
+    TicketOpened,
+    TicketReopened,
+    TicketResolved,
+)
+from tests.unit.analytics.conftest import T0, TENANT, Api, call, deliver, survey
+
+HOURS = 4
+QUEUES = ("q1", "q2", "q3")
+T_S, SHORT_S = 20, 5
+
+
+def _ticket(
+    cls: type[Any], rng: random.Random, tid: str, minute: float, **kw: Any
+) -> CloudEvent[Any]:
+    at = T0 + timedelta(minutes=minute)
+    data = cls(
+        ticket_id=tid,
+        customer_id="c",
+        queue=rng.choice(QUEUES),
+        channel=Channel.EMAIL,
+        occurred_at=at,
+        **kw,
+    )
+    return new_event(data, tenant_id=TENANT, source="routing", time=at)
+
+
+def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
+    minute = lambda: rng.uniform(0, HOURS * 60 - 1)  # noqa: E731
+    out: list[CloudEvent[Any]] = []
+    for i in range(120):
+        q, wait = (
+            rng.choice(QUEUES),
+            rng.choice(
+                [0, 999, 1000, 4_999, 5_000, 5_001, 20_000, 20_001, rng.randint(0, 300_000)]
+            ),
+        )
+        out.append(call("offered", f"c{i}", queue=q, minutes=minute()))
+        kind = rng.choice(["answered", "answered", "abandoned", "none"])
+        if kind != "none":
+            out.append(call(kind, f"c{i}", queue=q, minutes=minute(), wait_ms=wait))
+        if kind == "answered":
+            times = {k: rng.randint(0, 600_000) for k in ("talk_ms", "hold_ms", "wrap_ms")}
+            out.append(call("completed", f"c{i}", queue=q, minutes=minute(), **times))
+    for i in range(60):
+        t = f"t{i}"
+        out.append(_ticket(TicketOpened, rng, t, minute()))
+        cat, sent = rng.choice(list(Category)), rng.choice(list(Sentiment))
+        out.append(
+            _ticket(
+                TicketClassified,
+                rng,
+                t,
+                minute(),
+                category=cat,
+                sentiment=sent,
+                priority=Priority.NORMAL,
+            )
+        )
+        for cycle in range(1, rng.randint(1, 3) + 1):
+            bus = rng.choice([None, rng.randint(0, 10**7)])
+            out.append(
+                _ticket(
+                    TicketAgentReplied,
+                    rng,
+                    t,
+                    minute(),
+                    cycle=cycle,
+                    message_id=f"{t}-{cycle}",
+                    first_response=True,
+                    response_ms=rng.randint(0, 10**8),
+                    business_response_ms=bus,
+                )
+            )
+            if rng.random() < 0.7:
+                out.append(
+                    _ticket(
+                        TicketResolved,
+                        rng,
+                        t,
+                        minute(),
+                        cycle=cycle,
+                        resolution_ms=rng.randint(0, 10**9),
+                    )
+                )
+                if rng.random() < 0.4:
+                    out.append(_ticket(TicketReopened, rng, t, minute(), cycle=cycle + 1))
+    for i in range(80):
+        kind = rng.choice(["csat", "nps", "ces"])
+        low, high = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]
+        out.append(survey(kind, rng.randint(low, high), f"r{i}", minutes=minute()))
+    return out
+
+
+def _ratio(n: float, d: float) -> float | None:
+    return n / d if d else None
+
+
+def _calls(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
+    by: dict[str, list[Any]] = defaultdict(list)
+    for e in events:
+        by[e.type.rsplit(".", 1)[-1]].append(e.data)
+    ans = [d.wait_ms for d in by["answered"]]
+    ab = [d.wait_ms for d in by["abandoned"]]
+    ans_t = sum(w <= T_S * 1000 for w in ans)
+    ab_t = sum(w <= T_S * 1000 for w in ab)
+    ab_s = sum(w <= SHORT_S * 1000 for w in ab)
+    handle = [d.talk_ms + d.hold_ms + d.wrap_ms for d in by["completed"]]
+    return {
+        "F1": _ratio(ans_t + ab_t, len(ans) + len(ab)),
+        "F2": _ratio(ans_t, len(ans)),
+        "F3": _ratio(ans_t, len(ans) + len(ab)),
+        "F4": _ratio(ans_t, len(ans) + len(ab) - ab_t),
+        "F5": _ratio(ans_t + ab_s, len(ans) + len(ab)),
+        "abandonment_rate": _ratio(len(ab) - ab_s, len(by["offered"]) - ab_s),
+        "asa": _ratio(sum(ans), len(ans) * 1000),
+        "aht": _ratio(sum(handle), len(handle) * 1000),
+        "offered": len(by["offered"]),
+    }
+
+
+def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
+    data = [e.data for e in events]
+    frt = [d.response_ms for d in data if isinstance(d, TicketAgentReplied) and d.first_response]
+    frt_b = [
+        d.business_response_ms
+        for d in data
+        if isinstance(d, TicketAgentReplied) and d.business_response_ms is not None
+    ]
+    res = [d.resolution_ms for d in data if isinstance(d, TicketResolved)]
+    n = lambda cls: sum(isinstance(d, cls) for d in data)  # noqa: E731
+    sents = [d.sentiment for d in data if isinstance(d, TicketClassified)]
+    scores: dict[str, list[int]] = defaultdict(list)
+    for e in events:
+        if e.type.endswith("survey.responded"):
+            scores[e.data.kind.value].append(e.data.score)
+    nps = scores["nps"]
+    return {
+        "frt": _ratio(sum(frt), len(frt) * 1000),
+        "frt_business": _ratio(sum(frt_b), len(frt_b) * 1000),
+        "resolution_time": _ratio(sum(res), len(res) * 1000),
+        "backlog": n(TicketOpened) + n(TicketReopened) - n(TicketResolved),
+        "negative_sentiment_share": _ratio(sents.count(Sentiment.NEGATIVE), len(sents)),
+        "csat": _ratio(sum(s >= 4 for s in scores["csat"]), len(scores["csat"])),
+        "nps": _ratio(100 * (sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)), len(nps)),
+        "ces": _ratio(sum(scores["ces"]), len(scores["ces"])),
+    }
+
+
+def _exact_quantile(values: list[int], q: float) -> float:
+    return sorted(values)[int(q * (len(values) - 1))] / 1000
+
+
+async def _get(api: Api, **params: Any) -> list[dict[str, Any]]:
+    rng = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=HOURS)).isoformat()}
+    r = await api.get("/v1/kpis", threshold_s=T_S, short_abandon_s=SHORT_S, **rng, **params)
+    assert r.status_code == 200, r.text
+    return [
+        {**row, "kpis": {k: v["value"] for k, v in row["kpis"].items()}} for row in r.json()["rows"]
+    ]
+
+
+def _close(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert got.keys() == want.keys()
+    for k, w in want.items():
+        assert got[k] == (None if w is None else pytest.approx(w, rel=1e-9, abs=1e-9)), k
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_random_streams_equal_brute_force(api: Api, seed: int) -> None:
+    rng = random.Random(seed)
+    events = _stream(rng)
+    delivered = events + rng.sample(events, len(events) // 3)  # duplicates
+    rng.shuffle(delivered)  # out of order and late
+    for e in delivered:
+        await deliver(api.service, e)
+
+    calls = [e for e in events if ".call." in e.type]
+    want = {**_calls(calls), **_rest(events)}
+    variants = {
+        v: (await _get(api, kpi="service_level", variant=v))[0]["kpis"]["service_level"]
+        for v in ("F1", "F2", "F3", "F4", "F5")
+    }
+    _close(variants, {v: want[v] for v in variants})
+    names = [k for k in want if not k.startswith("F")]
+    _close((await _get(api, kpi=",".join(names)))[0]["kpis"], {k: want[k] for k in names})
+
+    for row in await _get(api, kpi="service_level,asa,aht,offered", group_by="queue"):
+        mine = _calls([e for e in calls if e.data.queue == row["queue"]])
+        _close(
+            row["kpis"],
+            {
+                "service_level": mine["F1"],
+                "asa": mine["asa"],
+                "aht": mine["aht"],
+                "offered": mine["offered"],
+            },
+        )
+
+    waits = [e.data.wait_ms for e in calls if e.type.endswith("answered")]
+    got = (await _get(api, kpi="wait_p50,wait_p90"))[0]["kpis"]
+    for q, key in ((0.5, "wait_p50"), (0.9, "wait_p90")):
+        assert got[key] == pytest.approx(_exact_quantile(waits, q), rel=ALPHA, abs=1e-9)
