@@ -8,7 +8,8 @@ import pytest
 
 from ingest.entrypoints.ratelimit import TenantRateLimiter
 from ingest.service_layer.errors import RateLimited
-from tests.unit.ingest.conftest import start_harness
+from tests.unit.ingest import samples
+from tests.unit.ingest.conftest import add_channel, start_harness
 
 
 def test_bucket_refills_at_its_rate() -> None:
@@ -37,3 +38,16 @@ async def test_tenant_over_its_rate_gets_429_with_retry_after(tmp_path: Path) ->
         assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
         assert limited.headers["content-type"] == "application/problem+json"
         assert other.status_code == 201
+
+
+async def test_forged_webhooks_do_not_drain_the_tenant_bucket(tmp_path: Path) -> None:
+    async for h in start_harness(tmp_path, ingest_rate_per_s=0.5, ingest_rate_burst=1):
+        path = await add_channel(h, "telegram", {"secret_token": "tg"})
+        raw = samples.telegram(1, 1, "hi")
+        forged = {"content-type": "application/json", "x-telegram-bot-api-secret-token": "x"}
+        for _ in range(5):
+            assert (await h.client.post(path, content=raw, headers=forged)).status_code == 401
+        good = {**forged, "x-telegram-bot-api-secret-token": "tg"}
+        assert (await h.client.post(path, content=raw, headers=good)).status_code == 200
+        limited = await h.client.post(path, content=raw, headers=good)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "2"

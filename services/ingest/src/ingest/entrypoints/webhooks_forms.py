@@ -60,6 +60,7 @@ def _twilio_routes(router: APIRouter, deps: IngestDeps) -> None:
         params = load_form(raw)
         header = request.headers.get("x-twilio-signature")
         verify_twilio(config.secret("auth_token"), signed_url(deps, request), params, header)
+        deps.limiter.check(tenant)  # after authentication: forged floods cannot drain the bucket
         return config, params
 
     @router.post("/v1/webhooks/{tenant}/twilio_sms/{channel_id}", responses=_ERRORS)
@@ -100,6 +101,7 @@ def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
             now=time.time(),
             window_s=deps.settings.ingest_replay_window_s,
         )
+        deps.limiter.check(tenant)
         message = parse_mailgun(fields, files)
         accepted = await accept_with_nonce(
             new_uow,
@@ -118,6 +120,7 @@ def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
         raw = await request.body()
         header = request.headers.get("x-switchboard-signature-256")
         verify_body_hmac(config.secret("signing_secret"), raw, header)
+        deps.limiter.check(tenant)
         message = parse_mime(raw, inbox=config.settings.get("inbox"))
         accepted = await accept_batch(new_uow, context(deps, config, request), Batch([message]))
         return answer(accepted)

@@ -51,6 +51,7 @@ def _meta_routes(router: APIRouter, deps: IngestDeps, kind: ChannelKind) -> None
         raw = await request.body()
         signature = request.headers.get("x-hub-signature-256")
         verify_hub_signature(config.secret("app_secret"), raw, signature)
+        deps.limiter.check(tenant)  # after authentication: forged floods cannot drain the bucket
         batch = parse(raw)
         accepted = await accept_batch(deps.runtime.uow, context(deps, config, request), batch)
         return answer(accepted, receipts=len(batch.receipts))
@@ -71,6 +72,7 @@ def json_webhooks_router(deps: IngestDeps) -> APIRouter:
         verify_secret_token(
             config.secret("secret_token"), request.headers.get("x-telegram-bot-api-secret-token")
         )
+        deps.limiter.check(tenant)
         bot_id = str(config.settings.get("bot_id") or config.id)
         _, message = parse_telegram(raw, bot_id=bot_id)
         batch = Batch(messages=[message] if message else [])
