@@ -31,6 +31,25 @@ def _params(variant: str, threshold_s: int, short_abandon_s: int) -> Params:
     return Params(variant=variant, threshold_s=threshold_s, short_abandon_s=short_abandon_s)
 
 
+async def _run(runtime: ServiceRuntime, use: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run a use case in one unit of work; commits only if it returns."""
+    async with runtime.uow() as uow:
+        result = await use(uow)
+        await uow.commit()
+        return result
+
+
+def _query(
+    start: datetime, end: datetime, kpi: list[str], *, retention: timedelta, **kw: Any
+) -> queries.KpiQuery:
+    """A validated KPI query (422 for bad names or ranges)."""
+    q = queries.KpiQuery(
+        schemas.aware(start), schemas.aware(end), schemas.kpi_names(kpi, tuple(KPIS)), **kw
+    )
+    queries.validate(q, retention=retention)
+    return q
+
+
 def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRouter:
     """The /v1 routes of analytics and its wallboard page."""
     every_s = settings.live_refresh_ms / 1000
@@ -42,19 +61,14 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
             yield
 
     router = APIRouter(tags=["analytics"], lifespan=lifespan)
+    _kpi_routes(router, runtime, retention)
+    _planning_routes(router, runtime, retention)
+    _live_routes(router, runtime, retention, every_s)
+    return router
 
-    async def run(use: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        async with runtime.uow() as uow:
-            result = await use(uow)
-            await uow.commit()
-            return result
 
-    def query(start: datetime, end: datetime, kpi: list[str], **kw: Any) -> queries.KpiQuery:
-        q = queries.KpiQuery(
-            schemas.aware(start), schemas.aware(end), schemas.kpi_names(kpi, tuple(KPIS)), **kw
-        )
-        queries.validate(q, retention=retention)
-        return q
+def _kpi_routes(router: APIRouter, runtime: ServiceRuntime, retention: timedelta) -> None:
+    """KPI values and thresholds."""
 
     @router.get("/v1/kpis", responses=error_responses(401, 403, 422))
     async def get_kpis(
@@ -71,15 +85,16 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
         p: Principal = requires(READ),
     ) -> dict[str, Any]:
         """KPI values with their traffic lights, per group and interval over [from, to)."""
-        q = query(
+        q = _query(
             start,
             end,
             kpi,
             params=_params(variant, threshold_s, short_abandon_s),
             group_by=group_by,
             interval=schemas.interval(interval),
+            retention=retention,
         )
-        return await run(lambda uow: queries.kpis(uow, p.tenant_id, q))
+        return await _run(runtime, lambda uow: queries.kpis(uow, p.tenant_id, q))
 
     @router.put("/v1/kpis/thresholds", responses=error_responses(401, 403, 422))
     async def put_thresholds(
@@ -87,7 +102,11 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
     ) -> dict[str, Any]:
         """Set "green at" / "red at" thresholds of some KPIs; answers all of the tenant's overrides."""
         values = {k: v.model_dump(mode="json") for k, v in body.thresholds.items()}
-        return await run(lambda uow: queries.put_thresholds(uow, p.tenant_id, values))
+        return await _run(runtime, lambda uow: queries.put_thresholds(uow, p.tenant_id, values))
+
+
+def _planning_routes(router: APIRouter, runtime: ServiceRuntime, retention: timedelta) -> None:
+    """Category trends and staffing."""
 
     @router.get("/v1/trends/categories", responses=error_responses(401, 403, 422))
     async def category_trends(
@@ -97,8 +116,8 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
         p: Principal = requires(READ),
     ) -> dict[str, Any]:
         """Classified cases per contact reason per interval, with shares."""
-        q = query(start, end, [], interval=schemas.interval(interval))
-        return await run(lambda uow: queries.category_trends(uow, p.tenant_id, q))
+        q = _query(start, end, [], interval=schemas.interval(interval), retention=retention)
+        return await _run(runtime, lambda uow: queries.category_trends(uow, p.tenant_id, q))
 
     @router.get("/v1/staffing", responses=error_responses(401, 403, 422))
     async def get_staffing(
@@ -114,13 +133,21 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
     ) -> dict[str, Any]:
         """Agents needed per queue and interval by Erlang C and Erlang A (default: the last 24 h)."""
         stop = schemas.aware(end) if end else interval_of(datetime.now(UTC)) + INTERVAL
-        q = query(schemas.aware(start) if start else stop - timedelta(days=1), stop, [])
+        begin = schemas.aware(start) if start else stop - timedelta(days=1)
+        q = _query(begin, stop, [], retention=retention)
         target = staffing.Target(target_sl, threshold_s, patience_s, shrinkage, max_occupancy)
-        return await run(
+        return await _run(
+            runtime,
             lambda uow: staffing.staffing(
                 uow, p.tenant_id, queue=queue, start=q.start, end=q.end, target=target
-            )
+            ),
         )
+
+
+def _live_routes(
+    router: APIRouter, runtime: ServiceRuntime, retention: timedelta, every_s: float
+) -> None:
+    """The SSE stream and the wallboard page."""
 
     @router.get("/v1/kpis/stream", responses=error_responses(401, 403, 422))
     async def stream(
@@ -152,5 +179,3 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
     async def wallboard() -> HTMLResponse:
         """The wallboard page (it reads the token from the URL fragment and consumes the stream)."""
         return HTMLResponse(dashboard.PAGE)
-
-    return router
