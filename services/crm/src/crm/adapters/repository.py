@@ -46,6 +46,25 @@ class CustomerRepository:
             row = await self.customer(row.merged_into, lock=lock)
         return row if row is not None and row.status == Status.ACTIVE else None
 
+    async def live_owner(self, handle: HandleKey) -> Row[Any] | None:
+        """The customer row holding a handle, locked, in one round trip (the hot path)."""
+        i, c = orm.identities.c, orm.customers.c
+        q = (
+            select(orm.customers)
+            .join(orm.identities, i.customer_id == c.id)
+            .where(
+                i.tenant_id == self.tenant,
+                i.kind == handle.kind,
+                i.scope == handle.scope,
+                i.value == handle.value,
+            )
+            .with_for_update(of=orm.customers)
+        )
+        row = (await self.session.execute(q)).first()
+        if row is None or row.status == Status.ACTIVE:
+            return row
+        return await self.live(row.id, lock=True)  # merged meanwhile: follow to the survivor
+
     async def add_customer(self, now: datetime) -> str:
         """Insert a new active customer; returns its id."""
         cid = str(uuid.uuid4())

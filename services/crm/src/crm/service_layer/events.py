@@ -51,7 +51,7 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         channel=msg.channel.value,
         summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
     )
-    profile = await ctx.repo.latest_attributes(cid, ("language", "tier"))
+    profile = {} if created else await ctx.repo.latest_attributes(cid, ("language", "tier"))
     attributed = MessageAttributed(
         message=msg,
         customer_id=cid,

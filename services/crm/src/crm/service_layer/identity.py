@@ -51,12 +51,13 @@ async def find_or_create(
 ) -> tuple[str, bool]:
     """(live customer id, created) for a handle; concurrent first contacts yield one customer."""
     for _ in range(RACE_RETRIES):
-        owner = await ctx.repo.owner_of(handle)
-        if owner is not None:
-            row = await ctx.repo.live(owner, lock=lock)
-            if row is not None:
-                return str(row.id), False
-            continue  # the owner was being erased or merged: read again
+        if lock:
+            row = await ctx.repo.live_owner(handle)
+        else:
+            owner = await ctx.repo.owner_of(handle)
+            row = await ctx.repo.live(owner) if owner is not None else None
+        if row is not None:
+            return str(row.id), False
         cid = await ctx.repo.add_customer(ctx.now)
         if await ctx.repo.add_identity(cid, handle, source=prov.kind, ref=prov.ref, now=ctx.now):
             created = CustomerCreated(
