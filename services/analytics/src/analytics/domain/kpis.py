@@ -180,11 +180,16 @@ class UnknownChoice(ValueError):
         super().__init__(f"unknown {what}: {', '.join(self.given)}")
 
 
-def check_names(kpis: Iterable[str], variant: str) -> None:
-    """Raise UnknownChoice for unknown KPI or variant names."""
+def check_kpis(kpis: Iterable[str]) -> None:
+    """Raise UnknownChoice for unknown KPI names."""
     bad = [k for k in kpis if k not in KPIS]
     if bad:
         raise UnknownChoice("kpi", bad, KPIS)
+
+
+def check_names(kpis: Iterable[str], variant: str) -> None:
+    """Raise UnknownChoice for unknown KPI or variant names."""
+    check_kpis(kpis)
     if variant not in SL_VARIANTS:
         raise UnknownChoice("variant", [variant], SL_VARIANTS)
 

@@ -11,14 +11,14 @@ from analytics.adapters import repository
 from analytics.domain.components import INTERVAL
 from analytics.domain.kpis import (
     CUMULATIVE,
-    SL_VARIANTS,
     Params,
     Totals,
     UnknownChoice,
+    check_kpis,
     check_names,
     evaluate,
 )
-from analytics.domain.lights import Direction, InvalidThreshold, Threshold, colour_of
+from analytics.domain.lights import Direction, Threshold, colour_of
 from analytics.service_layer.errors import InvalidQuery
 from sbkit.db.uow import UnitOfWork
 
@@ -164,14 +164,14 @@ async def put_thresholds(
 ) -> dict[str, Any]:
     """Set a tenant's traffic-light thresholds for some KPIs (422 for unknown KPIs or contradictions)."""
     try:
-        check_names(body, next(iter(SL_VARIANTS)))
+        check_kpis(body)
         values = {
             k: Threshold(v["green_at"], v["red_at"], Direction(v["direction"]))
             for k, v in body.items()
         }
     except UnknownChoice as exc:
         raise InvalidQuery(str(exc), valid=exc.valid) from exc
-    except (InvalidThreshold, ValueError) as exc:
+    except ValueError as exc:  # InvalidThreshold, or an unknown direction
         raise InvalidQuery(str(exc)) from exc
     await repository.put_thresholds(uow.session, tenant, values)
     current = await repository.get_thresholds(uow.session, tenant)
