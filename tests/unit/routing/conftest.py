@@ -140,7 +140,9 @@ async def tickets(service: RoutingService) -> list[Any]:
         )
 
 
-async def add_queue(service: RoutingService, queue_id: str, **config: Any) -> None:
+async def add_queue(
+    service: RoutingService, queue_id: str, *, tenant: str = TENANT, **config: Any
+) -> None:
     """Insert a queue directly."""
     position = config.pop("position", 10)
     policy = config.pop("policy", "longest_idle")
@@ -151,11 +153,17 @@ async def add_queue(service: RoutingService, queue_id: str, **config: Any) -> No
             {"name": queue_id, "position": position, "policy": policy, "config": config},
             exists=False,
         ),
+        tenant=tenant,
     )
 
 
 async def add_agent(
-    service: RoutingService, agent_id: str, *, online: bool = True, **values: Any
+    service: RoutingService,
+    agent_id: str,
+    *,
+    online: bool = True,
+    tenant: str = TENANT,
+    **values: Any,
 ) -> None:
     """Insert an agent directly (online by default)."""
     now = datetime.now(UTC) - timedelta(minutes=1)
@@ -170,4 +178,4 @@ async def add_agent(
         "idle_since": now,
         "presence_at": now,
     } | values
-    await in_ctx(service, lambda c: c.repo.put_agent(agent_id, row, exists=False))
+    await in_ctx(service, lambda c: c.repo.put_agent(agent_id, row, exists=False), tenant=tenant)

@@ -1,0 +1,1 @@
+"""routing on real PostgreSQL and Kafka."""

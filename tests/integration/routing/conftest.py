@@ -1,0 +1,54 @@
+"""routing on real PostgreSQL (a fresh schema), with and without real Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from routing.bootstrap import RoutingService, bootstrap
+from routing.config import RoutingSettings
+from sbkit.bus.local import LocalBus
+from sbkit.db.engine import make_engine
+from tests.conftest import unique
+
+
+def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> RoutingSettings:
+    """Settings of a routing service on a PostgreSQL schema of its own."""
+    return RoutingSettings(
+        service=unique("routing"),
+        database_url=pg_url,
+        db_schema=schema,
+        auth_key_dir=str(tmp_path / "keys"),
+        outbox_poll_ms=20,
+        timer_poll_ms=100,
+        retry_attempts=3,
+        retry_initial_backoff_ms=10,
+        db_pool_size=20,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def drop_schema(pg_url: str, schema: str) -> None:
+    """Remove a test schema."""
+    admin = make_engine(pg_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture
+async def pg_routing(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
+    """A migrated routing service on real PostgreSQL with a local bus (not started)."""
+    schema = "routing_" + unique("t").replace("-", "_")
+    service = bootstrap(
+        pg_settings(pg_url, tmp_path, schema), bus=LocalBus(":memory:"), timers=False
+    )
+    await service.runtime.migrate()
+    try:
+        yield service
+    finally:
+        await service.runtime.stop()
+        await drop_schema(pg_url, schema)
