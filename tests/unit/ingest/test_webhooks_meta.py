@@ -200,3 +200,17 @@ async def test_oversized_webhook_is_413_and_publishes_nothing(tmp_path: object) 
         raw = samples.whatsapp([samples.wa_text("wamid.big", "x" * 5000)])
         assert await _post(h, path, raw) == 413
         assert await h.events() == []
+
+
+async def test_one_unusable_sender_does_not_block_the_rest_of_the_batch(harness: Harness) -> None:
+    path = await add_channel(harness, "whatsapp", META_SECRETS)
+    bad = samples.wa_text("wamid.bad", "hi", sender="not-a-number")
+    raw = samples.whatsapp([bad, samples.wa_text("wamid.good", samples.TEXTS["en"])])
+    headers = {
+        "content-type": "application/json",
+        "x-hub-signature-256": samples.hub_signature(SECRET, raw),
+    }
+    r = await harness.client.post(path, content=raw, headers=headers)
+    assert r.status_code == 200
+    assert (r.json()["accepted"], r.json()["rejected"]) == (1, 1)
+    assert [e["data"]["provider_message_id"] for e in await harness.events()] == ["wamid.good"]

@@ -6,6 +6,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from ingest.domain.channels import ChannelConfig, ChannelKind
+from ingest.domain.model import Batch
 from ingest.entrypoints.deps import IngestDeps
 from ingest.service_layer import channels as channels_uc
 from ingest.service_layer.errors import UnsupportedMediaType
@@ -36,13 +37,14 @@ def context(deps: IngestDeps, config: ChannelConfig, request: Request) -> Contex
     )
 
 
-def answer(accepted: list[Accepted], *, receipts: int = 0) -> Response:
+def answer(accepted: list[Accepted], batch: Batch) -> Response:
     """200 with what this delivery added (duplicates are success for the provider too)."""
     return JSONResponse(
         {
             "accepted": sum(a.created for a in accepted),
             "duplicates": sum(not a.created for a in accepted),
-            "receipts": receipts,
+            "rejected": len(batch.messages) - len(accepted),
+            "receipts": len(batch.receipts),
             "message_ids": [a.message_id for a in accepted],
         }
     )

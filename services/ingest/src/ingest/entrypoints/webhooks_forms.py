@@ -103,14 +103,15 @@ def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
         )
         deps.limiter.check(tenant)
         message = parse_mailgun(fields, files)
+        batch = Batch(messages=[message])
         accepted = await accept_with_nonce(
             new_uow,
             context(deps, config, request),
-            Batch(messages=[message]),
+            batch,
             nonce=fields["token"],
             body_hash=hashlib.sha256(raw).hexdigest(),
         )
-        return answer(accepted)
+        return answer(accepted, batch)
 
     @router.post("/v1/webhooks/{tenant}/email/{channel_id}", responses=_ERRORS)
     async def email(tenant: str, channel_id: str, request: Request) -> Response:
@@ -122,5 +123,6 @@ def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
         verify_body_hmac(config.secret("signing_secret"), raw, header)
         deps.limiter.check(tenant)
         message = parse_mime(raw, inbox=config.settings.get("inbox"))
-        accepted = await accept_batch(new_uow, context(deps, config, request), Batch([message]))
-        return answer(accepted)
+        batch = Batch([message])
+        accepted = await accept_batch(new_uow, context(deps, config, request), batch)
+        return answer(accepted, batch)

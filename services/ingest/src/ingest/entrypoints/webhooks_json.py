@@ -54,7 +54,7 @@ def _meta_routes(router: APIRouter, deps: IngestDeps, kind: ChannelKind) -> None
         deps.limiter.check(tenant)  # after authentication: forged floods cannot drain the bucket
         batch = parse(raw)
         accepted = await accept_batch(deps.runtime.uow, context(deps, config, request), batch)
-        return answer(accepted, receipts=len(batch.receipts))
+        return answer(accepted, batch)
 
 
 def json_webhooks_router(deps: IngestDeps) -> APIRouter:
@@ -77,6 +77,6 @@ def json_webhooks_router(deps: IngestDeps) -> APIRouter:
         _, message = parse_telegram(raw, bot_id=bot_id)
         batch = Batch(messages=[message] if message else [])
         accepted = await accept_batch(deps.runtime.uow, context(deps, config, request), batch)
-        return answer(accepted)
+        return answer(accepted, batch)
 
     return router

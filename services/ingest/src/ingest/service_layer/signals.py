@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import structlog
+
 from ingest.adapters import repository as repo
-from ingest.domain.errors import InvalidHandle, SignatureError
+from ingest.domain.errors import InvalidHandle, ParseError, SignatureError
 from ingest.domain.handles import normalise_handle
-from ingest.domain.model import Batch, Receipt
+from ingest.domain.model import Batch, InboundMessage, Receipt
 from ingest.service_layer.errors import NaturalIdReused
 from ingest.service_layer.messages import SOURCE, Accepted, Context, record_message
 from ingest.service_layer.transactions import UowFactory, committed
@@ -16,6 +18,8 @@ from sbcontracts.envelope import EventData, new_event
 from sbcontracts.events.ingest import DeliveryReceiptReceived
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,24 @@ def receipt_signal(receipt: Receipt, region: str | None) -> Signal:
     return Signal("receipt", natural[:400], data, receipt.provider_message_id)
 
 
+async def record_or_skip(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> Accepted | None:
+    """Record one message of a provider batch; an unusable one is skipped, not the whole batch.
+
+    Providers retry a refused delivery for days, so one bad sender must not block its neighbours.
+    """
+    try:
+        return await record_message(uow, ctx, msg)
+    except ParseError as exc:
+        log.warning("ingest.message_skipped", provider=msg.provider, reason=str(exc)[:100])
+        return None
+
+
 async def accept_batch(new_uow: UowFactory, ctx: Context, batch: Batch) -> list[Accepted]:
     """A webhook delivery: all its messages and receipts, atomically and each once."""
 
     async def work(uow: UnitOfWork) -> list[Accepted]:
-        accepted = [await record_message(uow, ctx, msg) for msg in batch.messages]
+        found = [await record_or_skip(uow, ctx, msg) for msg in batch.messages]
+        accepted = [a for a in found if a is not None]
         for receipt in batch.receipts:
             await record_signal(uow, ctx, receipt_signal(receipt, ctx.region))
         return accepted
@@ -137,6 +154,7 @@ async def accept_with_nonce(
                 natural_id=nonce[:400],
                 fingerprint=body_hash,
             )
-        return [await record_message(uow, ctx, msg) for msg in batch.messages]
+        found = [await record_or_skip(uow, ctx, msg) for msg in batch.messages]
+        return [a for a in found if a is not None]
 
     return await committed(new_uow, work)
