@@ -67,3 +67,21 @@ async def test_order_with_an_invalid_phone_still_links_the_email(crm: CrmService
     await deliver(crm, message("anna@example.pl"))
     assert await live_customers(crm) == 1
     assert await count(crm, orm.identities) == 1
+
+
+async def test_order_details_update_the_card_and_emit_customer_updated(crm: CrmService) -> None:
+    placed = order("o1", email="anna@example.pl", phone=None, name="Anna")
+    await deliver(crm, placed)
+    await deliver(crm, order("o2", email="anna@example.pl", phone=None, name="Anna"))
+    updated = [e.data for e in await outbox_events(crm) if e.type.endswith("customer.updated")]
+    assert [u.fields for u in updated] == [("name",)]
+
+
+async def test_survey_from_an_unknown_respondent_creates_nobody(crm: CrmService) -> None:
+    from tests.unit.crm.test_consumers import survey
+
+    await deliver(crm, survey("stranger@example.pl"))
+    assert await count(crm, orm.customers) == 0 and await count(crm, orm.timeline) == 0
+    await deliver(crm, message("anna@example.pl"))
+    await deliver(crm, survey("anna@example.pl", "r2"))
+    assert await count(crm, orm.timeline, kind="survey") == 1

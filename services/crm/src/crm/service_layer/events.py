@@ -9,7 +9,7 @@ from crm.service_layer import identity
 from crm.service_layer.context import Ctx, provenance
 from crm.service_layer.errors import CustomerNotFound
 from sbcontracts.events.common import Handle
-from sbcontracts.events.crm import MessageAttributed, ProvenanceKind
+from sbcontracts.events.crm import CustomerUpdated, MessageAttributed, ProvenanceKind
 from sbcontracts.events.ingest import (
     MessageReceived,
     OrderData,
@@ -18,6 +18,7 @@ from sbcontracts.events.ingest import (
 )
 
 SUMMARY_CHARS = 280
+PREFERENCES = ("language", "timezone", "preferred_channel", "tier")
 
 
 def handle_key(h: Handle) -> HandleKey:
@@ -133,6 +134,7 @@ async def _order_attributes(ctx: Ctx, cid: str, order: OrderData) -> None:
         "language": order.customer_language,
         "timezone": order.customer_timezone,
     }
+    changed = []
     for field, value in values.items():
         if value and not await ctx.repo.has_attribute(cid, field, value):
             await ctx.repo.add_row(
@@ -144,6 +146,13 @@ async def _order_attributes(ctx: Ctx, cid: str, order: OrderData) -> None:
                 source_ref=order.order_id,
                 recorded_at=ctx.now,
             )
+            changed.append(field)
+    if changed:
+        current = await ctx.repo.latest_attributes(cid, PREFERENCES)
+        updated = CustomerUpdated(
+            customer_id=cid, fields=tuple(changed), updated_at=ctx.now, **current
+        )
+        await ctx.emit(updated, cid)
 
 
 async def on_shipment(ctx: Ctx, event_id: str, ev: ShipmentEventReceived) -> str | None:
