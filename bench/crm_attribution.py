@@ -181,12 +181,18 @@ async def main() -> None:
         await bus.stop()
         async with app.router.lifespan_context(app):
             start = time.perf_counter()
+            while (first := await timeline_rows(service.runtime)) == TIMELINE:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            joined = time.perf_counter()
             while await timeline_rows(service.runtime) < TIMELINE + MESSAGES_N:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
-            took = time.perf_counter() - start
+            end = time.perf_counter()
+            steady = (TIMELINE + MESSAGES_N - first) / (end - joined)
             print(
-                f"attributed {MESSAGES_N:,} messages in {took:.1f} s: {MESSAGES_N / took:,.0f} messages/s "
-                "(one transaction per message; goal 3,000/s)"
+                f"attributed {MESSAGES_N:,} messages in {end - start:.1f} s"
+                f" ({joined - start:.1f} s of it joining the group):"
+                f" {steady:,.0f} messages/s after the first"
+                " (one transaction per message: the kit has no batch consume yet; goal 3,000/s)"
             )
             _, token = mint(ring, tenant_id=TENANT, scopes=["customers:read"], ttl_s=600)
             async with httpx.AsyncClient(
