@@ -57,3 +57,17 @@ def test_tenant_rules_replace_the_defaults() -> None:
         custom.classify("Proszę o fakturę, faktura potrzebna", language="pl").category == "billing"
     )
     assert custom.classify("Gdzie jest moja paczka?", language="pl").category == "other"
+
+
+def test_a_vague_follow_up_keeps_category_and_priority_an_angry_one_raises_it() -> None:
+    from routing.domain.classify import reassess
+
+    opened = CLF.classify("Gdzie jest moja paczka?")
+    vague = reassess(opened, CLF.classify("12345"))
+    angry = reassess(opened, CLF.classify("To skandal!!"))
+    assert (vague.category, vague.priority) == ("delivery_delay", "high")
+    assert (angry.category, angry.sentiment, angry.priority) == (
+        "delivery_delay",
+        "negative",
+        "urgent",
+    )

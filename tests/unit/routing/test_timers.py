@@ -132,3 +132,29 @@ async def test_backlog_drains_highest_priority_then_oldest_when_an_agent_comes_o
     assert owners == {angry: "a1", calm: None}
     await in_ctx(routing, lambda c: actions.resolve(c, angry), now=T0 + timedelta(minutes=3))
     assert {r.id: r.agent_id for r in await tickets(routing)}[calm] == "a1"
+
+
+async def test_resolution_clock_pauses_while_pending_on_the_customer(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general", sla=SLA)
+    await add_agent(routing, "a1")
+    ticket_id = await open_case(routing)
+    await in_ctx(
+        routing,
+        lambda c: actions.reply(
+            c, ticket_id, agent_id="a1", text="Proszę o numer", status="pending"
+        ),
+        now=T0 + timedelta(minutes=10),
+    )
+    back = T0 + timedelta(hours=2)
+    await in_ctx(
+        routing, lambda c: inbound.on_message(c, attributed("12345", at=back).data), now=back
+    )
+    assert (await tickets(routing))[0].status == "open"
+    await fire_due(routing.runtime, routing.knobs, now=back + timedelta(minutes=45))
+    assert [e.data.metric for e in await outbox(routing, "ticket.sla_breached")] == []
+    [warning] = await outbox(routing, "ticket.sla_warning")
+    assert warning.data.due_at == back + timedelta(minutes=50)  # 10 of 60 minutes were used before
+    await fire_due(routing.runtime, routing.knobs, now=back + timedelta(minutes=51))
+    assert [e.data.metric for e in await outbox(routing, "ticket.sla_breached")] == ["resolution"]

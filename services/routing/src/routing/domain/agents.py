@@ -72,11 +72,12 @@ class Demand:
     language: str | None
     needs: tuple[SkillNeed, ...] = ()
     last_agent_id: str | None = None
+    units: int | None = None
 
     @property
     def weight(self) -> int:
-        """Capacity units this case takes."""
-        return weight_of(self.channel)
+        """Capacity units this case takes (fixed when the case opened, else by channel)."""
+        return self.units if self.units is not None else weight_of(self.channel)
 
 
 def eligible(agent: Agent, demand: Demand) -> bool:

@@ -104,3 +104,15 @@ class RuleClassifier:
         if any(rx.search(text) for code in langs for rx in self._positive[code]):
             return "positive"
         return "neutral"
+
+
+def reassess(current: Classification, latest: Classification) -> Classification:
+    """A case's classification after another message: a vague message keeps the category, and
+    priority never drops while the case is open (an angry follow-up still raises it)."""
+    category = current.category if latest.category == "other" else latest.category
+    floor = min(PRIORITIES.index(current.priority), PRIORITIES.index(latest.priority))
+    priority = min(PRIORITIES.index(priority_for(category, latest.sentiment)), floor)
+    confidence = current.confidence if category == current.category else latest.confidence
+    return Classification(
+        category, latest.sentiment, PRIORITIES[priority], current.language, confidence
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from routing.adapters.mapping import agent_from, queue_from
-from routing.domain.agents import Decision, Demand, Policy, weight_of
+from routing.domain.agents import Decision, Demand, Policy
 from routing.domain.agents import choose as choose_agent
 from routing.domain.queues import Queue
 from routing.service_layer.context import Ctx
@@ -31,7 +31,9 @@ def demand_of(ticket: Any, queue: Queue | None, ctx: Ctx) -> Demand:
     """What a waiting ticket asks of an agent, with skills relaxed for how long it has waited."""
     waited = (ctx.now - (ticket.queued_at or ticket.created_at)).total_seconds()
     needs = queue.needs_at(waited) if queue else ()
-    return Demand(ticket.id, ticket.channel, ticket.language, needs, ticket.last_agent_id)
+    return Demand(
+        ticket.id, ticket.channel, ticket.language, needs, ticket.last_agent_id, ticket.weight
+    )
 
 
 async def try_assign(ctx: Ctx, ticket_id: str, *, only: str | None = None) -> str | None:
@@ -76,7 +78,7 @@ async def _announce(ctx: Ctx, ticket: Any, decision: Decision, *, candidates: in
 
 async def claim_for(ctx: Ctx, ticket: Any, agent_id: str) -> bool:
     """A manual assignment: reserve the agent's capacity and claim the ticket, atomically."""
-    weight = weight_of(ticket.channel)
+    weight = ticket.weight
     if not await ctx.repo.reserve(agent_id, weight, ctx.now):
         return False
     if not await ctx.repo.claim(ticket.id, agent_id, ctx.now):
@@ -91,7 +93,7 @@ async def unassign(ctx: Ctx, ticket: Any) -> None:
     """Take a ticket from its owner and give the capacity back (the ticket keeps its place)."""
     if ticket.agent_id:
         await ctx.repo.update_ticket(ticket.id, agent_id=None, updated_at=ctx.now)
-        await ctx.repo.release(ticket.agent_id, weight_of(ticket.channel), ctx.now)
+        await ctx.repo.release(ticket.agent_id, ticket.weight, ctx.now)
 
 
 async def drain(ctx: Ctx, agent_id: str) -> int:

@@ -7,14 +7,20 @@ from typing import Any
 from routing.adapters.mapping import queue_from
 from routing.domain.agents import weight_of
 from routing.domain.calendar import is_open
-from routing.domain.classify import Classification
+from routing.domain.classify import Classification, reassess
 from routing.domain.model import Arrival, CaseRef, JoinKind, Status, join
 from routing.domain.queues import CaseFacts, match_queue
 from routing.service_layer import outbound
 from routing.service_layer.assign import try_assign
 from routing.service_layer.classifier import classifier_for
 from routing.service_layer.context import Ctx
-from routing.service_layer.timers import schedule_escalation, start_sla
+from routing.service_layer.timers import (
+    business_ms,
+    resolution_used,
+    schedule_escalation,
+    start_sla,
+    stop_sla,
+)
 from sbcontracts.events.crm import MessageAttributed
 from sbcontracts.events.ingest import CallAbandoned, MessageReceived
 from sbcontracts.events.routing import (
@@ -157,16 +163,13 @@ async def _append(ctx: Ctx, ticket_id: str, msg: MessageReceived, found: Classif
     if ticket.awaiting_since is None:
         changes["awaiting_since"] = msg.received_at
         await start_sla(ctx, ticket, SlaMetric.NEXT_RESPONSE)
-    if (found.category, found.sentiment, found.priority) != (
-        ticket.category,
-        ticket.sentiment,
-        ticket.priority,
-    ):
-        changes |= {
-            "category": found.category,
-            "sentiment": found.sentiment,
-            "priority": found.priority,
-        }
+    current = Classification(
+        ticket.category, ticket.sentiment, ticket.priority, ticket.language, ticket.confidence
+    )
+    found = reassess(current, found)
+    if found != current:
+        changes |= {"category": found.category, "sentiment": found.sentiment}
+        changes |= {"priority": found.priority, "confidence": found.confidence}
     await ctx.repo.update_ticket(ticket_id, **changes)
     updated = await ctx.repo.ticket(ticket_id)
     if "category" in changes:
@@ -198,13 +201,18 @@ async def set_status(ctx: Ctx, ticket: Any, target: Status) -> None:
     if target == Status.PENDING:
         changes["pending_since"] = ctx.now
     elif ticket.status == Status.PENDING and ticket.pending_since:
-        paused = int((ctx.now - ticket.pending_since).total_seconds() * 1000)
+        paused = await business_ms(ctx, ticket, ticket.pending_since, ctx.now)
         changes |= {"pending_since": None, "paused_ms": (ticket.paused_ms or 0) + paused}
     await ctx.repo.update_ticket(ticket.id, **changes)
     updated = await ctx.repo.ticket(ticket.id)
     await ctx.ticket_event(
         TicketStatusChanged, updated, from_status=ticket.status, to_status=target
     )
+    if target == Status.PENDING:  # the resolution clock stops while the customer owes an answer
+        await stop_sla(ctx, ticket.id, SlaMetric.RESOLUTION)
+    elif ticket.status == Status.PENDING and target == Status.OPEN:
+        used = await resolution_used(ctx, updated)
+        await start_sla(ctx, updated, SlaMetric.RESOLUTION, used=used)
 
 
 async def reopen(ctx: Ctx, ticket_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from routing.adapters.mapping import queue_from
@@ -56,6 +56,13 @@ async def resolution_used(ctx: Ctx, ticket: Any) -> timedelta:
     hours = queue.hours if queue else None
     spent = business_between(hours, ticket.cycle_started_at, ctx.now)
     return max(spent - timedelta(milliseconds=ticket.paused_ms or 0), timedelta(0))
+
+
+async def business_ms(ctx: Ctx, ticket: Any, start: datetime, end: datetime) -> int:
+    """Business milliseconds between two instants on the ticket's queue calendar."""
+    queue = await queue_of(ctx, ticket)
+    spent = business_between(queue.hours if queue else None, start, end)
+    return int(spent.total_seconds() * 1000)
 
 
 def _still_due(ticket: Any, metric: str) -> bool:
