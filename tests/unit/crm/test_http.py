@@ -182,3 +182,16 @@ def shipment(order_id: str, shipment_id: str, status: ShipmentStatus, *, hours: 
         occurred_at=T0 + timedelta(hours=hours),
     )
     return new_event(data, tenant_id=TENANT, source="ingest")
+
+
+async def test_undo_of_an_older_merge_is_refused_until_the_later_one_is_undone(api: Api) -> None:
+    a, b, c = [await _create(api, email=f"{n}@example.pl") for n in "abc"]
+    first = (await api.call("POST", f"/v1/customers/{a}/merge", json={"other_id": b})).json()["id"]
+    second = (await api.call("POST", f"/v1/customers/{c}/merge", json={"other_id": a})).json()["id"]
+    refused = await api.call("POST", f"/v1/merges/{first}/undo")
+    assert refused.status_code == 409 and "undo that first" in refused.json()["detail"]
+    assert (await api.call("GET", f"/v1/merges/{first}", tenant="other")).status_code == 404
+    assert (await api.call("POST", f"/v1/merges/{second}/undo")).status_code == 200
+    assert (await api.call("POST", f"/v1/merges/{first}/undo")).status_code == 200
+    for cid in (a, b, c):
+        assert (await api.call("GET", f"/v1/customers/{cid}")).json()["id"] == cid
