@@ -195,3 +195,10 @@ async def test_undo_of_an_older_merge_is_refused_until_the_later_one_is_undone(a
     assert (await api.call("POST", f"/v1/merges/{first}/undo")).status_code == 200
     for cid in (a, b, c):
         assert (await api.call("GET", f"/v1/customers/{cid}")).json()["id"] == cid
+
+
+async def test_openapi_documents_every_route_with_its_problems(api: Api) -> None:
+    doc = (await api.client.get("/openapi.json")).json()
+    merge = doc["paths"]["/v1/customers/{customer_id}/merge"]["post"]["responses"]
+    assert {"200", "404", "409", "422"} <= set(merge)
+    assert "/v1/merges/{merge_id}/undo" in doc["paths"]
