@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbcontracts.envelope import CloudEvent, EventData
-from sbcontracts.events import control, crm, ingest, outbound, routing
+from sbcontracts.events import control, crm, ingest, notifier, outbound, routing
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     control.TenantCreated,
@@ -43,6 +43,11 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     routing.TicketSlaWarning,
     routing.TicketSlaBreached,
     outbound.OutboundMessage,
+    notifier.NotificationScheduled,
+    notifier.NotificationSent,
+    notifier.NotificationDelivered,
+    notifier.NotificationFailed,
+    notifier.NotificationSuppressed,
 )
 BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
 
