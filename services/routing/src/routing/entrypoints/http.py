@@ -2,47 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 
 from routing.entrypoints import http_tickets
+from routing.entrypoints.runner import Runner, runner
 from routing.entrypoints.schemas import AgentIn, AgentOut, PresenceIn, QueueIn, QueueOut, RulesIn
 from routing.service_layer import admin
-from routing.service_layer.context import Ctx, Knobs
+from routing.service_layer.context import Knobs
 from routing.service_layer.errors import AgentNotFound, QueueNotFound
 from sbkit.auth import Principal, requires
 from sbkit.problems import error_responses
 from sbkit.runtime import ServiceRuntime
 
-T = TypeVar("T")
 ADMIN, READ = "routing:admin", "tickets:read"
-Runner = Callable[[Principal, Request, Callable[[Ctx], Awaitable[T]]], Awaitable[T]]
 
 
-def runner(runtime: ServiceRuntime, knobs: Knobs) -> Runner:
-    """Run a use case in one unit of work; commits only if it returns (nothing half-applied)."""
-
-    async def run(p: Principal, request: Request, use: Callable[[Ctx], Awaitable[T]]) -> T:
-        async with runtime.uow() as uow:
-            ctx = Ctx(uow, p.tenant_id, request.headers.get("x-correlation-id"), knobs=knobs)
-            result = await use(ctx)
-            await uow.commit()
-            return result
-
-    return run
-
-
-def _queue_out(row: object) -> QueueOut:
-    cfg = dict(getattr(row, "config"))  # noqa: B009
-    return QueueOut(id=row.id, name=row.name, position=row.position, policy=row.policy, **cfg)  # type: ignore[attr-defined]
+def _queue_out(row: Any) -> QueueOut:
+    return QueueOut(
+        id=row.id, name=row.name, position=row.position, policy=row.policy, **row.config
+    )
 
 
 def build_routers(runtime: ServiceRuntime, knobs: Knobs) -> list[APIRouter]:
     """The /v1 routers of routing."""
-    router = APIRouter(prefix="/v1", tags=["routing"])
     run = runner(runtime, knobs)
+    return [_queues(run), _agents(run), _rules(run), http_tickets.build_router(run)]
+
+
+def _queues(run: Runner) -> APIRouter:
+    """/v1/queues."""
+    router = APIRouter(prefix="/v1", tags=["queues"])
 
     @router.get("/queues", response_model=list[QueueOut], responses=error_responses(401, 403))
     async def list_queues(request: Request, p: Principal = requires(READ)) -> list[QueueOut]:
@@ -68,17 +59,16 @@ def build_routers(runtime: ServiceRuntime, knobs: Knobs) -> list[APIRouter]:
         queue_id: str,
         body: QueueIn,
         request: Request,
-        create: bool = False,
         p: Principal = requires(ADMIN),
     ) -> QueueOut:
-        """Create (`?create=true`) or replace a queue."""
+        """Replace a queue's configuration (404 if it does not exist; POST creates)."""
         values = {
             "name": body.name,
             "position": body.position,
             "policy": body.policy,
             "config": body.config(),
         }
-        await run(p, request, lambda c: admin.put_queue(c, queue_id, values, create=create))
+        await run(p, request, lambda c: admin.put_queue(c, queue_id, values, create=False))
         return QueueOut(id=queue_id, **body.model_dump())
 
     @router.post(
@@ -104,6 +94,13 @@ def build_routers(runtime: ServiceRuntime, knobs: Knobs) -> list[APIRouter]:
     async def delete_queue(queue_id: str, request: Request, p: Principal = requires(ADMIN)) -> None:
         """Remove a queue."""
         await run(p, request, lambda c: admin.delete_queue(c, queue_id))
+
+    return router
+
+
+def _agents(run: Runner) -> APIRouter:
+    """/v1/agents and presence."""
+    router = APIRouter(prefix="/v1", tags=["agents"])
 
     @router.get("/agents", response_model=list[AgentOut], responses=error_responses(401, 403))
     async def list_agents(request: Request, p: Principal = requires(READ)) -> list[AgentOut]:
@@ -167,6 +164,13 @@ def build_routers(runtime: ServiceRuntime, knobs: Knobs) -> list[APIRouter]:
         await run(p, request, lambda c: admin.set_presence(c, agent_id, body.presence))
         return await get_agent(agent_id, request, p)
 
+    return router
+
+
+def _rules(run: Runner) -> APIRouter:
+    """/v1/rules."""
+    router = APIRouter(prefix="/v1", tags=["rules"])
+
     @router.get("/rules", response_model=RulesIn, responses=error_responses(401, 403))
     async def get_rules(request: Request, p: Principal = requires(READ)) -> RulesIn:
         """The tenant's classification rules (empty: the built-in pl/ru/ro/en rules apply)."""
@@ -182,4 +186,4 @@ def build_routers(runtime: ServiceRuntime, knobs: Knobs) -> list[APIRouter]:
         )
         return body
 
-    return [router, http_tickets.build_router(run)]
+    return router

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from routing.domain.model import Status
+from routing.entrypoints.runner import Runner
 from routing.entrypoints.schemas import (
     AssignIn,
     MessageOut,
@@ -26,7 +27,7 @@ READ, WRITE = "tickets:read", "tickets:write"
 ACTION_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-def build_router(run: Any) -> APIRouter:
+def build_router(run: Runner) -> APIRouter:
     """The /v1/tickets routes."""
     router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 

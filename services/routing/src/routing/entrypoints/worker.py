@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from routing.adapters.repository import due_timers, finish_timer
+from routing.adapters.history import due_timers, finish_timer
 from routing.service_layer.context import Ctx, Knobs
 from routing.service_layer.timers import fire
 from sbkit.runtime import ServiceRuntime

@@ -1,0 +1,120 @@
+"""Queries of ticket history, durable timers and classification rules (mixed into the repository)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routing.adapters import orm
+
+
+class HistoryQueries:
+    """Messages, timers and rules of one tenant, in the caller's transaction."""
+
+    session: AsyncSession
+    tenant: str
+
+    async def _all(self, q: Any) -> Sequence[Row[Any]]:
+        return (await self.session.execute(q)).all()
+
+    # messages ---------------------------------------------------------------
+    async def add_message(self, ticket_id: str, **values: Any) -> None:
+        """Append a message (inbound, outbound or internal note) to a ticket's history."""
+        values.setdefault("origin_ticket_id", ticket_id)
+        await self.session.execute(
+            insert(orm.ticket_messages).values(tenant_id=self.tenant, ticket_id=ticket_id, **values)
+        )
+
+    async def messages(self, ticket_id: str) -> Sequence[Row[Any]]:
+        """A ticket's history, oldest first."""
+        m = orm.ticket_messages.c
+        q = select(orm.ticket_messages).where(m.tenant_id == self.tenant, m.ticket_id == ticket_id)
+        return await self._all(q.order_by(m.at, m.id))
+
+    async def move_messages(self, from_ticket: str, to_ticket: str) -> None:
+        """Move a ticket's history to another ticket (case merge)."""
+        m = orm.ticket_messages.c
+        await self.session.execute(
+            update(orm.ticket_messages)
+            .where(m.tenant_id == self.tenant, m.ticket_id == from_ticket)
+            .values(ticket_id=to_ticket)
+        )
+
+    async def move_messages_back(self, from_ticket: str, origin: str) -> None:
+        """Return the messages that originated in `origin` (case split after an undone merge)."""
+        m = orm.ticket_messages.c
+        await self.session.execute(
+            update(orm.ticket_messages)
+            .where(
+                m.tenant_id == self.tenant, m.ticket_id == from_ticket, m.origin_ticket_id == origin
+            )
+            .values(ticket_id=origin)
+        )
+
+    # timers -----------------------------------------------------------------
+    async def add_timer(self, ticket_id: str, **values: Any) -> None:
+        """Schedule a durable timer."""
+        await self.session.execute(
+            insert(orm.timers).values(
+                tenant_id=self.tenant, ticket_id=ticket_id, done=False, **values
+            )
+        )
+
+    async def cancel_timers(
+        self, ticket_id: str, kinds: Iterable[str], metric: str | None = None
+    ) -> None:
+        """Drop pending timers of a ticket (of a metric when given)."""
+        c = orm.timers.c
+        conds = [
+            c.tenant_id == self.tenant,
+            c.ticket_id == ticket_id,
+            c.done.is_(False),
+            c.kind.in_(list(kinds)),
+        ]
+        if metric:
+            conds.append(c.metric == metric)
+        await self.session.execute(update(orm.timers).where(*conds).values(done=True))
+
+    async def timers_of(self, ticket_id: str) -> Sequence[Row[Any]]:
+        """Pending timers of a ticket."""
+        c = orm.timers.c
+        q = select(orm.timers).where(
+            c.tenant_id == self.tenant, c.ticket_id == ticket_id, c.done.is_(False)
+        )
+        return await self._all(q)
+
+    # rules ------------------------------------------------------------------
+    async def rules(self) -> Sequence[Row[Any]]:
+        """The tenant's classification rules (empty: built-in defaults apply)."""
+        r = orm.rules.c
+        return await self._all(select(orm.rules).where(r.tenant_id == self.tenant).order_by(r.id))
+
+    async def replace_rules(self, rules: Iterable[dict[str, Any]]) -> None:
+        """Replace every rule of the tenant."""
+        await self.session.execute(delete(orm.rules).where(orm.rules.c.tenant_id == self.tenant))
+        rows = [{"tenant_id": self.tenant, **r} for r in rules]
+        if rows:
+            await self.session.execute(insert(orm.rules), rows)
+
+
+async def due_timers(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:
+    """Timers of every tenant due by `now`, locked (skipping rows other workers hold on PG)."""
+    c = orm.timers.c
+    q = (
+        select(orm.timers)
+        .where(c.done.is_(False), c.fire_at <= now)
+        .order_by(c.fire_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return (await session.execute(q)).all()
+
+
+async def finish_timer(session: AsyncSession, timer_id: int) -> None:
+    """Mark a timer fired."""
+    await session.execute(update(orm.timers).where(orm.timers.c.id == timer_id).values(done=True))
