@@ -18,7 +18,7 @@ from sbcontracts.events.ingest import (
     SurveyKind,
     SurveyResponded,
 )
-from sbcontracts.topics import COMMERCE, MESSAGES, SURVEYS
+from sbcontracts.topics import COMMERCE, MESSAGES, NOTIFICATIONS, SURVEYS, TICKETS
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import OutgoingRecord
 from tests.unit.crm.conftest import (
@@ -110,7 +110,9 @@ async def test_duplicate_survey_adds_one_timeline_entry(
     assert await count(crm, orm.timeline, kind="survey") == 1
 
 
-@pytest.mark.parametrize("topic", [MESSAGES.name, COMMERCE.name, SURVEYS.name])
+@pytest.mark.parametrize(
+    "topic", [MESSAGES.name, COMMERCE.name, SURVEYS.name, TICKETS.name, NOTIFICATIONS.name]
+)
 async def test_unparseable_record_goes_to_the_dlq_and_the_consumer_moves_on(
     running: tuple[CrmService, LocalBus], topic: str
 ) -> None:

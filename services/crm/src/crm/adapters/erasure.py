@@ -57,6 +57,10 @@ class ErasureQueries:
         """Erase: delete personal rows, blank timeline text, scrub merge provenance, mark erased."""
         for kind in ("identities", "attributes", "consents", "orders"):
             await self.delete_owned(kind, cid)
+        tk = orm.tickets.c
+        await self.session.execute(
+            delete(orm.tickets).where(tk.tenant_id == self.tenant, tk.customer_id.in_(ids))
+        )
         sh = orm.shipments.c
         await self.session.execute(
             delete(orm.shipments).where(sh.tenant_id == self.tenant, sh.order_id.in_(order_ids))

@@ -116,6 +116,21 @@ shipments = Table(
     Column("occurred_at", TS, nullable=False),
 )
 
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("customer_id", String(36), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("category", String(30), nullable=True),
+    Column("subject", String(998), nullable=True),
+    Column("channel", String(20), nullable=True),
+    Column("order_id", String(200), nullable=True),
+    Column("opened_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
 merges = Table(
     "merges",
     metadata,

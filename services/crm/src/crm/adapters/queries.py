@@ -89,6 +89,17 @@ class CustomerQueries:
         q = q.order_by(t.occurred_at.desc(), t.id.desc()).limit(limit)
         return _rows(await self.session.execute(q))
 
+    async def tickets(self, customer_ids: list[str]) -> list[dict[str, Any]]:
+        """Tickets of these customer ids (a survivor and the ids merged into it), newest first."""
+        t = orm.tickets.c
+        q = (
+            select(orm.tickets)
+            .where(t.tenant_id == self.tenant, t.customer_id.in_(customer_ids))
+            .order_by(t.updated_at.desc())
+            .limit(50)
+        )
+        return _rows(await self.session.execute(q))
+
     async def owners(self, handles: list[HandleKey]) -> list[str]:
         """Customer ids holding any of these handles."""
         i = orm.identities.c

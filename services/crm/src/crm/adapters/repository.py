@@ -188,6 +188,16 @@ class CustomerRepository(ErasureQueries):
         )
         await self.session.execute(stmt)
 
+    async def save_ticket(self, ticket_id: str, *, customer_id: str, **values: Any) -> None:
+        """Insert or update what the card shows of a ticket (a ticket keeps its first customer)."""
+        first = {**values, "status": values.get("status") or "open"}
+        stmt = self._insert(orm.tickets).values(
+            tenant_id=self.tenant, ticket_id=ticket_id, customer_id=customer_id, **first
+        )
+        changes = {k: v for k, v in values.items() if v is not None and k != "opened_at"}
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "ticket_id"], set_=changes)
+        await self.session.execute(stmt)
+
     async def aggregate(self, row: Row[Any]) -> Customer:
         """The customer with the ids of every row it owns (for merges)."""
         c = Customer(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crm.domain.handles import InvalidHandle
-from crm.service_layer import events
+from crm.service_layer import activity, events
 from crm.service_layer.context import Ctx
 from crm.service_layer.errors import CustomerNotFound
 from sbcontracts.envelope import CloudEvent
@@ -16,7 +16,9 @@ from sbcontracts.events.ingest import (
     ShipmentEventReceived,
     SurveyResponded,
 )
-from sbcontracts.topics import COMMERCE, MESSAGES, SURVEYS
+from sbcontracts.events.notifier import NotificationData
+from sbcontracts.events.routing import TicketData
+from sbcontracts.topics import COMMERCE, MESSAGES, NOTIFICATIONS, SURVEYS, TICKETS
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import ServiceRuntime
@@ -57,6 +59,18 @@ async def surveys(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
             raise PoisonMessage(f"respondent handle: {exc}") from exc
 
 
+async def tickets(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """sb.tickets.v1: open cases and contact reasons for the card, case milestones on the timeline."""
+    if isinstance(event.data, TicketData):
+        await activity.on_ticket(_ctx(uow, event), event.id, event.data)
+
+
+async def notifications(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """sb.notifications.v1: proactive notifications on the timeline."""
+    if isinstance(event.data, NotificationData):
+        await activity.on_notification(_ctx(uow, event), event.id, event.data)
+
+
 def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -> None:
     """Subscribe crm's consumers (`rename` maps topic names, for isolated tests)."""
     names = dict(rename or {})
@@ -64,5 +78,7 @@ def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -
         ("messages", MESSAGES.name, messages),
         ("commerce", COMMERCE.name, commerce),
         ("surveys", SURVEYS.name, surveys),
+        ("tickets", TICKETS.name, tickets),
+        ("notifications", NOTIFICATIONS.name, notifications),
     ):
         runtime.consume(consumer, [names.get(topic, topic)], handler)

@@ -123,7 +123,7 @@ class Card(BaseModel):
     created_at: datetime
     tenure_days: int
     orders: list[dict[str, Any]]
-    open_tickets: list[dict[str, Any]] | None
+    open_tickets: list[dict[str, Any]]
     last_contact: dict[str, Any] | None
 
 

@@ -11,6 +11,7 @@ from crm.domain.handles import HandleKey, InvalidHandle
 from crm.service_layer.context import Ctx
 from crm.service_layer.errors import CustomerNotFound, InvalidField
 
+CLOSED = ("resolved", "closed")
 PROFILE_FIELDS = ("name", "language", "timezone", "preferred_channel", "tier")
 
 
@@ -67,11 +68,13 @@ async def card(ctx: Ctx, customer_id: str) -> dict[str, Any]:
     q = CustomerQueries(ctx.uow.session, ctx.tenant)
     attrs = _attributes(await q.attributes(row.id))
     last = await q.last_message(row.id)
+    merged_ids = await q.merged_into(row.id)
+    tickets = await q.tickets([row.id, *merged_ids])
     created = _aware(row.created_at)
     return {
         "id": row.id,
         "requested_id": customer_id,
-        "merged_ids": await q.merged_into(row.id),
+        "merged_ids": merged_ids,
         "identities": [_identity(i) for i in await q.identities(row.id)],
         "attributes": attrs,
         **{f: attrs[f]["value"] if f in attrs else None for f in PROFILE_FIELDS},
@@ -79,8 +82,8 @@ async def card(ctx: Ctx, customer_id: str) -> dict[str, Any]:
         "created_at": created,
         "tenure_days": (ctx.now - created).days,
         "orders": [_order(o) for o in await q.orders(row.id)],
-        "open_tickets": None,  # routing's ticket events are not consumed yet
-        "last_contact": _last_contact(last),
+        "open_tickets": [_ticket(t) for t in tickets if t["status"] not in CLOSED],
+        "last_contact": _last_contact(last, tickets),
     }
 
 
@@ -116,14 +119,31 @@ def _order(o: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _last_contact(last: dict[str, Any] | None) -> dict[str, Any] | None:
+def _ticket(t: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ticket_id": t["ticket_id"],
+        "status": t["status"],
+        "category": t["category"],
+        "subject": t["subject"],
+        "channel": t["channel"],
+        "order_id": t["order_id"],
+        "opened_at": _aware(t["opened_at"]),
+        "updated_at": _aware(t["updated_at"]),
+    }
+
+
+def _last_contact(
+    last: dict[str, Any] | None, tickets: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The latest message and the reason (category) of the most recent case."""
     if last is None:
         return None
+    reason = next((t["category"] for t in tickets if t["category"]), None)
     return {
         "at": _aware(last["occurred_at"]),
         "channel": last["channel"],
         "summary": last["summary"],
-        "reason": None,  # the case category arrives with routing's ticket events
+        "reason": reason,
     }
 
 

@@ -26,6 +26,7 @@ async def export(ctx: Ctx, customer_id: str) -> dict[str, Any]:
         "consents": await q.consents(row.id),
         "orders": await q.orders(row.id),
         "timeline": await q.timeline_all(row.id),
+        "tickets": await q.tickets(ids),
         "merges": await q.merges_of(ids),
     }
 
