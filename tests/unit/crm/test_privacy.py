@@ -8,10 +8,12 @@ from sqlalchemy import select
 
 from crm.adapters import orm
 from sbcontracts.catalog import decode
+from sbcontracts.envelope import new_event
 from sbcontracts.events.common import Channel, HandleKind
+from sbcontracts.events.routing import TicketOpened
 from sbcontracts.topics import CUSTOMERS
 from sbkit.bus.local import LocalBus
-from tests.unit.crm.conftest import Api, count, deliver, eventually, message, order
+from tests.unit.crm.conftest import T0, TENANT, Api, count, deliver, eventually, message, order
 
 PERSONAL = ("anna", "48601234567", "Kowalska", "hello from")
 
@@ -21,12 +23,18 @@ async def _one(api: Api) -> str:
     await deliver(api.service, message("+48601234567", kind=HandleKind.PHONE, channel=Channel.SMS))
     await deliver(api.service, order("o1", email="anna@example.pl", phone="+48601234567"))
     found = await api.call("GET", "/v1/customers", params={"email": "anna@example.pl"})
-    return str(found.json()[0]["id"])
+    cid = str(found.json()[0]["id"])
+    ticket = TicketOpened(
+        ticket_id="t1", customer_id=cid, subject="Kowalska: parcel", occurred_at=T0
+    )
+    await deliver(api.service, new_event(ticket, tenant_id=TENANT, source="routing"))
+    return cid
 
 
 async def _dump(api: Api) -> str:
     """Every row of every crm business table, as text."""
     tables = [orm.customers, *orm.OWNED.values(), orm.shipments, orm.merges, orm.tombstones]
+    tables.append(orm.tickets)
     out: list[Any] = []
     async with api.service.runtime.uow() as uow:
         for t in tables:
@@ -39,7 +47,8 @@ async def test_export_holds_identities_attributes_orders_timeline_and_merges(api
     doc = (await api.call("GET", f"/v1/customers/{cid}/export")).json()
     assert len(doc["customer_ids"]) == 2 and len(doc["merges"]) == 1
     assert {i["value"] for i in doc["identities"]} == {"anna@example.pl", "+48601234567"}
-    assert len(doc["timeline"]) == 3 and doc["orders"][0]["order_id"] == "o1"
+    assert len(doc["timeline"]) == 4 and doc["orders"][0]["order_id"] == "o1"
+    assert doc["tickets"][0]["subject"] == "Kowalska: parcel"
 
 
 async def test_erasure_leaves_no_personal_data_and_emits_erased(api: Api) -> None:
