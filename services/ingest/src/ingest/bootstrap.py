@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from ingest.adapters import orm
 from ingest.config import IngestSettings
+from ingest.domain.language import warm_up
 from ingest.entrypoints.consumers import register_consumers
 from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.http_channels import channels_router
@@ -53,4 +54,5 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
         signals_router(deps),
     ]
     register_consumers(deps)
+    warm_up(frozenset(settings.ingest_languages))
     return IngestService(runtime=runtime, routers=routers, deps=deps)

@@ -31,3 +31,8 @@ def detect_language(text: str, languages: frozenset[str]) -> str | None:
         return next(iter(languages), None) if len(languages) == 1 else None
     found = detector.detect_language_of(text[:2000])
     return found.iso_code_639_1.name.lower() if found else None
+
+
+def warm_up(languages: frozenset[str]) -> None:
+    """Load the language models now, not on the first request (lingua loads them lazily)."""
+    detect_language("warm up the language models", languages)

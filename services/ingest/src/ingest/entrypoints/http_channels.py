@@ -130,6 +130,7 @@ def _write_routes(router: APIRouter, deps: IngestDeps) -> None:
             settings=body.settings.model_dump(exclude_none=True),
             secrets=body.secrets.plain(),
         )
+        deps.channels.clear()
         return render(config)
 
 

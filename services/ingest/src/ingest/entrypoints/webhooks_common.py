@@ -18,8 +18,13 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def webhook_channel(
     deps: IngestDeps, tenant: str, kind: ChannelKind, channel_id: str
 ) -> ChannelConfig:
-    """The channel a webhook URL names (404 if unknown)."""
-    return await channels_uc.webhook_channel(deps.runtime.uow, tenant, kind, channel_id)
+    """The channel a webhook URL names (404 if unknown); cached briefly, it is read per request."""
+    key = (tenant, kind.value, channel_id)
+    config = deps.channels.get(key)
+    if config is None:
+        config = await channels_uc.webhook_channel(deps.runtime.uow, tenant, kind, channel_id)
+        deps.channels.put(key, config)
+    return config
 
 
 def require_type(request: Request, *accepted: str) -> str:
