@@ -114,3 +114,33 @@ async def test_open_hours_send_no_auto_reply(routing: RoutingService) -> None:
     await add_queue(routing, "general", hours=always, auto_reply="closed")
     await deliver(routing, attributed(LATE_PL))
     assert await outbox(routing, "outbound.message") == []
+
+
+async def test_the_same_message_republished_under_a_new_event_id_is_recorded_once(
+    routing: RoutingService,
+) -> None:
+    first = attributed("Where is my parcel?")
+    again = first.model_copy(update={"id": "another-event-id"})
+    await deliver(routing, first)
+    await deliver(routing, again)
+    assert len(await outbox(routing, "ticket.message_added")) == 1
+
+
+async def test_returning_customer_gets_their_last_agent_when_online(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general")
+    await add_agent(routing, "a1")
+    await add_agent(routing, "a2")
+    earlier = datetime.now(UTC) - timedelta(days=30)
+    old = await in_ctx(
+        routing, lambda c: inbound.on_message(c, attributed("Hi", at=earlier).data), now=earlier
+    )
+    owner = (await tickets(routing))[0].agent_id
+    await in_ctx(routing, lambda c: actions.resolve(c, old), now=earlier + timedelta(hours=1))
+    await add_agent(routing, "a0-idle-longest", idle_since=earlier - timedelta(days=1))
+    await deliver(routing, attributed("New question"))
+    new = next(r for r in await tickets(routing) if r.id != old)
+    assert new.agent_id == owner
+    assigned = (await outbox(routing, "ticket.assigned"))[-1]
+    assert assigned.data.reason == "customer's last agent"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from routing.bootstrap import RoutingService, bootstrap
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import actions, admin, inbound
+from sbcontracts.catalog import decode
+from sbcontracts.topics import TICKETS
 from sbkit.bus.local import LocalBus
 from tests.unit.routing.conftest import (
     add_agent,
@@ -158,3 +161,27 @@ async def test_resolution_clock_pauses_while_pending_on_the_customer(
     assert warning.data.due_at == back + timedelta(minutes=50)  # 10 of 60 minutes were used before
     await fire_due(routing.runtime, routing.knobs, now=back + timedelta(minutes=51))
     assert [e.data.metric for e in await outbox(routing, "ticket.sla_breached")] == ["resolution"]
+
+
+async def test_the_runtime_polls_timers_in_the_background(tmp_path: Path) -> None:
+    bus = LocalBus(":memory:")
+    service = bootstrap(settings_for(tmp_path, timer_poll_ms=50), bus=bus)
+    await service.runtime.migrate()
+    await add_queue(service, "general", sla={"urgent": {"first_response_s": 1}})
+    await service.runtime.start()
+
+    async def sla_types() -> list[str]:
+        events = [decode(r.value) for r in await bus.read_topic(TICKETS.name)]
+        return [e.type.rsplit(".", 1)[-1] for e in events if "sla" in e.type]
+
+    try:
+        await in_ctx(
+            service, lambda c: inbound.on_message(c, attributed("Skandal! Paczka spóźniona!").data)
+        )
+        for _ in range(60):
+            if "sla_breached" in await sla_types():
+                break
+            await asyncio.sleep(0.05)
+        assert await sla_types() == ["sla_warning", "sla_breached"]
+    finally:
+        await service.runtime.stop()

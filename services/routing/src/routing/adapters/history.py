@@ -29,6 +29,12 @@ class HistoryQueries:
             insert(orm.ticket_messages).values(tenant_id=self.tenant, ticket_id=ticket_id, **values)
         )
 
+    async def has_message(self, message_id: str) -> bool:
+        """Whether an inbound message id is already in some ticket's history."""
+        m = orm.ticket_messages.c
+        q = select(m.id).where(m.tenant_id == self.tenant, m.message_id == message_id).limit(1)
+        return (await self.session.execute(q)).first() is not None
+
     async def messages(self, ticket_id: str) -> Sequence[Row[Any]]:
         """A ticket's history, oldest first."""
         m = orm.ticket_messages.c

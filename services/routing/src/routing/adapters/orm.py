@@ -125,6 +125,7 @@ ticket_messages = Table(
     Column("text", Text, nullable=False),
     Column("at", TS, nullable=False),
     Index("ix_ticket_messages_thread", "tenant_id", "thread_id"),
+    Index("ix_ticket_messages_message", "tenant_id", "message_id"),
 )
 
 timers = Table(

@@ -51,9 +51,11 @@ async def _candidates(ctx: Ctx, arrival: Arrival) -> list[CaseRef]:
     ]
 
 
-async def on_message(ctx: Ctx, data: MessageAttributed) -> str:
+async def on_message(ctx: Ctx, data: MessageAttributed) -> str | None:
     """Put an attributed message in its case (new, appended or reopened); returns the ticket id."""
     msg = data.message
+    if await ctx.repo.has_message(msg.message_id):
+        return None  # the same message re-published under another event id
     arrival = Arrival(
         data.customer_id,
         msg.received_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.service_layer.assign import ACTIVE, try_assign, unassign
+from routing.service_layer.assign import ACTIVE, drain, try_assign, unassign
 from routing.service_layer.context import Ctx
 from routing.service_layer.timers import stop_sla
 from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged
@@ -36,6 +36,8 @@ async def on_merged(ctx: Ctx, data: CustomerMerged) -> None:
 
 async def _fold(ctx: Ctx, ticket: Any, *, into: str) -> None:
     await unassign(ctx, ticket)
+    if ticket.agent_id:
+        await drain(ctx, ticket.agent_id)
     await stop_sla(ctx, ticket.id)
     await ctx.repo.move_messages(ticket.id, into)
     await ctx.repo.update_ticket(

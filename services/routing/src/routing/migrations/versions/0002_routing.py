@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("at", TS, nullable=False),
         sa.Index("ix_ticket_messages_thread", "tenant_id", "thread_id"),
+        sa.Index("ix_ticket_messages_message", "tenant_id", "message_id"),
     )
 
     op.create_table(
