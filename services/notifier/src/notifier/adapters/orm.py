@@ -2,9 +2,177 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from datetime import UTC, datetime
 
-from sbkit.db.tables import KitTables
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+from sbkit.db.tables import BigId, KitTables
 
 metadata = MetaData()
 kit = KitTables(metadata)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out (SQLite hands back naive values; they are UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store UTC."""
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UtcDateTime()
+
+
+def _tenant() -> Column[str]:
+    return Column("tenant_id", String(64), primary_key=True)
+
+
+orders = Table(
+    "orders",
+    metadata,
+    _tenant(),
+    Column("order_id", String(200), primary_key=True),
+    Column("customer_email", String(320)),
+    Column("customer_phone", String(32)),
+    Column("language", String(8)),
+    Column("timezone", String(64)),
+    Column("promised_to", Date),
+)
+shipments = Table(
+    "shipments",
+    metadata,
+    _tenant(),
+    Column("shipment_id", String(200), primary_key=True),
+    Column("order_id", String(200), index=True),
+    Column("carrier", String(50), nullable=False),
+    Column("tracking_number", String(100), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("last_scan_at", TS),
+    Column("estimate_to", TS),
+    Column("dispatch_by", TS),
+    Column("dispatched", Boolean, nullable=False),
+)
+episodes = Table(
+    "episodes",
+    metadata,
+    _tenant(),
+    Column("shipment_id", String(200), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("open", Boolean, nullable=False),
+    Column("reason", String(50), nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("alerted_estimate", TS),
+    Column("opened_at", TS, nullable=False),
+    Column("closed_at", TS),
+)
+gap_stats = Table(
+    "gap_stats",
+    metadata,
+    _tenant(),
+    Column("carrier", String(50), primary_key=True),
+    Column("lane", String(30), primary_key=True),
+    Column("counts", JSON, nullable=False),
+)
+customers = Table(
+    "customers",
+    metadata,
+    _tenant(),
+    Column("customer_id", String(64), primary_key=True),
+    Column("language", String(8)),
+    Column("timezone", String(64)),
+    Column("preferred_channel", String(20)),
+    Column("opted_out", JSON, nullable=False),
+)
+handles = Table(
+    "handles",
+    metadata,
+    _tenant(),
+    Column("kind", String(20), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+)
+cases = Table(
+    "cases",
+    metadata,
+    _tenant(),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("order_id", String(200), index=True),
+    Column("open", Boolean, nullable=False),
+)
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("alert_key", String(300), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("order_id", String(200)),
+    Column("shipment_id", String(200), nullable=False),
+    Column("episode", Integer, nullable=False),
+    Column("delay_reason", String(50), nullable=False),
+    Column("estimate", TS),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("channel", String(20)),
+    Column("channels_left", JSON, nullable=False),
+    Column("recipient", String(320)),
+    Column("language", String(8)),
+    Column("not_before", TS),
+    Column("provider", String(50)),
+    Column("provider_message_id", String(300)),
+    Column("attempts", Integer, nullable=False),
+    Column("note", Text),
+    Column("history", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("uq_notifications_alert", "tenant_id", "alert_key", unique=True),
+    Index("ix_notifications_customer", "tenant_id", "customer_id"),
+    Index("ix_notifications_provider_id", "provider_message_id"),
+)
+policies = Table(
+    "policies", metadata, Column("tenant_id", String(64), primary_key=True), Column("doc", JSON)
+)
+templates = Table(
+    "templates",
+    metadata,
+    _tenant(),
+    Column("template_id", String(64), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("subject", String(998), nullable=False),
+    Column("body", Text, nullable=False),
+)
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("ref", String(200), nullable=False),
+    Column("due_at", TS, nullable=False, index=True),
+    Column("armed_for", TS),
+    Index("uq_timers_ref", "tenant_id", "kind", "ref", unique=True),
+)

@@ -70,6 +70,7 @@ class Applied:
     fresh: bool
     reason: str
     gap: timedelta | None = None
+    lane: str = ""  # the stage the gap was spent in (the status before this scan)
 
 
 def apply(shipment: Shipment, scan: Scan, *, now: datetime) -> Applied:
@@ -92,4 +93,4 @@ def apply(shipment: Shipment, scan: Scan, *, now: datetime) -> Applied:
         dispatched=shipment.dispatched or RANK[scan.status] >= 1,
     )
     gap = scan.occurred_at - last if last is not None else None
-    return Applied(moved, True, "applied", gap)
+    return Applied(moved, True, "applied", gap, shipment.lane)

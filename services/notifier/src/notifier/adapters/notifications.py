@@ -1,0 +1,168 @@
+"""Queries of notifications (every decision with its reason), durable timers, policies, templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifier.adapters import orm
+
+N = orm.notifications.c
+SENT = ("sent", "delivered")
+
+
+class Notifications:
+    """Notifications, policies and templates of one tenant, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, tenant_id: str) -> None:
+        self.session = session
+        self.tenant = tenant_id
+
+    async def _one(self, q: Any) -> Row[Any] | None:
+        return (await self.session.execute(q)).first()
+
+    async def add(self, **values: Any) -> None:
+        """Record a new notification."""
+        await self.session.execute(
+            insert(orm.notifications).values(tenant_id=self.tenant, **values)
+        )
+
+    async def by_alert(self, alert_key: str) -> Row[Any] | None:
+        """The notification of an alert, if it was already decided."""
+        return await self._one(
+            select(orm.notifications).where(N.tenant_id == self.tenant, N.alert_key == alert_key)
+        )
+
+    async def get(self, notification_id: str, *, lock: bool = False) -> Row[Any] | None:
+        """One notification of this tenant."""
+        q = select(orm.notifications).where(N.tenant_id == self.tenant, N.id == notification_id)
+        if lock and self.session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update()
+        return await self._one(q)
+
+    async def by_provider_id(self, provider_message_id: str) -> Row[Any] | None:
+        """The notification a provider receipt is about."""
+        q = select(orm.notifications).where(
+            N.tenant_id == self.tenant, N.provider_message_id == provider_message_id
+        )
+        return await self._one(q)
+
+    async def change(self, notification_id: str, *, now: datetime, **values: Any) -> None:
+        """Update a notification, appending the decision to its history."""
+        row = await self.get(notification_id)
+        if row is None:
+            return
+        entry = {"at": now.isoformat(), "status": values.get("status", row.status)}
+        entry |= {"reason": values.get("reason", row.reason), "channel": values.get("channel")}
+        await self.session.execute(
+            update(orm.notifications)
+            .where(N.tenant_id == self.tenant, N.id == notification_id)
+            .values(updated_at=now, history=[*row.history, entry], **values)
+        )
+
+    async def sent_times(self, customer_id: str, *, since: datetime) -> list[datetime]:
+        """When this customer was last sent alerts (for the frequency cap)."""
+        q = select(N.updated_at).where(
+            N.tenant_id == self.tenant,
+            N.customer_id == customer_id,
+            N.status.in_(SENT),
+            N.updated_at > since,
+        )
+        return [r.updated_at for r in await self.session.execute(q)]
+
+    async def search(
+        self, *, customer_id: str | None, order_id: str | None, status: str | None, limit: int
+    ) -> Sequence[Row[Any]]:
+        """Notifications matching the filters, newest first."""
+        conds = [N.tenant_id == self.tenant]
+        for col, value in (
+            (N.customer_id, customer_id),
+            (N.order_id, order_id),
+            (N.status, status),
+        ):
+            if value is not None:
+                conds.append(col == value)
+        q = select(orm.notifications).where(*conds).order_by(N.created_at.desc()).limit(limit)
+        return (await self.session.execute(q)).all()
+
+    # policies and templates -----------------------------------------------------
+    async def policy(self) -> dict[str, Any] | None:
+        """The tenant's policy document, if set."""
+        c = orm.policies.c
+        row = await self._one(select(c.doc).where(c.tenant_id == self.tenant))
+        return dict(row.doc) if row and row.doc else None
+
+    async def put_policy(self, doc: dict[str, Any]) -> None:
+        """Replace the tenant's policy document."""
+        c = orm.policies.c
+        await self.session.execute(delete(orm.policies).where(c.tenant_id == self.tenant))
+        await self.session.execute(insert(orm.policies).values(tenant_id=self.tenant, doc=doc))
+
+    async def templates(self) -> Sequence[Row[Any]]:
+        """The tenant's templates."""
+        c = orm.templates.c
+        q = select(orm.templates).where(c.tenant_id == self.tenant).order_by(c.template_id)
+        return (await self.session.execute(q)).all()
+
+    async def template(self, template_id: str) -> Row[Any] | None:
+        """One template."""
+        c = orm.templates.c
+        q = select(orm.templates).where(c.tenant_id == self.tenant, c.template_id == template_id)
+        return await self._one(q)
+
+    async def put_template(self, template_id: str, **values: Any) -> None:
+        """Create or replace a template."""
+        await self.drop_template(template_id)
+        await self.session.execute(
+            insert(orm.templates).values(tenant_id=self.tenant, template_id=template_id, **values)
+        )
+
+    async def drop_template(self, template_id: str) -> bool:
+        """Delete a template; whether it existed."""
+        c = orm.templates.c
+        result = await self.session.execute(
+            delete(orm.templates).where(c.tenant_id == self.tenant, c.template_id == template_id)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    # durable timers -------------------------------------------------------------
+    async def arm(
+        self, kind: str, ref: str, *, due_at: datetime, armed_for: datetime | None = None
+    ) -> None:
+        """Set (or move) the one timer of this kind for `ref`."""
+        await self.disarm(kind, ref)
+        await self.session.execute(
+            insert(orm.timers).values(
+                tenant_id=self.tenant, kind=kind, ref=ref, due_at=due_at, armed_for=armed_for
+            )
+        )
+
+    async def disarm(self, kind: str, ref: str) -> None:
+        """Drop the timer of this kind for `ref`, if any."""
+        t = orm.timers.c
+        await self.session.execute(
+            delete(orm.timers).where(t.tenant_id == self.tenant, t.kind == kind, t.ref == ref)
+        )
+
+
+async def claim_due(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:
+    """Due timers of every tenant, locked for this transaction (SKIP LOCKED on PostgreSQL)."""
+    t = orm.timers.c
+    q = select(orm.timers).where(t.due_at <= now).order_by(t.due_at, t.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return (await session.execute(q)).all()
+
+
+async def finish(session: AsyncSession, timer_id: int) -> None:
+    """Remove a fired timer."""
+    await session.execute(delete(orm.timers).where(orm.timers.c.id == timer_id))
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of a cap window ending now."""
+    return now - window

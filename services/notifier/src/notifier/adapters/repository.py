@@ -1,0 +1,222 @@
+"""Queries of shipments, orders, episodes, learned gaps, the customer read model and open cases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifier.adapters import orm
+from notifier.domain.delays import GapStats
+from notifier.domain.episodes import Episode
+from notifier.domain.policy import Customer
+from notifier.domain.shipments import Shipment
+
+
+class Repository:
+    """Rows of one tenant, in the caller's transaction (other tenants' rows are invisible)."""
+
+    def __init__(self, session: AsyncSession, tenant_id: str) -> None:
+        self.session = session
+        self.tenant = tenant_id
+
+    async def _one(self, q: Any) -> Row[Any] | None:
+        return (await self.session.execute(q)).first()
+
+    async def _put(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
+        """Insert or update the row with these keys (callers serialise per key by partition)."""
+        where = [table.c.tenant_id == self.tenant, *(table.c[k] == v for k, v in keys.items())]
+        found = await self._one(select(*(table.c[k] for k in keys)).where(*where))
+        if found:
+            if values:
+                await self.session.execute(update(table).where(*where).values(**values))
+            return
+        await self.session.execute(insert(table).values(tenant_id=self.tenant, **keys, **values))
+
+    # orders and shipments -------------------------------------------------------
+    async def put_order(self, order_id: str, **values: Any) -> None:
+        """Record an order's contact data and promise."""
+        await self._put(orm.orders, {"order_id": order_id}, values)
+
+    async def order(self, order_id: str) -> Row[Any] | None:
+        """An order, if known."""
+        c = orm.orders.c
+        return await self._one(
+            select(orm.orders).where(c.tenant_id == self.tenant, c.order_id == order_id)
+        )
+
+    async def shipment(self, shipment_id: str) -> Shipment | None:
+        """A shipment with its order's promise, if known."""
+        s, o = orm.shipments.c, orm.orders.c
+        q = (
+            select(orm.shipments, o.promised_to)
+            .outerjoin(orm.orders, (o.tenant_id == s.tenant_id) & (o.order_id == s.order_id))
+            .where(s.tenant_id == self.tenant, s.shipment_id == shipment_id)
+        )
+        row = await self._one(q)
+        if row is None:
+            return None
+        return Shipment(
+            row.shipment_id,
+            row.carrier,
+            order_id=row.order_id,
+            status=row.status,
+            last_scan_at=row.last_scan_at,
+            estimate_to=row.estimate_to,
+            promised_to=row.promised_to,
+            dispatch_by=row.dispatch_by,
+            dispatched=row.dispatched,
+        )
+
+    async def put_shipment(self, s: Shipment, *, tracking_number: str) -> None:
+        """Save a shipment's state."""
+        values = {
+            "order_id": s.order_id,
+            "carrier": s.carrier,
+            "tracking_number": tracking_number,
+            "status": s.status,
+            "last_scan_at": s.last_scan_at,
+            "estimate_to": s.estimate_to,
+            "dispatch_by": s.dispatch_by,
+            "dispatched": s.dispatched,
+        }
+        await self._put(orm.shipments, {"shipment_id": s.shipment_id}, values)
+
+    async def tracking_number(self, shipment_id: str) -> str:
+        """The tracking number of a shipment ('' when unknown)."""
+        c = orm.shipments.c
+        row = await self._one(
+            select(c.tracking_number).where(
+                c.tenant_id == self.tenant, c.shipment_id == shipment_id
+            )
+        )
+        return row.tracking_number if row else ""
+
+    # episodes and learned gaps --------------------------------------------------
+    async def episode(self, shipment_id: str) -> Episode:
+        """The latest delay episode of a shipment (number 0: none yet)."""
+        c = orm.episodes.c
+        q = (
+            select(orm.episodes)
+            .where(c.tenant_id == self.tenant, c.shipment_id == shipment_id)
+            .order_by(c.number.desc())
+            .limit(1)
+        )
+        row = await self._one(q)
+        if row is None:
+            return Episode()
+        return Episode(row.number, row.open, row.reason, row.alerts, row.alerted_estimate)
+
+    async def put_episode(self, shipment_id: str, ep: Episode, *, now: datetime) -> None:
+        """Save an episode (opening it when new, stamping the close)."""
+        values: dict[str, Any] = {
+            "open": ep.open,
+            "reason": ep.reason or "",
+            "alerts": ep.alerts,
+            "alerted_estimate": ep.alerted_estimate,
+            "closed_at": None if ep.open else now,
+        }
+        c = orm.episodes.c
+        found = await self._one(
+            select(c.number).where(
+                c.tenant_id == self.tenant, c.shipment_id == shipment_id, c.number == ep.number
+            )
+        )
+        if found is None:
+            values["opened_at"] = now
+        await self._put(orm.episodes, {"shipment_id": shipment_id, "number": ep.number}, values)
+
+    async def gaps(self, carrier: str, lane: str) -> GapStats:
+        """Observed scan gaps of a carrier in a lane."""
+        c = orm.gap_stats.c
+        row = await self._one(
+            select(c.counts).where(c.tenant_id == self.tenant, c.carrier == carrier, c.lane == lane)
+        )
+        return GapStats(tuple(row.counts)) if row else GapStats()
+
+    async def put_gaps(self, carrier: str, lane: str, stats: GapStats) -> None:
+        """Save observed scan gaps."""
+        keys = {"carrier": carrier, "lane": lane}
+        await self._put(orm.gap_stats, keys, {"counts": list(stats.counts)})
+
+    # customers read model -------------------------------------------------------
+    async def customer(self, customer_id: str) -> Customer | None:
+        """A customer with their handles, if known."""
+        c, h = orm.customers.c, orm.handles.c
+        row = await self._one(
+            select(orm.customers).where(c.tenant_id == self.tenant, c.customer_id == customer_id)
+        )
+        if row is None:
+            return None
+        rows = await self.session.execute(
+            select(h.kind, h.value).where(h.tenant_id == self.tenant, h.customer_id == customer_id)
+        )
+        return Customer(
+            customer_id,
+            language=row.language,
+            timezone=row.timezone,
+            preferred_channel=row.preferred_channel,
+            handles={r.kind: r.value for r in rows},
+            opted_out=frozenset(row.opted_out or ()),
+        )
+
+    async def put_customer(self, customer_id: str, **values: Any) -> None:
+        """Create or change a customer of the read model."""
+        c = orm.customers.c
+        exists = await self._one(
+            select(c.customer_id).where(c.tenant_id == self.tenant, c.customer_id == customer_id)
+        )
+        if exists is None:
+            values.setdefault("opted_out", [])
+        await self._put(orm.customers, {"customer_id": customer_id}, values)
+
+    async def link(self, kind: str, value: str, customer_id: str) -> None:
+        """A handle now belongs to a customer."""
+        await self.put_customer(customer_id)
+        await self._put(orm.handles, {"kind": kind, "value": value}, {"customer_id": customer_id})
+
+    async def owner(self, kind: str, value: str) -> str | None:
+        """The customer a handle belongs to."""
+        h = orm.handles.c
+        row = await self._one(
+            select(h.customer_id).where(
+                h.tenant_id == self.tenant, h.kind == kind, h.value == value
+            )
+        )
+        return row.customer_id if row else None
+
+    async def move_handles(self, from_id: str, to_id: str) -> None:
+        """Give one customer's handles to another (a merge)."""
+        h = orm.handles.c
+        await self.session.execute(
+            update(orm.handles)
+            .where(h.tenant_id == self.tenant, h.customer_id == from_id)
+            .values(customer_id=to_id)
+        )
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        """Erase customers and their handles from the read model."""
+        for table in (orm.handles, orm.customers):
+            await self.session.execute(
+                delete(table).where(
+                    table.c.tenant_id == self.tenant, table.c.customer_id.in_(list(customer_ids))
+                )
+            )
+
+    # open cases -----------------------------------------------------------------
+    async def put_case(self, ticket_id: str, **values: Any) -> None:
+        """Record a case and whether it is open."""
+        await self._put(orm.cases, {"ticket_id": ticket_id}, values)
+
+    async def open_case(self, order_id: str | None) -> str | None:
+        """The id of an open case about this order, if any."""
+        if not order_id:
+            return None
+        c = orm.cases.c
+        row = await self._one(
+            select(c.ticket_id).where(c.tenant_id == self.tenant, c.order_id == order_id, c.open)
+        )
+        return row.ticket_id if row else None

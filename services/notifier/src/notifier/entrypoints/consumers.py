@@ -1,0 +1,91 @@
+"""Kafka consumers of notifier: parse the event, call its use case (the runtime handles inbox and DLQ)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from notifier.service_layer import customers, delivery, tracking
+from notifier.service_layer.context import Ctx
+from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.ingest import (
+    DeliveryReceiptReceived,
+    MessageReceived,
+    OrderData,
+    ShipmentEventReceived,
+)
+from sbcontracts.topics import COMMERCE, CUSTOMERS, MESSAGES, RECEIPTS, TICKETS
+from sbkit.bus.ports import PoisonMessage
+from sbkit.db.uow import UnitOfWork
+from sbkit.runtime import EventHandler, ServiceRuntime
+
+Clock = Callable[[], datetime]
+
+
+def handlers(clock: Clock, tracking_url: str) -> dict[str, EventHandler]:
+    """The consumers by name, bound to the service's clock."""
+
+    def ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
+        return Ctx(
+            uow, event.tenantid, clock(), tracking_url,
+            correlation_id=event.correlationid, causation_id=event.id,
+        )  # fmt: skip
+
+    async def commerce(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.commerce.v1: orders and carrier scans."""
+        if isinstance(event.data, OrderData):
+            await tracking.on_order(ctx(uow, event), event.data)
+        elif isinstance(event.data, ShipmentEventReceived):
+            if event.data.estimate_to and event.data.estimate_to.year < 2000:
+                raise PoisonMessage("estimate before 2000: a carrier placeholder, not a date")
+            await tracking.on_scan(ctx(uow, event), event.data)
+
+    async def people(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.customers.v1: the customer read model."""
+        await customers.on_customer(ctx(uow, event), event.data)
+
+    async def tickets(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.tickets.v1: open cases per order."""
+        await customers.on_ticket(ctx(uow, event), event.data)
+
+    async def receipts(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.receipts.v1: delivery receipts of what we sent."""
+        if isinstance(event.data, DeliveryReceiptReceived):
+            await delivery.on_receipt(ctx(uow, event), event.data)
+
+    async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.messages.v1: STOP / START from customers."""
+        if isinstance(event.data, MessageReceived):
+            await customers.on_message(ctx(uow, event), event.data)
+
+    return {
+        "commerce": commerce,
+        "customers": people,
+        "tickets": tickets,
+        "receipts": receipts,
+        "messages": messages,
+    }
+
+
+TOPICS = {
+    "commerce": COMMERCE.name,
+    "customers": CUSTOMERS.name,
+    "tickets": TICKETS.name,
+    "receipts": RECEIPTS.name,
+    "messages": MESSAGES.name,
+}
+
+
+def register(
+    runtime: ServiceRuntime,
+    *,
+    clock: Clock,
+    tracking_url: str,
+    rename: Mapping[str, str] | None = None,
+) -> None:
+    """Subscribe notifier's consumers (`rename` maps topic names, for isolated tests)."""
+    names = dict(rename or {})
+    by_name = handlers(clock, tracking_url)
+    for consumer, topic in TOPICS.items():
+        runtime.consume(consumer, [names.get(topic, topic)], by_name[consumer])

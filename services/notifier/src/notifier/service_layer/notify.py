@@ -1,0 +1,104 @@
+"""Deciding an alert: record the decision and its reason, then schedule, defer or suppress it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from notifier.domain.episodes import Alert
+from notifier.domain.policy import Decision, Policy, decide
+from notifier.domain.shipments import Shipment
+from notifier.service_layer.context import Ctx
+from notifier.service_layer.customers import for_order
+from sbcontracts.events.common import Channel
+from sbcontracts.events.notifier import (
+    InternalNote,
+    NotificationData,
+    NotificationScheduled,
+    NotificationSuppressed,
+)
+
+SEND = "send"
+
+
+async def create(ctx: Ctx, ship: Shipment, alert: Alert, *, policy: Policy) -> None:
+    """Decide an alert once (its key is unique) and record why."""
+    if await ctx.notes.by_alert(alert.key):
+        return
+    customer_id, customer = await for_order(ctx, ship.order_id)
+    ticket = await ctx.repo.open_case(ship.order_id)
+    sent = await ctx.notes.sent_times(customer_id, since=ctx.now - policy.cap_window)
+    decision = decide(customer, now=ctx.now, policy=policy, open_case=bool(ticket), sent=sent)
+    nid = str(uuid.uuid4())
+    language = (customer.language if customer else None) or policy.default_language
+    note = internal_note(ship, alert) if ticket else None
+    status = "scheduled" if decision.status == SEND else decision.status
+    await ctx.notes.add(
+        id=nid,
+        alert_key=alert.key,
+        customer_id=customer_id,
+        order_id=ship.order_id,
+        shipment_id=ship.shipment_id,
+        episode=alert.episode,
+        delay_reason=alert.reason,
+        estimate=alert.estimate,
+        status=status,
+        reason=decision.reason,
+        channel=decision.channels[0] if decision.channels else None,
+        channels_left=list(decision.channels),
+        language=language,
+        not_before=decision.not_before or (None if status == "suppressed" else ctx.now),
+        attempts=0,
+        note=note,
+        history=[{"at": ctx.now.isoformat(), "status": status, "reason": decision.reason}],
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    await announce(ctx, nid, decision, common(nid, customer_id, ship, alert, decision), ticket)
+
+
+def common(
+    nid: str, customer_id: str, ship: Shipment, alert: Alert, decision: Decision
+) -> dict[str, Any]:
+    """The fields every notification event carries."""
+    return {
+        "notification_id": nid,
+        "customer_id": customer_id,
+        "order_id": ship.order_id,
+        "shipment_id": ship.shipment_id,
+        "episode": alert.episode,
+        "delay_reason": alert.reason,
+        "reason": decision.reason,
+        "channel": Channel(decision.channels[0]) if decision.channels else None,
+    }
+
+
+async def announce(
+    ctx: Ctx, nid: str, decision: Decision, fields: dict[str, Any], ticket: str | None
+) -> None:
+    """Emit the decision and arm the send timer (now, or when the deferral ends)."""
+    data: NotificationData
+    if decision.status == "suppressed":
+        note = None
+        if ticket:
+            row = await ctx.notes.get(nid)
+            note = InternalNote(ticket_id=ticket, text=row.note if row else "delayed shipment")
+        data = NotificationSuppressed(**fields, occurred_at=ctx.now, note=note)
+    else:
+        due = decision.not_before or ctx.now
+        row = await ctx.notes.get(nid)
+        data = NotificationScheduled(
+            **fields, occurred_at=ctx.now, not_before=due, language=row.language if row else None
+        )
+        await ctx.notes.arm(SEND, nid, due_at=due)
+    await ctx.emit(data, key=fields["customer_id"])
+
+
+def internal_note(ship: Shipment, alert: Alert) -> str:
+    """The note the open case gets instead of a message to the customer."""
+    estimate = alert.estimate.date().isoformat() if alert.estimate else "unknown"
+    return (
+        f"Proactive delay alert not sent to the customer because this case is open: shipment "
+        f"{ship.shipment_id} ({ship.carrier}) of order {ship.order_id} is late "
+        f"({alert.reason}); current estimate {estimate}, status {ship.status}."
+    )
