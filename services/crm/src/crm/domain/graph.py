@@ -47,12 +47,14 @@ class IdentityGraph:
         customer.rows["identities"].add(row)
 
     def attribute(self, handle: HandleKey) -> Customer:
-        """The customer of a message from `handle`; a new one when the handle is unknown."""
+        """The customer of a message from `handle` (new if unknown), with a timeline entry."""
         found = self.owner(handle)
         if found is not None:
-            return self.resolve(found.id)
-        c = self.new_customer()
-        self.add_handle(c, handle)
+            c = self.resolve(found.id)
+        else:
+            c = self.new_customer()
+            self.add_handle(c, handle)
+        c.rows["timeline"].add(next(self._ids))
         return c
 
     def link(self, customer_id: str, handle: HandleKey) -> Merge | None:
