@@ -181,3 +181,20 @@ async def test_channel_without_provider_goes_to_adapters_on_outbound(
     (out,) = await outbox(notifier, "outbound.message")
     assert out.data.channel == Channel.WHATSAPP and out.data.customer_id == "c-1"
     assert sender.sent == []
+
+
+async def test_provider_outage_keeps_the_alert_and_sends_when_back(
+    notifier: NotifierService, clock: Clock, sender: FakeSender
+) -> None:
+    sender.failing.update({"whatsapp", "sms", "email"})
+    await _known_customer(notifier)
+    await deliver(notifier, scan(START, carrier_code="DY"))
+    await notifier.tick()
+    row = (await notifications(notifier))[0]
+    assert (row.status, row.reason, sender.sent) == ("scheduled", "provider_outage_retry", [])
+    sender.failing.clear()
+    clock.advance(timedelta(minutes=30))  # backoff grows with the attempts made
+    await notifier.tick()
+    row = (await notifications(notifier))[0]
+    assert [m.channel for m in sender.sent] == ["email"], (row.status, row.reason, row.history)
+    assert (await notifications(notifier))[0].status == "sent"

@@ -17,7 +17,13 @@ from sbkit.runtime import ServiceRuntime
 
 T = TypeVar("T")
 READ, WRITE = "notifications:read", "notifications:write"
-ID = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+def _id() -> Any:
+    """A path id (a fresh object per route: FastAPI binds it to the parameter's name)."""
+    return Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
 STATUSES = "^(scheduled|deferred|sent|delivered|failed|suppressed)$"
 
 
@@ -76,7 +82,7 @@ def _notifications(router: APIRouter, run: Run) -> None:
 
     @router.get("/notifications/{notification_id}", responses=error_responses(401, 403, 404, 422))
     async def one(
-        notification_id: str = ID, principal: Principal = requires(READ)
+        notification_id: str = _id(), principal: Principal = requires(READ)
     ) -> NotificationOut:
         """One notification and its decision history."""
 
@@ -136,7 +142,7 @@ def _templates(router: APIRouter, run: Run) -> None:
 
     @router.get("/templates/{template_id}", responses=error_responses(401, 403, 404, 422))
     async def get_template(
-        template_id: str = ID, principal: Principal = requires(READ)
+        template_id: str = _id(), principal: Principal = requires(READ)
     ) -> dict[str, Any]:
         """One template."""
 
@@ -151,7 +157,7 @@ def _templates(router: APIRouter, run: Run) -> None:
 
     @router.put("/templates/{template_id}", responses=error_responses(401, 403, 422))
     async def put_template(
-        body: TemplateIn, template_id: str = ID, principal: Principal = requires(WRITE)
+        body: TemplateIn, template_id: str = _id(), principal: Principal = requires(WRITE)
     ) -> dict[str, Any]:
         """Create or replace a template."""
 
@@ -166,7 +172,7 @@ def _templates(router: APIRouter, run: Run) -> None:
         "/templates/{template_id}", status_code=204, responses=error_responses(401, 403, 404, 422)
     )
     async def delete_template(
-        template_id: str = ID, principal: Principal = requires(WRITE)
+        template_id: str = _id(), principal: Principal = requires(WRITE)
     ) -> Response:
         """Delete a template."""
 
@@ -179,7 +185,7 @@ def _templates(router: APIRouter, run: Run) -> None:
 
     @router.post("/templates/{template_id}/preview", responses=error_responses(401, 403, 404, 422))
     async def preview(
-        body: PreviewIn, template_id: str = ID, principal: Principal = requires(READ)
+        body: PreviewIn, template_id: str = _id(), principal: Principal = requires(READ)
     ) -> dict[str, str]:
         """Render a template with sample values."""
 

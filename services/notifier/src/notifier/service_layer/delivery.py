@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from notifier.domain.policy import CHANNEL_HANDLE, Decision, decide
@@ -22,6 +23,8 @@ from sbcontracts.events.outbound import OutboundMessage
 
 SEND, RECEIPT = "send", "receipt"
 PENDING = ("scheduled", "deferred")
+OUTAGE_ROUNDS = 6
+OUTAGE_BACKOFF = timedelta(minutes=5)
 
 
 def fields(row: Any, *, reason: str, channel: str | None) -> dict[str, Any]:
@@ -129,12 +132,23 @@ async def _deliver(ctx: Ctx, row: Any, message: Outgoing, *, sender: Sender) -> 
 async def fallback(
     ctx: Ctx, row: Any, channel: str, rest: list[str], *, why: str, error: str | None = None
 ) -> None:
-    """A send failed or was not delivered in time: try the next channel now, or give up (recorded)."""
+    """A send failed or was not delivered in time: next channel now, the same one later, or give up."""
+    attempts = row.attempts + 1
+    if not rest and why == "send_failed" and attempts < OUTAGE_ROUNDS:
+        # every channel is down (an outage): keep the alert and try the last one again later
+        due = ctx.now + OUTAGE_BACKOFF * 2 ** (attempts - 1)
+        await ctx.notes.change(
+            row.id, now=ctx.now, status="scheduled", reason="provider_outage_retry",
+            channels_left=[channel], attempts=attempts, not_before=due,
+        )  # fmt: skip
+        await ctx.notes.arm(SEND, row.id, due_at=due)
+        return
     nxt = rest[0] if rest else None
     status = "scheduled" if nxt else "failed"
     await ctx.notes.change(
-        row.id, now=ctx.now, status=status, reason=why, channel=nxt or channel, channels_left=rest
-    )
+        row.id, now=ctx.now, status=status, reason=why, channel=nxt or channel,
+        channels_left=rest, attempts=attempts,
+    )  # fmt: skip
     f = fields(row, reason=why, channel=channel) | {"occurred_at": ctx.now}
     failed = NotificationFailed(**f, error=error, next_channel=Channel(nxt) if nxt else None)
     await ctx.emit(failed, key=row.customer_id)

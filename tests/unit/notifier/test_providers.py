@@ -1,0 +1,128 @@
+"""HTTP providers: signatures, idempotency keys, bounded retries, 4xx, and the SSRF guard (redirects too)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import httpx
+import pytest
+
+from notifier.adapters.providers import build_sender
+from notifier.adapters.ssrf import UnsafeUrl, check
+from notifier.config import NotifierSettings
+from notifier.service_layer.ports import Outgoing, SendFailed
+
+PUBLIC = "https://93.184.216.34"
+MSG = Outgoing("acme", "whatsapp", "+48600100200", "Subj", "Twoja paczka", "n-1:whatsapp")
+
+
+def settings(tmp_path: Path, **kw: object) -> NotifierSettings:
+    base: dict[str, object] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/n.db",
+        "notifier_webhook_url": f"{PUBLIC}/hook",
+        "notifier_webhook_secret": "s3cret",
+        "notifier_sms_url": PUBLIC,
+        "notifier_sms_account": "AC1",
+        "notifier_sms_token": "tok",
+        "notifier_sms_from": "+48500000000",
+        "notifier_email_url": f"{PUBLIC}/send",
+        "notifier_email_key": "k",
+    }
+    return NotifierSettings(**(base | kw))  # type: ignore[arg-type]
+
+
+async def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "w-1"})
+
+    sender = build_sender(settings(tmp_path), httpx.MockTransport(handler))
+    accepted = await sender.send(MSG)
+    body = seen[0].content
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert seen[0].headers["x-switchboard-signature"] == expected
+    assert seen[0].headers["idempotency-key"] == "n-1:whatsapp"
+    assert (accepted.provider, accepted.provider_message_id) == ("webhook", "w-1")
+
+
+async def test_twilio_sms_is_retried_on_5xx_with_the_same_token(tmp_path: Path) -> None:
+    tokens: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tokens.append(request.headers["i-twilio-idempotency-token"])
+        assert request.url.path == "/2010-04-01/Accounts/AC1/Messages.json"
+        assert request.headers["authorization"].startswith("Basic ")
+        return httpx.Response(503) if len(tokens) < 3 else httpx.Response(201, json={"sid": "SM1"})
+
+    sender = build_sender(settings(tmp_path), httpx.MockTransport(handler))
+    accepted = await sender.send(Outgoing("acme", "sms", "+48600100200", "", "x", "n-1:sms"))
+    assert accepted.provider_message_id == "SM1" and tokens == ["n-1:sms"] * 3
+
+
+async def test_provider_outage_fails_after_bounded_retries(tmp_path: Path) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("down")
+
+    sender = build_sender(settings(tmp_path), httpx.MockTransport(handler))
+    with pytest.raises(SendFailed):
+        await sender.send(MSG)
+    assert calls == 3
+
+
+async def test_client_error_is_not_retried(tmp_path: Path) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(400)
+
+    sender = build_sender(settings(tmp_path), httpx.MockTransport(handler))
+    with pytest.raises(SendFailed):
+        await sender.send(MSG)
+    assert calls == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://localhost/x",
+        "http://metadata.google.internal/x",
+        "file:///etc/passwd",
+    ],
+)
+async def test_private_loopback_link_local_and_metadata_are_refused(url: str) -> None:
+    with pytest.raises(UnsafeUrl):
+        await check(httpx.URL(url))
+
+
+async def test_redirect_to_a_private_address_is_refused(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "93.184.216.34":
+            return httpx.Response(302, headers={"location": "http://169.254.169.254/latest"})
+        return httpx.Response(200, json={"id": "leak"})
+
+    sender = build_sender(settings(tmp_path), httpx.MockTransport(handler))
+    with pytest.raises(SendFailed, match="refused"):
+        await sender.send(MSG)
+
+
+async def test_private_urls_allowed_only_when_settings_say_so(tmp_path: Path) -> None:
+    s = settings(
+        tmp_path, notifier_webhook_url="http://127.0.0.1/hook", notifier_allow_private_urls=True
+    )
+    sender = build_sender(s, httpx.MockTransport(lambda r: httpx.Response(200, json={})))
+    assert (await sender.send(MSG)).provider_message_id == "n-1:whatsapp"
