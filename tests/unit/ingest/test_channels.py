@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
 
-from tests.unit.ingest.conftest import Harness
+from tests.unit.ingest import samples
+from tests.unit.ingest.conftest import Harness, add_channel, start_harness
 
 WHATSAPP: dict[str, Any] = {
     "kind": "whatsapp",
@@ -29,8 +33,8 @@ async def test_created_channel_never_returns_its_secrets(
     assert body["webhook_path"] == f"/v1/webhooks/acme/whatsapp/{body['id']}"
     listed = await harness.client.get("/v1/channels", headers=harness.token())
     got = await harness.client.get(f"/v1/channels/{body['id']}", headers=harness.token())
-    for text in (r.text, listed.text, got.text, caplog.text, capsys.readouterr().out):
-        assert "s3cr3t-app" not in text and "vt-123" not in text
+    for shown in (r.text, listed.text, got.text, caplog.text, capsys.readouterr().out):
+        assert "s3cr3t-app" not in shown and "vt-123" not in shown
 
 
 async def test_patch_rotates_one_secret_and_keeps_the_others(harness: Harness) -> None:
@@ -68,3 +72,19 @@ async def test_channel_without_its_webhook_secrets_is_refused(harness: Harness) 
     assert (
         await harness.client.post("/v1/channels", json=bad_kind, headers=harness.token())
     ).status_code == 422
+
+
+async def test_secrets_sealed_at_rest_when_a_key_is_set(tmp_path: Path) -> None:
+    key = Fernet.generate_key().decode()
+    async for h in start_harness(tmp_path, ingest_secrets_key=key):
+        path = await add_channel(h, "telegram", {"secret_token": "tg-very-secret"})
+        runtime = next(iter(h.app.state.runtimes.values()))
+        async with runtime.engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT secrets FROM channels"))).scalar_one()
+        assert "tg-very-secret" not in str(stored) and "sealed" in str(stored)
+        raw = samples.telegram(1, 1, "hi")
+        headers = {
+            "content-type": "application/json",
+            "x-telegram-bot-api-secret-token": "tg-very-secret",
+        }
+        assert (await h.client.post(path, content=raw, headers=headers)).status_code == 200

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from ingest.adapters import orm
+from ingest.adapters.secret_box import SecretBox
 from ingest.config import IngestSettings
 from ingest.domain.language import warm_up
 from ingest.entrypoints.consumers import register_consumers
@@ -45,7 +46,9 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
         bus=bus or build_bus(settings),
     )
     limiter = TenantRateLimiter(rate=settings.ingest_rate_per_s, burst=settings.ingest_rate_burst)
-    deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter)
+    key = settings.ingest_secrets_key
+    box = SecretBox(key.get_secret_value() if key else None)
+    deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter, box=box)
     routers = [
         messages_router(deps),
         channels_router(deps),

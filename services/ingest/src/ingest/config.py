@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from sbkit.settings import KitSettings
 
@@ -26,4 +26,8 @@ class IngestSettings(KitSettings):
     ingest_public_base_url: str | None = Field(
         default=None,
         description="External base URL (https://host) Twilio signs; defaults to the request URL.",
+    )
+    ingest_secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key sealing channel secrets at rest (Fernet.generate_key()); unset = plain.",
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from ingest.adapters.secret_box import SecretBox
 from ingest.config import IngestSettings
 from ingest.domain.channels import ChannelConfig
 from ingest.entrypoints.ratelimit import TenantRateLimiter
@@ -49,6 +50,7 @@ class IngestDeps:
     settings: IngestSettings
     limiter: TenantRateLimiter
     channels: ChannelCache = field(default_factory=ChannelCache)
+    box: SecretBox = field(default_factory=SecretBox)
 
     def context(
         self,

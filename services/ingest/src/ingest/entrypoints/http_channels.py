@@ -113,6 +113,7 @@ def _write_routes(router: APIRouter, deps: IngestDeps) -> None:
             name=body.name,
             settings=body.settings.model_dump(exclude_none=True),
             secrets=body.secrets.plain(),
+            box=deps.box,
         )
         response.headers["Location"] = f"/v1/channels/{config.id}"
         return render(config)
@@ -129,6 +130,7 @@ def _write_routes(router: APIRouter, deps: IngestDeps) -> None:
             name=body.name,
             settings=body.settings.model_dump(exclude_none=True),
             secrets=body.secrets.plain(),
+            box=deps.box,
         )
         deps.channels.clear()
         return render(config)
@@ -141,11 +143,11 @@ def _read_routes(router: APIRouter, deps: IngestDeps) -> None:
     @router.get("/v1/channels", responses=error_responses(*problem_statuses()))
     async def list_all(principal: Principal = requires("channels:read")) -> list[ChannelOut]:
         """Every channel of the caller's tenant."""
-        return [render(c) for c in await uc.list_channels(new_uow, principal.tenant_id)]
+        return [render(c) for c in await uc.list_channels(new_uow, principal.tenant_id, deps.box)]
 
     @router.get("/v1/channels/{channel_id}", responses=error_responses(*problem_statuses(404)))
     async def get_one(
         channel_id: str, principal: Principal = requires("channels:read")
     ) -> ChannelOut:
         """One channel of the caller's tenant."""
-        return render(await uc.get_channel(new_uow, principal.tenant_id, channel_id))
+        return render(await uc.get_channel(new_uow, principal.tenant_id, channel_id, deps.box))

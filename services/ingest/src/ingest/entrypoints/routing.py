@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from ingest.adapters.secret_box import SecretUnreadable
 from ingest.domain.errors import ParseError, SignatureError
 from ingest.service_layer.errors import RateLimited
 from sbkit.problems import problem_response
@@ -41,7 +42,7 @@ class IngestRoute(APIRoute):
                 )
             except SignatureError as exc:
                 return problem_response(401, "Invalid signature", detail=_short(exc))
-            except (SQLAlchemyError, OSError) as exc:  # database unreachable: refused, timed out
+            except (SQLAlchemyError, OSError, SecretUnreadable) as exc:  # our own failure: retry
                 log.warning("ingest.db_unavailable", error=type(exc).__name__)
                 response = problem_response(503, "Service unavailable", detail="retry later")
                 response.headers["Retry-After"] = "5"
