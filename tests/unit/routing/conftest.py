@@ -178,4 +178,5 @@ async def add_agent(
         "idle_since": now,
         "presence_at": now,
     } | values
+    row["queue_keys"] = "|" + "|".join(row["queues"]) + "|" if row["queues"] else ""
     await in_ctx(service, lambda c: c.repo.put_agent(agent_id, row, exists=False), tenant=tenant)

@@ -144,3 +144,14 @@ async def test_returning_customer_gets_their_last_agent_when_online(
     assert new.agent_id == owner
     assigned = (await outbox(routing, "ticket.assigned"))[-1]
     assert assigned.data.reason == "customer's last agent"
+
+
+async def test_agents_limited_to_other_queues_or_lacking_skills_are_not_chosen(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general", skills=[{"skill": "parcels", "level": 3}])
+    await add_agent(routing, "billing-only", queues=["billing"], skills={"parcels": 5})
+    await add_agent(routing, "junior", skills={"parcels": 2})
+    await add_agent(routing, "senior", queues=["general"], skills={"parcels": 3})
+    await deliver(routing, attributed(LATE_PL))
+    assert (await tickets(routing))[0].agent_id == "senior"

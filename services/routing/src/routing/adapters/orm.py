@@ -66,6 +66,8 @@ agents = Table(
     Column("skills", JSON, nullable=False),
     Column("languages", JSON, nullable=False),
     Column("queues", JSON, nullable=False),
+    # "|q1|q2|" (empty: every queue) so eligibility can be filtered in SQL on any dialect
+    Column("queue_keys", String(4000), nullable=False, default="", server_default=""),
     Column("idle_since", TS, nullable=True),
     Column("last_assigned_at", TS, nullable=True),
     Column("presence_at", TS, nullable=False),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, insert, select, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
@@ -16,6 +17,31 @@ from routing.adapters.history import HistoryQueries
 ACTIVE = ("new", "open", "pending")
 _RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=orm.tickets.c.priority, else_=9)
 T = orm.tickets.c
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_A = orm.agents.c
+_POLICY_ORDER: dict[str, tuple[Any, ...]] = {
+    "longest_idle": (_A.load > 0, func.coalesce(_A.idle_since, _A.last_assigned_at, _EPOCH), _A.id),
+    "least_loaded": (
+        _A.load * 1.0 / _A.capacity,
+        func.coalesce(_A.last_assigned_at, _EPOCH),
+        _A.id,
+    ),
+    "round_robin": (func.coalesce(_A.last_assigned_at, _EPOCH), _A.id),
+}
+
+
+@dataclass(frozen=True)
+class Want:
+    """What a case needs of an agent, for the SQL pre-filter (the domain re-checks)."""
+
+    weight: int
+    policy: str
+    queue_id: str | None = None
+    language: str | None = None
+    skills: tuple[tuple[str, int], ...] = ()
+    only: str | None = None
 
 
 class RoutingRepository(HistoryQueries):
@@ -80,12 +106,35 @@ class RoutingRepository(HistoryQueries):
         q = select(a).where(a.c.tenant_id == self.tenant, a.c.id == agent_id)
         return await self._one(q.with_for_update() if lock else q)
 
-    async def online_agents(self) -> Sequence[Row[Any]]:
-        """Agents currently online."""
-        a = orm.agents
-        return await self._all(
-            select(a).where(a.c.tenant_id == self.tenant, a.c.presence == "online")
+    async def online_count(self, queue_id: str | None) -> int:
+        """How many online agents serve a queue (the pool a decision looks at)."""
+        a = orm.agents.c
+        conds = [a.tenant_id == self.tenant, a.presence == "online"]
+        if queue_id is not None:
+            conds.append(or_(a.queue_keys == "", a.queue_keys.contains(f"|{queue_id}|")))
+        found = await self.session.execute(
+            select(func.count()).select_from(orm.agents).where(*conds)
         )
+        return int(found.scalar_one())
+
+    async def candidates(self, want: Want, *, limit: int) -> Sequence[Row[Any]]:
+        """Online agents with room, the language and every skill, serving the queue, best first."""
+        a = orm.agents.c
+        conds = [
+            a.tenant_id == self.tenant,
+            a.presence == "online",
+            a.load + want.weight <= a.capacity,
+        ]
+        if want.queue_id is not None:
+            conds.append(or_(a.queue_keys == "", a.queue_keys.contains(f"|{want.queue_id}|")))
+        if want.language is not None:
+            conds.append(func.coalesce(a.languages[want.language].as_integer(), 0) > 0)
+        for skill, level in want.skills:
+            conds.append(func.coalesce(a.skills[skill].as_integer(), 0) >= level)
+        if want.only is not None:
+            conds.append(a.id == want.only)
+        q = select(orm.agents).where(*conds).order_by(*_POLICY_ORDER[want.policy]).limit(limit)
+        return await self._all(q)
 
     async def put_agent(self, agent_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or update an agent."""

@@ -40,6 +40,7 @@ async def put_agent(ctx: Ctx, agent_id: str, values: dict[str, Any], *, create: 
         raise AlreadyExists(f"agent {agent_id} exists")
     if not create and existing is None:
         raise AgentNotFound(f"no agent {agent_id}")
+    values["queue_keys"] = "|" + "|".join(values["queues"]) + "|" if values.get("queues") else ""
     if existing is None:
         values |= {"presence": "offline", "load": 0, "presence_at": ctx.now}
     elif values["capacity"] < existing.load:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from routing.adapters.mapping import agent_from, queue_from
+from routing.adapters.repository import Want
 from routing.domain.agents import Decision, Demand, Policy
 from routing.domain.agents import choose as choose_agent
 from routing.domain.queues import Queue
@@ -13,11 +15,7 @@ from sbcontracts.events.routing import TicketAssigned
 
 ACTIVE = ("new", "open", "pending")
 DRAIN_LIMIT = 50
-
-
-def _serves(agent_row: Any, queue_id: str | None) -> bool:
-    """An agent without queues serves every queue."""
-    return not agent_row.queues or queue_id in agent_row.queues
+CANDIDATES = 20  # best agents by the policy fetched per decision (SQL does the filtering)
 
 
 async def _queue(ctx: Ctx, queue_id: str | None) -> tuple[Queue | None, Policy]:
@@ -42,11 +40,9 @@ async def try_assign(ctx: Ctx, ticket_id: str, *, only: str | None = None) -> st
     if ticket is None or ticket.agent_id or ticket.status not in ACTIVE:
         return None
     queue, policy = await _queue(ctx, ticket.queue_id)
-    rows = [r for r in await ctx.repo.online_agents() if _serves(r, ticket.queue_id)]
-    if only is not None:
-        rows = [r for r in rows if r.id == only]
-    agents = [agent_from(r) for r in rows]
     demand = demand_of(ticket, queue, ctx)
+    rows = await _candidates(ctx, ticket, demand, policy, only)
+    agents = [agent_from(r) for r in rows]
     while agents:
         decision = choose_agent(agents, demand, policy=policy)
         if decision.agent_id is None:
@@ -55,10 +51,30 @@ async def try_assign(ctx: Ctx, ticket_id: str, *, only: str | None = None) -> st
             if not await ctx.repo.claim(ticket.id, decision.agent_id, ctx.now):
                 await ctx.repo.release(decision.agent_id, demand.weight, ctx.now)
                 return None  # another worker owns it now
-            await _announce(ctx, ticket, decision, candidates=len(rows))
+            pool = await ctx.repo.online_count(ticket.queue_id) if only is None else 1
+            await _announce(ctx, ticket, decision, candidates=pool)
             return decision.agent_id
         agents = [a for a in agents if a.id != decision.agent_id]  # it filled up meanwhile
     return None
+
+
+async def _candidates(
+    ctx: Ctx, ticket: Any, demand: Demand, policy: Policy, only: str | None
+) -> list[Any]:
+    """The best few eligible agents by the policy, plus the customer's last agent if eligible."""
+    want = Want(
+        weight=demand.weight,
+        policy=policy,
+        queue_id=ticket.queue_id,
+        language=demand.language,
+        skills=tuple((n.skill, n.level) for n in demand.needs),
+        only=only,
+    )
+    rows = list(await ctx.repo.candidates(want, limit=CANDIDATES))
+    last = demand.last_agent_id
+    if last and only in (None, last) and all(r.id != last for r in rows):
+        rows += await ctx.repo.candidates(replace(want, only=last), limit=1)
+    return rows
 
 
 async def _announce(ctx: Ctx, ticket: Any, decision: Decision, *, candidates: int) -> None:

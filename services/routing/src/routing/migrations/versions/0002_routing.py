@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("skills", sa.JSON, nullable=False),
         sa.Column("languages", sa.JSON, nullable=False),
         sa.Column("queues", sa.JSON, nullable=False),
+        sa.Column("queue_keys", sa.String(4000), nullable=False, server_default=""),
         sa.Column("idle_since", TS, nullable=True),
         sa.Column("last_assigned_at", TS, nullable=True),
         sa.Column("presence_at", TS, nullable=False),
