@@ -121,14 +121,12 @@ def _policies(router: APIRouter, run: Run) -> None:
         return result
 
 
+def _out_template(template_id: str, row: Any) -> dict[str, Any]:
+    return {"id": template_id, "language": row.language, "subject": row.subject, "body": row.body}
+
+
 def _templates(router: APIRouter, run: Run) -> None:
-    def out(template_id: str, row: Any) -> dict[str, Any]:
-        return {
-            "id": template_id,
-            "language": row.language,
-            "subject": row.subject,
-            "body": row.body,
-        }
+    out = _out_template
 
     @router.get("/templates", responses=error_responses(401, 403))
     async def list_templates(principal: Principal = requires(READ)) -> list[dict[str, Any]]:
@@ -168,6 +166,10 @@ def _templates(router: APIRouter, run: Run) -> None:
         result: dict[str, Any] = await run(principal.tenant_id, use)
         return result
 
+    _template_actions(router, run)
+
+
+def _template_actions(router: APIRouter, run: Run) -> None:
     @router.delete(
         "/templates/{template_id}", status_code=204, responses=error_responses(401, 403, 404, 422)
     )
