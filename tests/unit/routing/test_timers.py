@@ -185,3 +185,18 @@ async def test_the_runtime_polls_timers_in_the_background(tmp_path: Path) -> Non
         assert await sla_types() == ["sla_warning", "sla_breached"]
     finally:
         await service.runtime.stop()
+
+
+async def test_relaxed_skills_are_retried_when_the_step_is_reached(routing: RoutingService) -> None:
+    await add_queue(
+        routing,
+        "general",
+        skills=[{"skill": "parcels", "level": 4}],
+        relax=[{"after_s": 120, "lower_by": 2}],
+    )
+    await add_agent(routing, "junior", skills={"parcels": 2})
+    await open_case(routing)
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=1))
+    assert (await tickets(routing))[0].agent_id is None
+    await fire_due(routing.runtime, routing.knobs, now=T0 + timedelta(minutes=2, seconds=1))
+    assert (await tickets(routing))[0].agent_id == "junior"

@@ -88,6 +88,8 @@ async def fire(ctx: Ctx, timer: Any) -> None:
             )
     elif timer.kind == "escalate":
         await escalate(ctx, ticket, from_queue=timer.metric)
+    elif timer.kind == "retry" and ticket.queue_id == timer.metric:
+        await try_assign(ctx, ticket.id)  # requirements just relaxed
     elif timer.kind == "requeue":
         await requeue_if_still_away(ctx, ticket, agent_id=timer.metric)
 
@@ -121,12 +123,17 @@ async def move_to_queue(ctx: Ctx, ticket: Any, queue_id: str, *, reason: str) ->
 
 
 async def schedule_escalation(ctx: Ctx, ticket: Any) -> None:
-    """If the ticket's queue escalates, time it from now."""
+    """Time the queue's skill relaxation steps (each retries assignment) and its escalation."""
     queue = await queue_of(ctx, ticket)
-    if queue and queue.fallback_queue and queue.escalate_after_s is not None:
-        at = ctx.now + timedelta(seconds=queue.escalate_after_s)
+    if queue is None:
+        return
+    timers = [("retry", step.after_s) for step in queue.relax]
+    if queue.fallback_queue and queue.escalate_after_s is not None:
+        timers.append(("escalate", queue.escalate_after_s))
+    for kind, after_s in timers:
+        at = ctx.now + timedelta(seconds=after_s)
         await ctx.repo.add_timer(
-            ticket.id, kind="escalate", metric=queue.id, cycle=ticket.cycle, due_at=at, fire_at=at
+            ticket.id, kind=kind, metric=queue.id, cycle=ticket.cycle, due_at=at, fire_at=at
         )
 
 
