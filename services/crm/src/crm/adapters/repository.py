@@ -151,6 +151,18 @@ class CustomerRepository(ErasureQueries):
         q = select(exists().where(a.customer_id == customer_id, a.field == field, a.value == value))
         return bool((await self.session.execute(q)).scalar())
 
+    async def profile(self, customer_id: str) -> tuple[dict[str, str], set[str]]:
+        """(latest language and tier, every name held) in one round trip (the message hot path)."""
+        a = orm.attributes.c
+        q = (
+            select(a.field, a.value)
+            .where(a.customer_id == customer_id, a.field.in_(("language", "tier", "name")))
+            .order_by(a.recorded_at, a.id)
+        )
+        rows = (await self.session.execute(q)).all()
+        latest = {r.field: r.value for r in rows if r.field != "name"}
+        return latest, {r.value for r in rows if r.field == "name"}
+
     async def latest_attributes(self, customer_id: str, fields: tuple[str, ...]) -> dict[str, str]:
         """The most recent value of each of these fields."""
         a = orm.attributes.c

@@ -33,7 +33,8 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         return None  # an old message of an erased person must not bring the data back
     prov = provenance(ProvenanceKind.MESSAGE, msg.message_id, handle)
     cid, created = await identity.find_or_create(ctx, handle, prov)
-    if msg.display_name and not await ctx.repo.has_attribute(cid, "name", msg.display_name):
+    profile, names = ({}, set()) if created else await ctx.repo.profile(cid)
+    if msg.display_name and msg.display_name not in names:
         await ctx.repo.add_row(
             "attributes",
             cid,
@@ -52,7 +53,6 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         channel=msg.channel.value,
         summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
     )
-    profile = {} if created else await ctx.repo.latest_attributes(cid, ("language", "tier"))
     attributed = MessageAttributed(
         message=msg,
         customer_id=cid,
