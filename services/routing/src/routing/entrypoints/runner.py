@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 from fastapi import Request
 
 from routing.service_layer.context import Ctx, Knobs
+from routing.service_layer.retry import with_retry
 from sbkit.auth import Principal
 from sbkit.runtime import ServiceRuntime
 
@@ -25,13 +26,16 @@ class Runner(Protocol):
 
 
 def runner(runtime: ServiceRuntime, knobs: Knobs) -> Runner:
-    """Run a use case in one unit of work; commits only if it returns (nothing half-applied)."""
+    """Run a use case in one unit of work; commits only if it returns (retried if a deadlock victim)."""
 
     async def run(p: Principal, request: Request, use: Callable[[Ctx], Awaitable[T]]) -> T:
-        async with runtime.uow() as uow:
-            ctx = Ctx(uow, p.tenant_id, request.headers.get("x-correlation-id"), knobs=knobs)
-            result = await use(ctx)
-            await uow.commit()
-            return result
+        async def attempt() -> T:
+            async with runtime.uow() as uow:
+                correlation = request.headers.get("x-correlation-id")
+                result = await use(Ctx(uow, p.tenant_id, correlation, knobs=knobs))
+                await uow.commit()
+                return result
+
+        return await with_retry(attempt)
 
     return run
