@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from crm.adapters import orm
+from crm.adapters.repository import CustomerRepository
+from crm.service_layer.events import ErasedMeanwhile
 from sbcontracts.catalog import decode
 from sbcontracts.envelope import new_event
 from sbcontracts.events.common import Channel, HandleKind
@@ -89,3 +92,23 @@ async def test_a_new_message_after_erasure_starts_a_fresh_customer(api: Api) -> 
     await api.call("DELETE", f"/v1/customers/{cid}")
     await deliver(api.service, message("anna@example.pl", minutes=60 * 24 * 365 * 2))
     assert await count(api.service, orm.customers, status="active") == 1
+
+
+async def test_message_racing_an_erasure_is_rolled_back_and_dropped_on_retry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = await _one(api)
+    await api.call("DELETE", f"/v1/customers/{cid}")
+    real = CustomerRepository.erased_since
+    calls: list[int] = []
+
+    async def late_tombstone(self: CustomerRepository, handle: Any, when: Any) -> bool:
+        calls.append(1)  # the first check ran before the erasure committed
+        return False if len(calls) == 1 else await real(self, handle, when)
+
+    monkeypatch.setattr(CustomerRepository, "erased_since", late_tombstone)
+    with pytest.raises(ErasedMeanwhile):
+        await deliver(api.service, message("anna@example.pl", minutes=30))
+    await deliver(api.service, message("anna@example.pl", minutes=30))  # the bus's retry
+    assert await count(api.service, orm.identities) == 0
+    assert await count(api.service, orm.customers, status="active") == 0

@@ -21,6 +21,10 @@ SUMMARY_CHARS = 280
 PREFERENCES = ("language", "timezone", "preferred_channel", "tier")
 
 
+class ErasedMeanwhile(Exception):
+    """A transient refusal: retrying the event finds the tombstone and drops it."""
+
+
 def handle_key(h: Handle) -> HandleKey:
     """Our key of a contracts handle (normalised again: a lenient producer cannot split a person)."""
     return normalise(h.kind.value, h.value, h.scope)
@@ -33,6 +37,9 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         return None  # an old message of an erased person must not bring the data back
     prov = provenance(ProvenanceKind.MESSAGE, msg.message_id, handle)
     cid, created = await identity.find_or_create(ctx, handle, prov)
+    if created and await ctx.repo.erased_since(handle, msg.received_at):
+        # The person was erased while we waited for their card's lock: roll back; the retry drops it.
+        raise ErasedMeanwhile(f"{handle.kind} handle erased during attribution")
     profile, names = ({}, set()) if created else await ctx.repo.profile(cid)
     if msg.display_name and msg.display_name not in names:
         await ctx.repo.add_row(
