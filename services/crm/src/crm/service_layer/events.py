@@ -105,12 +105,19 @@ async def _order_owner(ctx: Ctx, order: OrderData, handles: list[HandleKey]) -> 
     return await identity.live_id(ctx, cid)
 
 
+async def _erased(ctx: Ctx, handles: list[HandleKey], order: OrderData) -> bool:
+    """Whether any of the order's handles belongs to a person erased after it was placed."""
+    return any([await ctx.repo.erased_since(h, order.placed_at) for h in handles])
+
+
 async def on_order(ctx: Ctx, event_id: str, order: OrderData) -> str | None:
     """Record an order on its customer's card, linking the email and phone it names."""
     handles = _order_handles(order)
-    if any([await ctx.repo.erased_since(h, order.placed_at) for h in handles]):
+    if await _erased(ctx, handles, order):
         return None
     cid = await _order_owner(ctx, order, handles)
+    if await _erased(ctx, handles, order):  # erased while we waited for the card's lock
+        raise ErasedMeanwhile(f"order {order.order_id}: customer erased during attribution")
     await ctx.repo.save_order(
         cid,
         order.order_id,
