@@ -107,3 +107,6 @@ def test_stall_threshold_learns_p95_after_enough_samples() -> None:
     assert stall_threshold(stats, default=default, min_samples=30, factor=1.5) == timedelta(
         hours=12
     )
+    floor = timedelta(hours=24)
+    learned = stall_threshold(stats, default=default, min_samples=30, factor=1.5, floor=floor)
+    assert learned == floor

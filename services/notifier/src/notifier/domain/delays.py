@@ -102,10 +102,19 @@ class GapStats:
 
 
 def stall_threshold(
-    stats: GapStats, *, default: timedelta, min_samples: int, factor: float
+    stats: GapStats,
+    *,
+    default: timedelta,
+    min_samples: int,
+    factor: float,
+    floor: timedelta = timedelta(0),
 ) -> timedelta:
-    """The stall threshold: learned p95 times the factor once enough gaps were seen, else the default."""
+    """The stall threshold: learned p95 times the factor (never under the floor), else the default.
+
+    The floor matters at cold start: the first gaps to complete are the short ones, so an early
+    p95 is biased low and would call normal parcels stalled.
+    """
     p95 = stats.p95()
     if p95 is None or stats.samples < min_samples:
         return default
-    return p95 * factor
+    return max(floor, p95 * factor)

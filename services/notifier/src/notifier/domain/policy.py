@@ -26,7 +26,8 @@ class Policy:
     fallback_order: tuple[str, ...] = ("whatsapp", "sms", "email")
     estimate_margin: timedelta = timedelta(hours=12)
     stall_default: timedelta = timedelta(hours=48)
-    stall_min_samples: int = 30
+    stall_min_samples: int = 100
+    stall_floor: timedelta = timedelta(hours=24)
     stall_factor: float = 1.5
     delivery_timeout: timedelta = timedelta(minutes=30)
     default_language: str = "en"

@@ -22,6 +22,7 @@ class PolicyIn(BaseModel):
     fallback_order: list[str] | None = Field(default=None, min_length=1, max_length=5)
     estimate_margin: int | None = Field(default=None, ge=0, le=30 * 86400, description="Seconds")
     stall_default: int | None = Field(default=None, ge=3600, le=30 * 86400, description="Seconds")
+    stall_floor: int | None = Field(default=None, ge=3600, le=30 * 86400, description="Seconds")
     stall_min_samples: int | None = Field(default=None, ge=1, le=100_000)
     stall_factor: float | None = Field(default=None, ge=1.0, le=10.0)
     delivery_timeout: int | None = Field(default=None, ge=60, le=7 * 86400, description="Seconds")

@@ -48,7 +48,7 @@ class Ctx:
         return policy_from(await self.notes.policy() or {})
 
 
-DURATIONS = ("cap_window", "estimate_margin", "stall_default", "delivery_timeout")
+DURATIONS = ("cap_window", "estimate_margin", "stall_default", "stall_floor", "delivery_timeout")
 TIMES = ("quiet_start", "quiet_end")
 
 

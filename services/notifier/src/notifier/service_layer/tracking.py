@@ -77,6 +77,7 @@ async def arm_stall(ctx: Ctx, ship: Shipment) -> None:
         default=policy.stall_default,
         min_samples=policy.stall_min_samples,
         factor=policy.stall_factor,
+        floor=policy.stall_floor,
     )
     due = delays.stall_due(ship, threshold)
     if due is not None:
