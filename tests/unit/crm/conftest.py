@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,11 +137,6 @@ async def eventually(check: Callable[[], Any], limit_s: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
-
-
-def as_json(raw: bytes) -> dict[str, Any]:
-    """Parse a JSON document."""
-    return dict(json.loads(raw))
 
 
 class Api:

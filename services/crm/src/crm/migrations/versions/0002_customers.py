@@ -50,6 +50,12 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.UniqueConstraint("tenant_id", "kind", "scope", "value", name="uq_identities_handle"),
     )
+    _facts()
+    _rest()
+
+
+def _facts() -> None:
+    """Attributes, consents, orders and the timeline: rows a merge moves."""
     _owned(
         "attributes",
         sa.Column("field", sa.String(50), nullable=False),
@@ -89,7 +95,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "source_event_id", name="uq_timeline_source_event"),
     )
     op.create_index("ix_timeline_customer_time", "timeline", ["customer_id", "occurred_at", "id"])
-    _rest()
 
 
 def _rest() -> None:
