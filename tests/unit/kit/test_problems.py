@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.local import LocalBus
+from sbkit.db.engine import make_engine
 from sbkit.problems import PROBLEM_JSON, Conflict, NotFound
 from sbkit.web import create_app
 
@@ -56,6 +58,15 @@ async def app(tmp_path: Path, calls: Calls) -> AsyncIterator[FastAPI]:
         body = await request.body()
         calls.count += 1
         return {"size": len(body)}
+
+    @router.get("/v1/db-down")
+    async def db_down() -> None:
+        engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/x")
+        try:
+            async with engine.connect():
+                pass
+        finally:
+            await engine.dispose()
 
     @router.get("/v1/boom")
     async def boom() -> None:
@@ -164,6 +175,18 @@ async def test_chunked_body_under_the_limit_is_accepted(client: httpx.AsyncClien
     response = await client.post("/v1/raw", content=chunks(LIMIT - 10, size=16))
     assert response.status_code == 200
     assert response.json() == {"size": LIMIT - 10}
+
+
+async def test_database_down_is_a_503_problem_with_retry_after(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/db-down")
+    problem(response, 503, "Service unavailable")
+    assert response.headers["retry-after"].isdigit()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the block ends: nothing listens
 
 
 async def test_unexpected_error_is_a_500_problem_without_internals(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -33,10 +35,32 @@ class DomainError(Exception):
     title = "Bad request"
     type_ = "about:blank"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
+
+
+class ServiceUnavailable(DomainError):
+    """Our own dependency (database, broker) is down: the caller should retry."""
+
+    status, title = 503, "Service unavailable"
+
+
+# Failures of our own infrastructure: answered 503 + Retry-After so providers and clients retry.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+RETRY_AFTER_S = 5
 
 
 class NotFound(DomainError):
@@ -70,14 +94,22 @@ class PayloadTooLarge(DomainError):
 
 
 def problem_response(
-    status: int, title: str, *, detail: str | None = None, type_: str = "about:blank", **extra: Any
+    status: int,
+    title: str,
+    *,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """A problem+json response."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -95,7 +127,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def domain(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
         return problem_response(
-            exc.status, exc.title, detail=exc.detail, type_=exc.type_, **exc.extra
+            exc.status,
+            exc.title,
+            detail=exc.detail,
+            type_=exc.type_,
+            headers=exc.headers,
+            **exc.extra,
         )
 
     async def validation(_: Request, exc: Exception) -> JSONResponse:
@@ -112,6 +149,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return problem_response(exc.status_code, str(exc.detail or "error"))
 
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("http.dependency_unavailable", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503,
+            "Service unavailable",
+            detail="a dependency is unavailable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("http.unhandled", path=request.url.path, error=type(exc).__name__)
         return problem_response(500, "Internal server error")
@@ -119,4 +165,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, unavailable)
     app.add_exception_handler(Exception, unexpected)

@@ -43,6 +43,7 @@ class OutboxRelay:
         self._poll = poll_interval_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock_id = zlib.crc32(f"outbox:{service}".encode())
 
     def notify(self) -> None:
@@ -93,15 +94,15 @@ class OutboxRelay:
         return n
 
     async def run(self) -> None:
-        """Relay until cancelled; wait for a commit or the poll interval when idle."""
-        while True:
+        """Relay until stopped; wait for a commit or the poll interval when idle."""
+        while not self._stopping:
             try:
                 n = await self.relay_once()
             except Exception as exc:  # noqa: BLE001 - bus or DB down: keep the rows, retry later
                 log.warning("outbox.relay_failed", service=self._service, error=type(exc).__name__)
                 n = 0
                 await asyncio.sleep(1.0)
-            if n == 0:
+            if n == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
@@ -109,14 +110,20 @@ class OutboxRelay:
     def start(self) -> None:
         """Run in the background."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run())
 
-    async def stop(self) -> None:
-        """Flush what is committed (best effort), then stop."""
+    async def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Let the batch in hand finish (never cancel inside a transaction), then flush the rest."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                self._task.cancel()  # publishing hangs (broker gone): the rows stay for next time
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         with contextlib.suppress(Exception):
             while await self.relay_once():
