@@ -22,6 +22,7 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
@@ -36,12 +37,21 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> 
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives kill -9
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock when the transaction starts: a deferred transaction that reads and
+    # then writes fails at once with "database is locked" when another writer got in between;
+    # BEGIN IMMEDIATE waits for the lock (busy_timeout) instead. Embedded mode is one process
+    # with little write concurrency, so serialising transactions costs little.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
