@@ -70,6 +70,12 @@ class HistoryQueries:
             )
         )
 
+    async def add_timers(self, ticket_id: str, rows: list[dict[str, Any]]) -> None:
+        """Schedule several durable timers in one statement."""
+        if rows:
+            base = {"tenant_id": self.tenant, "ticket_id": ticket_id, "done": False}
+            await self.session.execute(insert(orm.timers), [base | r for r in rows])
+
     async def cancel_timers(
         self, ticket_id: str, kinds: Iterable[str], metric: str | None = None
     ) -> None:

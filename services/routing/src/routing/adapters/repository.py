@@ -50,6 +50,7 @@ class RoutingRepository(HistoryQueries):
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:
         self.session = session
         self.tenant = tenant_id
+        self._queue_memo: dict[str, Row[Any] | None] = {}
 
     @property
     def postgres(self) -> bool:
@@ -71,12 +72,16 @@ class RoutingRepository(HistoryQueries):
         )
 
     async def queue(self, queue_id: str) -> Row[Any] | None:
-        """One queue."""
-        q = orm.queues
-        return await self._one(select(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id))
+        """One queue (remembered for the rest of this transaction)."""
+        if queue_id not in self._queue_memo:
+            q = orm.queues
+            found = select(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id)
+            self._queue_memo[queue_id] = await self._one(found)
+        return self._queue_memo[queue_id]
 
     async def put_queue(self, queue_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or replace a queue."""
+        self._queue_memo.pop(queue_id, None)
         q = orm.queues
         if exists:
             await self.session.execute(
@@ -89,6 +94,7 @@ class RoutingRepository(HistoryQueries):
 
     async def delete_queue(self, queue_id: str) -> None:
         """Remove a queue."""
+        self._queue_memo.pop(queue_id, None)
         q = orm.queues
         await self.session.execute(
             delete(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id)

@@ -37,7 +37,8 @@ async def _candidates(ctx: Ctx, arrival: Arrival) -> list[CaseRef]:
     rows = list(await ctx.repo.customer_cases([arrival.customer_id]))
     threads = await ctx.repo.thread_owners(arrival.refs())
     known = {r.id for r in rows}
-    rows += [r for r in await ctx.repo.tickets_by_ids(set(threads) - known)]
+    if set(threads) - known:
+        rows += await ctx.repo.tickets_by_ids(set(threads) - known)
     return [
         CaseRef(
             r.id,
@@ -139,9 +140,9 @@ async def _last_agent(ctx: Ctx, customer_id: str) -> str | None:
     return next((r.last_agent_id for r in rows if r.last_agent_id), None)
 
 
-async def _started(ctx: Ctx, ticket: Any) -> None:
-    await start_sla(ctx, ticket, SlaMetric.FIRST_RESPONSE)
-    await start_sla(ctx, ticket, SlaMetric.RESOLUTION)
+async def _started(ctx: Ctx, ticket: Any, *, fresh: bool = True) -> None:
+    await start_sla(ctx, ticket, SlaMetric.FIRST_RESPONSE, fresh=fresh)
+    await start_sla(ctx, ticket, SlaMetric.RESOLUTION, fresh=fresh)
     await schedule_escalation(ctx, ticket)
 
 
@@ -234,7 +235,7 @@ async def reopen(ctx: Ctx, ticket_id: str) -> None:
     await set_status(ctx, ticket, Status.OPEN)
     updated = await ctx.repo.ticket(ticket_id)
     await ctx.ticket_event(TicketReopened, updated)
-    await _started(ctx, updated)
+    await _started(ctx, updated, fresh=False)
 
 
 async def on_call_abandoned(ctx: Ctx, data: CallAbandoned) -> str | None:

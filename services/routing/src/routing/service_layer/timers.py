@@ -28,7 +28,7 @@ async def queue_of(ctx: Ctx, ticket: Any) -> Queue | None:
 
 
 async def start_sla(
-    ctx: Ctx, ticket: Any, metric: SlaMetric, *, used: timedelta = timedelta(0)
+    ctx: Ctx, ticket: Any, metric: SlaMetric, *, used: timedelta = timedelta(0), fresh: bool = False
 ) -> None:
     """Schedule the warning and breach timers of one metric from now."""
     queue = await queue_of(ctx, ticket)
@@ -38,11 +38,16 @@ async def start_sla(
     found = deadline(metric, target, start=ctx.now, hours=queue.hours, used=used)
     if found is None:
         return
-    await ctx.repo.cancel_timers(ticket.id, SLA_KINDS, metric)
-    for kind, at in (("sla_warning", found.warn_at), ("sla_breached", found.due_at)):
-        await ctx.repo.add_timer(
-            ticket.id, kind=kind, metric=metric, cycle=ticket.cycle, due_at=found.due_at, fire_at=at
-        )
+    if not fresh:  # a brand-new case has no timers to replace
+        await ctx.repo.cancel_timers(ticket.id, SLA_KINDS, metric)
+    common = {"metric": metric, "cycle": ticket.cycle, "due_at": found.due_at}
+    await ctx.repo.add_timers(
+        ticket.id,
+        [
+            common | {"kind": "sla_warning", "fire_at": found.warn_at},
+            common | {"kind": "sla_breached", "fire_at": found.due_at},
+        ],
+    )
 
 
 async def stop_sla(ctx: Ctx, ticket_id: str, metric: SlaMetric | None = None) -> None:
@@ -122,19 +127,22 @@ async def move_to_queue(ctx: Ctx, ticket: Any, queue_id: str, *, reason: str) ->
     await try_assign(ctx, ticket.id)
 
 
-async def schedule_escalation(ctx: Ctx, ticket: Any) -> None:
-    """Time the queue's skill relaxation steps (each retries assignment) and its escalation."""
+async def schedule_escalation(ctx: Ctx, ticket: Any, *, since: datetime | None = None) -> None:
+    """Time the queue's relaxation steps (each retries assignment) and escalation from `since`."""
+    start = since or ctx.now
     queue = await queue_of(ctx, ticket)
     if queue is None:
         return
     timers = [("retry", step.after_s) for step in queue.relax]
     if queue.fallback_queue and queue.escalate_after_s is not None:
         timers.append(("escalate", queue.escalate_after_s))
+    rows = []
     for kind, after_s in timers:
-        at = ctx.now + timedelta(seconds=after_s)
-        await ctx.repo.add_timer(
-            ticket.id, kind=kind, metric=queue.id, cycle=ticket.cycle, due_at=at, fire_at=at
+        at = max(start + timedelta(seconds=after_s), ctx.now)
+        rows.append(
+            {"kind": kind, "metric": queue.id, "cycle": ticket.cycle, "due_at": at, "fire_at": at}
         )
+    await ctx.repo.add_timers(ticket.id, rows)
 
 
 async def requeue_if_still_away(ctx: Ctx, ticket: Any, *, agent_id: str) -> None:
@@ -147,4 +155,5 @@ async def requeue_if_still_away(ctx: Ctx, ticket: Any, *, agent_id: str) -> None
     await ctx.ticket_event(
         TicketTransferred, moved, from_queue=ticket.queue_id, reason="agent offline"
     )
-    await try_assign(ctx, ticket.id)
+    if not await try_assign(ctx, ticket.id):  # waiting again: its place and escalation clock kept
+        await schedule_escalation(ctx, ticket, since=ticket.queued_at)
