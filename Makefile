@@ -36,11 +36,15 @@ test: $(STAMP) ## everything CI runs: real PostgreSQL and Kafka are started for 
 test-fast: $(STAMP) ## unit and contract tests only (no broker, no database server)
 	$(BIN)/python -m pytest -q tests/unit tests/contract
 
+BENCH_ENV := SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_PG_PORT=25432
+BENCHES := bench.bus_throughput bench.ingest_webhooks bench.crm_attribution bench.notifier_alerts
+
 bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run baselines
-	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_KAFKA_HEAP=1g bash deploy/local/kafka.sh start
-	@# the broker is stopped even when the bench fails; make still reports the failure
-	SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 $(BIN)/python -m bench.bus_throughput; \
-	  rc=$$?; SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 bash deploy/local/kafka.sh stop; exit $$rc
+	$(BENCH_ENV) SB_KAFKA_HEAP=1g bash deploy/local/kafka.sh start
+	$(BENCH_ENV) bash deploy/local/postgres.sh start
+	@# every bench runs and the servers are stopped even when one fails; make reports the failure
+	rc=0; for b in $(BENCHES); do echo "== $$b"; $(BENCH_ENV) $(BIN)/python -m $$b || rc=$$?; done; \
+	  $(BENCH_ENV) bash deploy/local/kafka.sh stop; $(BENCH_ENV) bash deploy/local/postgres.sh stop; exit $$rc
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """ingest benchmark over real Kafka and PostgreSQL: webhook accept latency and sustained messages/s.
 
-    SB_KAFKA_PORT=19092 SB_PG_PORT=15432 python services/ingest/bench/webhook_accept.py
+    SB_KAFKA_PORT=19092 SB_PG_PORT=15432 python -m bench.ingest_webhooks
 
 Drives the ingest app in-process (httpx ASGI transport, so no socket overhead is measured) with
 signed WhatsApp webhooks: open-loop at fixed request rates (SB_BENCH_RATES, default 100,250,500
