@@ -178,7 +178,7 @@ async def test_the_runtime_polls_timers_in_the_background(tmp_path: Path) -> Non
         await in_ctx(
             service, lambda c: inbound.on_message(c, attributed("Skandal! Paczka spóźniona!").data)
         )
-        for _ in range(60):
+        for _ in range(200):
             if "sla_breached" in await sla_types():
                 break
             await asyncio.sleep(0.05)
