@@ -20,6 +20,7 @@ from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.crm import MessageAttributed
 from sbcontracts.events.ingest import MessageReceived, ThreadRefs
+from sbcontracts.topics import OUTBOUND, TICKETS
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import Record
 
@@ -121,13 +122,21 @@ async def in_ctx(
 
 
 async def outbox(service: RoutingService, type_suffix: str = "") -> list[CloudEvent[Any]]:
-    """Events in the outbox, in order (optionally only types ending with `type_suffix`)."""
+    """Events emitted so far, in order: still in the outbox or already relayed to the bus."""
     async with service.runtime.uow() as uow:
         rows = await uow.session.execute(
             select(orm.kit.outbox.c.value).order_by(orm.kit.outbox.c.id)
         )
-        events = [decode(v) for v in rows.scalars()]
-    return [e for e in events if e.type.endswith(type_suffix)]
+        pending = [decode(v) for v in rows.scalars()]
+    relayed = [
+        decode(r.value)
+        for topic in (TICKETS.name, OUTBOUND.name)
+        for r in await service.runtime.bus.read_topic(topic)
+    ]  # read after the outbox: an event moving between them is seen at least once
+    seen: dict[str, CloudEvent[Any]] = {}
+    for event in sorted(relayed, key=lambda e: e.time) + pending:
+        seen.setdefault(event.id, event)
+    return [e for e in seen.values() if e.type.endswith(type_suffix)]
 
 
 async def tickets(service: RoutingService) -> list[Any]:

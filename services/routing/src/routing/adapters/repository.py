@@ -246,13 +246,15 @@ class RoutingRepository(HistoryQueries):
         )
         return ticket_id
 
-    async def update_ticket(self, ticket_id: str, **values: Any) -> None:
-        """Change ticket columns."""
-        await self.session.execute(
+    async def update_ticket(self, ticket_id: str, **values: Any) -> Row[Any] | None:
+        """Change ticket columns; returns the updated row (None if there is no such ticket)."""
+        result = await self.session.execute(
             update(orm.tickets)
             .where(T.tenant_id == self.tenant, T.id == ticket_id)
             .values(**values)
+            .returning(*orm.tickets.c)
         )
+        return result.first()
 
     async def list_tickets(
         self, filters: dict[str, Any], *, limit: int, offset: int

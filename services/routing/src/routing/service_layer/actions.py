@@ -166,8 +166,8 @@ async def resolve(ctx: Ctx, ticket_id: str) -> None:
     owner = ticket.agent_id
     await unassign(ctx, ticket)
     await stop_sla(ctx, ticket_id)
-    await ctx.repo.update_ticket(ticket_id, resolved_at=ctx.now, awaiting_since=None)
-    await set_status(ctx, await ctx.repo.ticket(ticket_id), Status.RESOLVED)
+    cleared = await ctx.repo.update_ticket(ticket_id, resolved_at=ctx.now, awaiting_since=None)
+    await set_status(ctx, cleared, Status.RESOLVED)
     fresh = await ctx.repo.ticket(ticket_id)
     await ctx.ticket_event(
         TicketResolved,

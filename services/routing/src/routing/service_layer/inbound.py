@@ -173,8 +173,7 @@ async def _append(ctx: Ctx, ticket_id: str, msg: MessageReceived, found: Classif
     if found != current:
         changes |= {"category": found.category, "sentiment": found.sentiment}
         changes |= {"priority": found.priority, "confidence": found.confidence}
-    await ctx.repo.update_ticket(ticket_id, **changes)
-    updated = await ctx.repo.ticket(ticket_id)
+    updated = await ctx.repo.update_ticket(ticket_id, **changes)
     if "category" in changes:
         await _classified(ctx, updated, found)
     if ticket.status == Status.PENDING:
@@ -191,8 +190,9 @@ async def _record(ctx: Ctx, ticket_id: str, msg: MessageReceived) -> None:
         text=msg.text,
         at=msg.received_at,
     )
-    await ctx.repo.update_ticket(ticket_id, last_provider_message_id=msg.provider_message_id)
-    ticket = await ctx.repo.ticket(ticket_id)
+    ticket = await ctx.repo.update_ticket(
+        ticket_id, last_provider_message_id=msg.provider_message_id
+    )
     await ctx.ticket_event(
         TicketMessageAdded, ticket, message_id=msg.message_id, direction="inbound"
     )
@@ -206,8 +206,7 @@ async def set_status(ctx: Ctx, ticket: Any, target: Status) -> None:
     elif ticket.status == Status.PENDING and ticket.pending_since:
         paused = await business_ms(ctx, ticket, ticket.pending_since, ctx.now)
         changes |= {"pending_since": None, "paused_ms": (ticket.paused_ms or 0) + paused}
-    await ctx.repo.update_ticket(ticket.id, **changes)
-    updated = await ctx.repo.ticket(ticket.id)
+    updated = await ctx.repo.update_ticket(ticket.id, **changes)
     await ctx.ticket_event(
         TicketStatusChanged, updated, from_status=ticket.status, to_status=target
     )
