@@ -171,3 +171,9 @@ async def test_notes_transfer_and_history(api: Api) -> None:
     )
     assert moved.json()["queue_id"] == "general"
     assert await outbox(api.service, "outbound.message") == []  # notes never reach the customer
+
+
+async def test_ids_that_could_break_queue_membership_are_422(api: Api) -> None:
+    assert (await api.call("POST", "/v1/queues/a|b", json=QUEUE)).status_code == 422
+    bad_member = AGENT | {"queues": ["x|y"]}
+    assert (await api.call("POST", "/v1/agents/ok", json=bad_member)).status_code == 422

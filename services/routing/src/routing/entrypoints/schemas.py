@@ -14,7 +14,6 @@ from routing.domain.agents import Policy, Presence
 _STRICT = ConfigDict(extra="forbid")
 Level = Field(ge=1, le=5)
 Seconds = Field(default=None, ge=1, le=365 * 24 * 3600)
-Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
 
 
 class FilterIn(BaseModel):

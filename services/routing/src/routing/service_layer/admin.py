@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from routing.service_layer.assign import drain, drain_all
 from routing.service_layer.context import Ctx
 from routing.service_layer.errors import AgentNotFound, AlreadyExists, QueueNotFound, Unprocessable
 
+_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def _check_id(kind: str, value: str) -> None:
+    """Ids are path segments and queue-membership keys: letters, digits, `._-` only."""
+    if not _ID.fullmatch(value):
+        raise Unprocessable(f"{kind} id must be 1-100 of letters, digits, '.', '_', '-'")
+
 
 async def put_queue(ctx: Ctx, queue_id: str, values: dict[str, Any], *, create: bool) -> None:
     """Create (409 if it exists) or replace (404 if missing) a queue, then drain its backlog."""
+    _check_id("queue", queue_id)
     existing = await ctx.repo.queue(queue_id)
     if create and existing is not None:
         raise AlreadyExists(f"queue {queue_id} exists")
@@ -35,6 +45,9 @@ async def delete_queue(ctx: Ctx, queue_id: str) -> None:
 
 async def put_agent(ctx: Ctx, agent_id: str, values: dict[str, Any], *, create: bool) -> None:
     """Create (409 if it exists) or update (404 if missing) an agent's profile."""
+    _check_id("agent", agent_id)
+    for queue_id in values.get("queues") or ():
+        _check_id("queue", queue_id)
     existing = await ctx.repo.agent(agent_id, lock=True)
     if create and existing is not None:
         raise AlreadyExists(f"agent {agent_id} exists")
