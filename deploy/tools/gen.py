@@ -212,19 +212,14 @@ def pod_spec(s: Service, *, command: list[str] | None = None) -> dict[str, Any]:
 
 
 def rollout(consumes: bool) -> dict[str, Any]:
-    """Rolling update that never drops below the desired count — except for consumers.
+    """Rolling update that never drops below the desired count.
 
-    A consumer's /readyz needs partitions assigned (sbkit's KafkaBus.consumers_ready), and a
-    group never assigns more members than partitions: a surge pod beyond the partition count
-    would wait for an old pod that waits for it. So consumers replace one pod at a time
-    (old first), which the PDB (maxUnavailable 1) also allows.
+    A consumer is ready once it has joined its group, even owning no partition (sbkit's
+    KafkaBus.consumers_ready), so surge pods beyond the partition count become ready too.
+    `consumes` is kept so the rule can differ again if readiness changes.
     """
-    surge: dict[str, Any] = (
-        {"maxSurge": 0, "maxUnavailable": 1}
-        if consumes
-        else {"maxSurge": "25%", "maxUnavailable": 0}
-    )
-    return {"type": "RollingUpdate", "rollingUpdate": surge}
+    del consumes
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
 
 
 def service_docs(s: Service, consumes: bool) -> list[dict[str, Any]]:
