@@ -1,7 +1,7 @@
 """Scenario benchmark: a synthetic day of orders, late by each rule; are customers alerted before they ask?
 
-Run: `.venv/bin/python -m bench.notifier_alerts [orders] [seed]` (also part of `make bench`). It drives the pure
-domain (state machine, lateness rules, learned stall thresholds, episodes, policy) with an
+Run: `.venv/bin/python -m bench.notifier_alerts [orders] [seed]` (also part of `make bench`).
+It drives the pure domain (state machine, lateness rules, learned stall thresholds, episodes, policy) with an
 event-time simulation and a timer heap, so it measures decisions, not the database or Kafka.
 """
 

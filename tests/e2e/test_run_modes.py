@@ -170,9 +170,7 @@ def test_make_run_answers_healthz_on_8000(tmp_path: Path) -> None:
         # Clean = the lifespan shutdown ran to the end (consumers drained, outbox flushed).
         assert "Application shutdown complete" in log and "service.stopped" in log, log
         # a graceful shutdown ends with status 0 (sbkit.serve stops uvicorn re-raising SIGTERM)
-        assert code == 0, (
-            f"exit status {code}:\n{_tail(tmp_path / 'server.log')}"
-        )
+        assert code == 0, f"exit status {code}:\n{_tail(tmp_path / 'server.log')}"
     assert not (tmp_path / ".data").exists(), "embedded mode wrote outside its configured data dir"
 
 
