@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from routing.service_layer import inbound, merge
+from routing.service_layer import inbound, merge, notes
 from routing.service_layer.context import Ctx, Knobs
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged, MessageAttributed
 from sbcontracts.events.ingest import CallAbandoned
-from sbcontracts.topics import CALLS, CUSTOMERS, MESSAGES_ATTRIBUTED
+from sbcontracts.events.notifier import NotificationSuppressed
+from sbcontracts.topics import CALLS, CUSTOMERS, MESSAGES_ATTRIBUTED, NOTIFICATIONS
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import EventHandler, ServiceRuntime
@@ -41,7 +42,17 @@ def handlers(knobs: Knobs) -> dict[str, EventHandler]:
         elif isinstance(event.data, CustomerUnmerged):
             await merge.on_unmerged(ctx(uow, event), event.data)
 
-    return {"messages": messages, "calls": calls, "customers": customers}
+    async def notifications(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.notifications.v1: a suppressed alert's note becomes an internal note on its case."""
+        if isinstance(event.data, NotificationSuppressed):
+            await notes.on_suppressed(ctx(uow, event), event.data)
+
+    return {
+        "messages": messages,
+        "calls": calls,
+        "customers": customers,
+        "notifications": notifications,
+    }
 
 
 def register(
@@ -54,5 +65,6 @@ def register(
         ("messages", MESSAGES_ATTRIBUTED.name),
         ("calls", CALLS.name),
         ("customers", CUSTOMERS.name),
+        ("notifications", NOTIFICATIONS.name),
     ):
         runtime.consume(consumer, [names.get(topic, topic)], by_name[consumer])
