@@ -13,8 +13,8 @@ from routing.domain.agents import weight_of
 from routing.service_layer import actions, inbound
 from routing.service_layer.assign import drain, try_assign
 from routing.service_layer.errors import NoCapacity
-from routing.service_layer.retry import with_retry
 from sbcontracts.events.common import Channel
+from sbkit.db.retry import with_retry
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, in_ctx, outbox
 
 

@@ -59,7 +59,7 @@ async def test_polish_late_parcel_is_routed_to_a_polish_agent_with_ticket_events
                 "pl",
             )
             expected = {"opened": 1, "classified": 1, "message_added": 1, "assigned": 1}
-            for _ in range(100):  # the relay publishes after commit
+            for _ in range(300):  # the relay publishes after commit
                 if sum((await _ticket_types(bus, tenant)).values()) >= 4:
                     break
                 await asyncio.sleep(0.1)
@@ -75,7 +75,7 @@ async def _ticket_types(bus: KafkaBus, tenant: str) -> Counter[str]:
     return Counter(e.type.rsplit(".", 1)[-1] for e in mine if e.tenantid == tenant)
 
 
-async def _wait_assigned(service: object, limit_s: float = 20.0) -> object:
+async def _wait_assigned(service: object, limit_s: float = 60.0) -> object:
     """Poll the tickets table until one ticket has an owner."""
     runtime = service.runtime  # type: ignore[attr-defined]
     for _ in range(int(limit_s / 0.1)):

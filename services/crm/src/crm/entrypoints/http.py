@@ -12,8 +12,8 @@ from crm.entrypoints import schemas
 from crm.service_layer import card, customers, privacy
 from crm.service_layer.context import Ctx
 from crm.service_layer.customers import Changes, Consent
-from crm.service_layer.retry import with_retry
 from sbkit.auth import Principal, requires
+from sbkit.db.retry import with_retry
 from sbkit.problems import error_responses
 from sbkit.runtime import ServiceRuntime
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -16,29 +13,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
 )
-from sqlalchemy.engine import Dialect
 
 from sbkit.db.tables import BigId, KitTables
+from sbkit.db.types import UtcDateTime
 
 metadata = MetaData()
 kit = KitTables(metadata)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out (SQLite hands back naive values; they are UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Store UTC."""
-        return value.astimezone(UTC) if value is not None and value.tzinfo else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Read aware UTC."""
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 TS = UtcDateTime()

@@ -8,8 +8,8 @@ from typing import Protocol, TypeVar
 from fastapi import Request
 
 from routing.service_layer.context import Ctx, Knobs
-from routing.service_layer.retry import with_retry
 from sbkit.auth import Principal
+from sbkit.db.retry import with_retry
 from sbkit.runtime import ServiceRuntime
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Retry a whole unit of work when PostgreSQL aborted it to break a deadlock or a serialization conflict."""
+"""Retry a whole unit of work when the database aborted it to break a deadlock or conflict."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def retryable(exc: BaseException) -> bool:
     """Whether the database aborted the transaction only to let another one through."""
     if not isinstance(exc, DBAPIError):
         return False
-    # SQLite (embedded mode): a read transaction cannot become a writer after another commit.
+    # SQLite (embedded mode): a writer that waited past busy_timeout
     return getattr(exc.orig, "sqlstate", None) in RETRYABLE or "database is locked" in str(exc.orig)
 
 
