@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -45,6 +45,16 @@ class Provenance(BaseModel):
     handle: Handle | None = None
 
 
+class Consent(BaseModel):
+    """A customer's current consent decision for one channel and purpose."""
+
+    model_config = _FROZEN
+    channel: str = Field(min_length=1, max_length=20)
+    purpose: Literal["service", "marketing"]
+    granted: bool
+    updated_at: AwareDatetime | None = Field(default=None, description="When it was decided")
+
+
 class CustomerCreated(EventData):
     """A new customer card (from a first message, an order or the API)."""
 
@@ -67,6 +77,14 @@ class CustomerUpdated(EventData):
     timezone: str | None = Field(default=None, max_length=64, description="IANA")
     preferred_channel: str | None = Field(default=None, max_length=20)
     tier: str | None = Field(default=None, max_length=50)
+    consents: tuple[Consent, ...] = Field(
+        default=(),
+        description=(
+            "The customer's current consents (latest decision per channel and purpose), carried"
+            " whenever `fields` names a consent change (`consent.<channel>.<purpose>`);"
+            " empty means unchanged, not withdrawn"
+        ),
+    )
     updated_at: AwareDatetime
 
 

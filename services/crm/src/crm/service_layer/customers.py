@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from crm.adapters.queries import CustomerQueries
@@ -11,6 +12,7 @@ from crm.service_layer import identity
 from crm.service_layer.card import card
 from crm.service_layer.context import Ctx, provenance
 from crm.service_layer.errors import CannotMerge, CustomerNotFound, MergeNotFound
+from sbcontracts.events.crm import Consent as ConsentState
 from sbcontracts.events.crm import CustomerUpdated, ProvenanceKind
 
 
@@ -71,9 +73,34 @@ async def record(ctx: Ctx, customer_id: str, changes: Changes, *, agent: str) ->
         cid, ("language", "timezone", "preferred_channel", "tier")
     )
     fields = (*changes.attributes, *(f"consent.{c.channel}.{c.purpose}" for c in changes.consents))
-    event = CustomerUpdated(customer_id=cid, fields=tuple(fields), updated_at=ctx.now, **current)
+    consents = await current_consents(ctx, cid, changes.consents) if changes.consents else ()
+    event = CustomerUpdated(
+        customer_id=cid, fields=tuple(fields), consents=consents, updated_at=ctx.now, **current
+    )
     await ctx.emit(event, cid)
     return cid
+
+
+async def current_consents(
+    ctx: Ctx, customer_id: str, just_recorded: list[Consent] | None = None
+) -> tuple[ConsentState, ...]:
+    """The latest decision per channel and purpose (what customer.updated carries).
+
+    Decisions recorded in this request win over stored ones of the same time, in request order.
+    """
+    rows = await CustomerQueries(ctx.uow.session, ctx.tenant).consents(customer_id)
+    decisions = [
+        (r["channel"], r["purpose"], bool(r["granted"]), r["recorded_at"]) for r in rows
+    ] + [(c.channel, c.purpose, c.granted, ctx.now) for c in just_recorded or ()]
+    latest: dict[tuple[str, str], ConsentState] = {}
+    for channel, purpose, granted, at in decisions:  # oldest first: later replaces earlier
+        latest[(channel, purpose)] = ConsentState(
+            channel=channel,
+            purpose=purpose,
+            granted=granted,
+            updated_at=at if at.tzinfo else at.replace(tzinfo=UTC),  # SQLite: naive UTC
+        )
+    return tuple(latest.values())
 
 
 async def add_link(ctx: Ctx, customer_id: str, handle: HandleKey, *, agent: str) -> dict[str, Any]:

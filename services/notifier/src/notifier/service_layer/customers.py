@@ -30,6 +30,7 @@ async def on_customer(ctx: Ctx, data: Any) -> None:
             if getattr(data, k) is not None
         }
         await repo.put_customer(data.customer_id, **values)
+        await _service_consents(ctx, data)
     elif isinstance(data, crm.CustomerMerged):
         await repo.move_handles(data.merged_id, data.survivor_id)
     elif isinstance(data, crm.CustomerUnmerged):
@@ -37,6 +38,25 @@ async def on_customer(ctx: Ctx, data: Any) -> None:
             await repo.link(h.kind.value, h.value, data.restored_id)
     elif isinstance(data, crm.CustomerErased):
         await repo.forget([data.customer_id, *data.erased_ids])
+
+
+async def _service_consents(ctx: Ctx, data: crm.CustomerUpdated) -> None:
+    """crm's service consents that this event changed: a withdrawal turns the channel off, a grant on.
+
+    Only decisions the event names in `fields` apply, so a channel turned off by a later STOP is not
+    turned back on by an older grant resent with the customer's other consents.
+    """
+    changed = {
+        c.channel: c.granted
+        for c in data.consents
+        if c.purpose == "service" and f"consent.{c.channel}.service" in data.fields
+    }
+    customer = await ctx.repo.customer(data.customer_id) if changed else None
+    if customer is None:
+        return
+    off = {ch for ch, granted in changed.items() if not granted}
+    opted = (set(customer.opted_out) - set(changed)) | off
+    await ctx.repo.put_customer(customer.customer_id, opted_out=sorted(opted))
 
 
 async def on_message(ctx: Ctx, msg: MessageReceived) -> None:
