@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,23 @@ async def test_ids_that_could_break_queue_membership_are_422(api: Api) -> None:
     assert (await api.call("POST", "/v1/queues/a|b", json=QUEUE)).status_code == 422
     bad_member = AGENT | {"queues": ["x|y"]}
     assert (await api.call("POST", "/v1/agents/ok", json=bad_member)).status_code == 422
+
+
+async def test_resolution_and_first_response_are_measured_from_the_same_customer_message(
+    api: Api,
+) -> None:
+    assert (await api.call("POST", "/v1/queues/pl", json=QUEUE)).status_code == 201
+    assert (await api.call("POST", "/v1/agents/ola", json=AGENT)).status_code == 201
+    await api.call("PUT", "/v1/agents/ola/presence", json={"presence": "online"})
+    written = datetime.now(UTC) - timedelta(seconds=30)  # the pipeline took 30 s to route it
+    await deliver(
+        api.service, attributed("Gdzie jest moja paczka?", channel=Channel.WHATSAPP, at=written)
+    )
+    [ticket] = (await api.call("GET", "/v1/tickets", params={"agent": "ola"})).json()
+    reply = {"agent_id": "ola", "text": "Sprawdzam!", "status": "open"}
+    assert (await api.call("POST", f"/v1/tickets/{ticket['id']}/replies", json=reply)).is_success
+    assert (await api.call("POST", f"/v1/tickets/{ticket['id']}/resolve")).is_success
+    [replied] = await outbox(api.service, "ticket.agent_replied")
+    [resolved] = await outbox(api.service, "ticket.resolved")
+    assert replied.data.response_ms >= 30_000
+    assert resolved.data.resolution_ms >= replied.data.response_ms

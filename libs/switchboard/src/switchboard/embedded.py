@@ -24,12 +24,16 @@ def create_app(settings: KitSettings | None = None) -> FastAPI:
     """The all-in-one app; the same URLs as five separate services behind an ingress."""
     settings = settings or KitSettings(service="switchboard")
     bus = build_bus(settings)
+    # The services share the given kit settings (data dir, bus, keys, polling); their own
+    # fields still come from the environment. Only explicitly set values are passed on, so
+    # a field left at its default does not override the service's own environment/default.
+    shared = settings.model_dump(exclude={"service"}, exclude_unset=True)
     services: list[BuiltService] = [
-        ingest.bootstrap.bootstrap(IngestSettings(), bus=bus),
-        crm.bootstrap.bootstrap(CrmSettings(), bus=bus),
-        routing.bootstrap.bootstrap(RoutingSettings(), bus=bus),
-        analytics.bootstrap.bootstrap(AnalyticsSettings(), bus=bus),
-        notifier.bootstrap.bootstrap(NotifierSettings(), bus=bus),
+        ingest.bootstrap.bootstrap(IngestSettings(**shared), bus=bus),
+        crm.bootstrap.bootstrap(CrmSettings(**shared), bus=bus),
+        routing.bootstrap.bootstrap(RoutingSettings(**shared), bus=bus),
+        analytics.bootstrap.bootstrap(AnalyticsSettings(**shared), bus=bus),
+        notifier.bootstrap.bootstrap(NotifierSettings(**shared), bus=bus),
     ]
     return create_service_app(
         title="switchboard",

@@ -102,6 +102,10 @@ async def _open(ctx: Ctx, data: MessageAttributed, found: Classification) -> str
         }
         | {"recipient": msg.sender.model_dump(mode="json"), "awaiting_since": msg.received_at}
         | {"last_agent_id": await _last_agent(ctx, data.customer_id)}
+        # The cycle starts when the customer wrote, as the first response does (awaiting_since),
+        # not when the case was processed: otherwise resolution time omits the pipeline's lag
+        # and can come out shorter than the first response of the same case.
+        | {"cycle_started_at": min(msg.received_at, ctx.now)}
     )
     ticket = await ctx.repo.ticket(ticket_id)
     await ctx.ticket_event(

@@ -1,0 +1,467 @@
+"""Issue 9's end-to-end scenarios on the embedded mode: all five services in one process.
+
+Only public HTTP APIs and provider-format webhooks are used (through the ASGI transport);
+effects are observed through the APIs (and, for outbound messages, the bus topic adapters
+read). Each test gets its own data dir, bus and keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from sbcontracts.catalog import decode
+from sbkit.auth import Keyring, mint
+from sbkit.settings import KitSettings
+from switchboard.embedded import create_app
+from tests.unit.ingest import samples
+
+TENANT = "acme"
+SCOPES = [
+    "messages:write",
+    "messages:read",
+    "channels:write",
+    "channels:read",
+    "calls:write",
+    "orders:write",
+    "shipments:write",
+    "surveys:write",
+    "customers:read",
+    "customers:write",
+    "tickets:read",
+    "tickets:write",
+    "routing:admin",
+    "kpis:read",
+    "notifications:read",
+    "notifications:write",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Stack:
+    """The embedded app and an authenticated client."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    async def ok(self, method: str, url: str, **kwargs: Any) -> Any:
+        """A request that must succeed; its JSON (or None)."""
+        resp = await self.client.request(method, url, **kwargs)
+        assert resp.status_code < 300, f"{method} {url} → {resp.status_code}: {resp.text}"
+        return resp.json() if resp.content else None
+
+    async def topic(self, name: str) -> list[Any]:
+        """Every event of this tenant on a bus topic (what adapters/other services read)."""
+        records = await self.app.state.bus.read_topic(name)
+        events = [decode(r.value) for r in records]
+        return [e for e in events if e.tenantid == TENANT]
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 20.0, what: str = ""
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s: {what} (last: {last!r})")
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+    """All five services in one process on a fresh data dir, with fast pollers."""
+    for name, value in {
+        "SB_OUTBOX_POLL_MS": "20",
+        "SB_TIMER_POLL_MS": "50",
+        "SB_NOTIFIER_TIMER_POLL_MS": "50",
+        "SB_LIVE_REFRESH_MS": "200",
+        "SB_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = KitSettings(
+        service="switchboard",
+        local_bus_path=str(tmp_path / "bus.db"),
+        auth_key_dir=str(tmp_path / "keys"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
+        outbox_poll_ms=20,
+    )
+    app = create_app(settings)
+    _, token = mint(Keyring.load(tmp_path / "keys"), tenant_id=TENANT, scopes=SCOPES, ttl_s=3600)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://sb.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            yield Stack(app, client)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+async def _kpis(sb: Stack, start: datetime, kpis: str, **params: Any) -> dict[str, Any]:
+    """The KPI totals over [start - 1 h, now + 1 h)."""
+    query = {
+        "from": _iso(start - timedelta(hours=1)),
+        "to": _iso(datetime.now(UTC) + timedelta(hours=1)),
+        "kpi": kpis,
+    } | params
+    return dict(await sb.ok("GET", "/v1/kpis", params=query))
+
+
+async def test_calls_give_service_level_abandonment_and_a_callback_case(stack: Stack) -> None:
+    sb = stack
+    await sb.ok("POST", "/v1/queues/voice", json={"name": "Voice", "position": 10})
+    await sb.ok(
+        "POST",
+        "/v1/queues/callbacks",
+        json={"name": "Callbacks", "position": 20, "callback": True},
+    )
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    # Four calls answered (waits 5, 10, 15, 40 s) and two abandoned (after 3 s and 30 s).
+    calls: list[tuple[str, str, int]] = [
+        ("c1", "answered", 5_000),
+        ("c2", "answered", 10_000),
+        ("c3", "answered", 15_000),
+        ("c4", "answered", 40_000),
+        ("c5", "abandoned", 3_000),
+        ("c6", "abandoned", 30_000),
+    ]
+    for n, (call_id, outcome, wait_ms) in enumerate(calls):
+        offered = start + timedelta(seconds=n * 60)
+        await sb.ok(
+            "POST",
+            "/v1/calls/events",
+            json={
+                "call_id": call_id,
+                "event": "offered",
+                "occurred_at": _iso(offered),
+                "queue": "voice",
+                "caller": {"kind": "phone", "value": f"+4860010020{n}"},
+            },
+        )
+        body: dict[str, Any] = {
+            "call_id": call_id,
+            "event": outcome,
+            "occurred_at": _iso(offered + timedelta(milliseconds=wait_ms)),
+            "offered_at": _iso(offered),
+            "queue": "voice",
+            "wait_ms": wait_ms,
+            "caller": {"kind": "phone", "value": f"+4860010020{n}"},
+        }
+        if outcome == "answered":
+            body["agent_id"] = "a1"
+        await sb.ok("POST", "/v1/calls/events", json=body)
+
+    async def figures() -> dict[str, Any] | None:
+        doc = await _kpis(sb, start, "offered,answered,abandoned,service_level,abandonment_rate")
+        total = doc["rows"][0]["kpis"]
+        done = (
+            total.get("offered", {}).get("value") == 6
+            and total.get("abandoned", {}).get("value") == 2
+        )
+        return total if done else None
+
+    kpis = await eventually(figures, what="six offered calls in the KPIs")
+    assert kpis["answered"]["value"] == 4
+    # F1, T = 20 s: (answered within 20 s: 3 + abandoned within 20 s: 1) / (4 + 2)
+    assert kpis["service_level"]["value"] == pytest.approx(4 / 6)
+    # (ab - short abandons (≤ 5 s): 1) / (offered - short: 5)
+    assert kpis["abandonment_rate"]["value"] == pytest.approx(1 / 5)
+
+    async def callbacks() -> list[dict[str, Any]] | None:
+        found = await sb.ok("GET", "/v1/tickets", params={"queue": "callbacks"})
+        return list(found) if len(found) == 2 else None
+
+    cases = await eventually(callbacks, what="a callback case per abandoned call")
+    assert {c["kind"] for c in cases} == {"callback"}
+    assert {c["channel"] for c in cases} == {"voice"}
+    assert {c["priority"] for c in cases} == {"high"}
+    assert await sb.ok("GET", "/v1/tickets", params={"queue": "voice"}) == []
+
+
+EMAIL_SECRET = "email-signing-secret"
+WA_SECRET = "whatsapp-app-secret"
+
+
+async def _email_channel(sb: Stack) -> str:
+    """A raw-MIME email channel; its webhook path."""
+    channel = await sb.ok(
+        "POST",
+        "/v1/channels",
+        json={
+            "kind": "email",
+            "name": "Support inbox",
+            "settings": {"inbox": "support@shop.example"},
+            "secrets": {"signing_secret": EMAIL_SECRET},
+        },
+    )
+    return str(channel["webhook_path"])
+
+
+def _mime(sender: str, subject: str, text: str, message_id: str) -> bytes:
+    """An RFC 5322 message as a mail server hands it over."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "support@shop.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg["Date"] = formatdate(localtime=False)
+    msg.set_content(text)
+    return msg.as_bytes()
+
+
+async def _post_email(sb: Stack, path: str, raw: bytes) -> None:
+    sig = "sha256=" + hmac.new(EMAIL_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    await sb.ok(
+        "POST",
+        path,
+        content=raw,
+        headers={"content-type": "message/rfc822", "x-switchboard-signature-256": sig},
+    )
+
+
+async def test_nobody_online_case_escalates_and_is_assigned_when_an_agent_comes_online(
+    stack: Stack,
+) -> None:
+    sb = stack
+    await sb.ok("POST", "/v1/queues/general", json={"name": "General", "position": 99})
+    await sb.ok(
+        "POST",
+        "/v1/queues/delivery",
+        json={
+            "name": "Delivery",
+            "position": 1,
+            "filters": [{"categories": ["delivery_delay"]}],
+            "fallback_queue": "general",
+            "escalate_after_s": 1,
+        },
+    )
+    agent = await sb.ok(
+        "POST",
+        "/v1/agents/ann",
+        json={"name": "Ann", "languages": {"en": 5}, "queues": ["general"]},
+    )
+    assert agent["presence"] == "offline"
+    path = await _email_channel(sb)
+    await _post_email(
+        sb,
+        path,
+        _mime(
+            "Mary Smith <mary@example.org>",
+            "Late parcel",
+            "Hello, my parcel was supposed to arrive yesterday and it is still not here. "
+            "Where is my parcel?",
+            "<late-1@example.org>",
+        ),
+    )
+
+    async def waiting_in(queue: str) -> list[dict[str, Any]] | None:
+        found = await sb.ok("GET", "/v1/tickets", params={"queue": queue})
+        return list(found) if found else None
+
+    [case] = await eventually(lambda: waiting_in("delivery"), what="the case in delivery")
+    assert case["agent_id"] is None
+    assert case["category"] == "delivery_delay"
+    [moved] = await eventually(lambda: waiting_in("general"), what="escalation to general")
+    assert moved["id"] == case["id"]
+    assert moved["agent_id"] is None
+    await asyncio.sleep(0.3)  # still nobody online: it keeps waiting
+    assert (await sb.ok("GET", f"/v1/tickets/{case['id']}"))["agent_id"] is None
+
+    await sb.ok("PUT", "/v1/agents/ann/presence", json={"presence": "online"})
+    # "The moment": assigned within the presence request itself, no poll needed.
+    ticket = await sb.ok("GET", f"/v1/tickets/{case['id']}")
+    assert (ticket["agent_id"], ticket["queue_id"]) == ("ann", "general")
+    assert (await sb.ok("GET", "/v1/agents/ann"))["load"] == 10
+
+
+async def _whatsapp_channel(sb: Stack) -> str:
+    """A WhatsApp Cloud API channel; its webhook path."""
+    channel = await sb.ok(
+        "POST",
+        "/v1/channels",
+        json={
+            "kind": "whatsapp",
+            "name": "WhatsApp",
+            "settings": {"phone_number_id": "106540352242922"},
+            "secrets": {"app_secret": WA_SECRET, "verify_token": "verify-me"},
+        },
+    )
+    return str(channel["webhook_path"])
+
+
+async def _post_whatsapp(sb: Stack, path: str, wamid: str, text: str, sender: str) -> None:
+    raw = samples.whatsapp([samples.wa_text(wamid, text, sender=sender)])
+    await sb.ok(
+        "POST",
+        path,
+        content=raw,
+        headers={
+            "content-type": "application/json",
+            "x-hub-signature-256": samples.hub_signature(WA_SECRET, raw),
+        },
+    )
+
+
+async def _polish_desk(sb: Stack) -> None:
+    """A Polish delivery queue, a catch-all, a Polish agent online and an English one."""
+    await sb.ok("POST", "/v1/queues/general", json={"name": "General", "position": 99})
+    await sb.ok(
+        "POST",
+        "/v1/queues/pl-delivery",
+        json={
+            "name": "Polish delivery",
+            "position": 1,
+            "filters": [{"categories": ["delivery_delay"], "languages": ["pl"]}],
+        },
+    )
+    await sb.ok("POST", "/v1/agents/en-agent", json={"name": "Emma", "languages": {"en": 5}})
+    await sb.ok("POST", "/v1/agents/pl-agent", json={"name": "Piotr", "languages": {"pl": 5}})
+    for agent in ("en-agent", "pl-agent"):
+        await sb.ok("PUT", f"/v1/agents/{agent}/presence", json={"presence": "online"})
+
+
+async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_whatsapp(
+    stack: Stack,
+) -> None:
+    sb = stack
+    await _polish_desk(sb)
+    email_path = await _email_channel(sb)
+    wa_path = await _whatsapp_channel(sb)
+    start = datetime.now(UTC)
+    await sb.ok(
+        "POST",
+        "/v1/orders",
+        json={
+            "order_id": "PL-1001",
+            "customer_email": "jozef.wisniewski@example.pl",
+            "customer_phone": "+48 600 100 200",
+            "customer_name": "Józef Wiśniewski",
+            "customer_language": "pl",
+            "customer_timezone": "Europe/Warsaw",
+            "placed_at": _iso(start - timedelta(days=3)),
+        },
+    )
+
+    async def customer() -> dict[str, Any] | None:
+        found = await sb.ok("GET", "/v1/customers", params={"email": "jozef.wisniewski@example.pl"})
+        return found[0] if found else None
+
+    await eventually(customer, what="the order's customer card")
+    await _post_email(
+        sb,
+        email_path,
+        _mime(
+            "Józef Wiśniewski <jozef.wisniewski@example.pl>",
+            "Spóźniona paczka",
+            samples.TEXTS["pl"],
+            "<pl-late-1@example.pl>",
+        ),
+    )
+
+    async def one_case() -> list[dict[str, Any]] | None:
+        found = await sb.ok("GET", "/v1/tickets")
+        return list(found) if found and found[0]["agent_id"] else None
+
+    [case] = await eventually(one_case, what="the email's case assigned")
+    assert (case["queue_id"], case["agent_id"], case["language"]) == (
+        "pl-delivery",
+        "pl-agent",
+        "pl",
+    )
+    await _post_whatsapp(
+        sb, wa_path, "wamid.PL1", "Halo, piszę też tutaj. Gdzie jest moja paczka?", "48600100200"
+    )
+
+    async def two_messages() -> dict[str, Any] | None:
+        ticket = await sb.ok("GET", f"/v1/tickets/{case['id']}")
+        inbound = [m for m in ticket["messages"] or [] if m["direction"] == "inbound"]
+        return ticket if len(inbound) == 2 else None
+
+    ticket = await eventually(two_messages, what="the WhatsApp message joining the case")
+    assert [m["channel"] for m in ticket["messages"] if m["direction"] == "inbound"] == [
+        "email",
+        "whatsapp",
+    ]
+    assert len(await sb.ok("GET", "/v1/tickets")) == 1
+    card = await customer()
+    assert card is not None
+    assert card["id"] == case["customer_id"]
+    for params in ({"email": "jozef.wisniewski@example.pl"}, {"phone": "+48600100200"}):
+        found = await sb.ok("GET", "/v1/customers", params=params)
+        assert [c["id"] for c in found] == [card["id"]], params
+
+    await sb.ok(
+        "POST",
+        f"/v1/tickets/{case['id']}/replies",
+        json={
+            "agent_id": "pl-agent",
+            "text": "Dzień dobry, paczka dotrze jutro.",
+            "status": "open",
+        },
+    )
+
+    async def outbound() -> list[Any] | None:
+        sent = [e for e in await sb.topic("sb.outbound.v1") if e.data.ticket_id == case["id"]]
+        return sent or None
+
+    [reply] = await eventually(outbound, what="the reply as an outbound message")
+    assert reply.data.channel == "whatsapp"
+    await sb.ok("POST", f"/v1/tickets/{case['id']}/resolve")
+    responded = datetime.now(UTC)
+    for response_id, kind, score in (("r-csat", "csat", 5), ("r-nps", "nps", 9)):
+        await sb.ok(
+            "POST",
+            "/v1/surveys/responses",
+            json={
+                "response_id": response_id,
+                "kind": kind,
+                "score": score,
+                "ticket_id": case["id"],
+                "customer_id": card["id"],
+                "responded_at": _iso(responded),
+            },
+        )
+
+    async def story() -> dict[str, Any] | None:
+        doc = await _kpis(sb, start, "frt,resolution_time,csat,nps,opened,resolved")
+        k = doc["rows"][0]["kpis"]
+        done = k["csat"]["value"] is not None and k["nps"]["value"] is not None
+        return k if done and k["resolved"]["value"] == 1 else None
+
+    kpis = await eventually(story, what="the story's KPIs")
+    final = await sb.ok("GET", f"/v1/tickets/{case['id']}")
+    assert final["status"] == "resolved"
+    assert kpis["opened"]["value"] == 1
+    assert kpis["csat"]["value"] == 1.0
+    assert kpis["nps"]["value"] == 100.0
+    tickets = await sb.topic("sb.tickets.v1")
+    [replied] = [e for e in tickets if e.type.endswith("agent_replied")]
+    [resolved] = [e for e in tickets if e.type.endswith(".resolved")]
+    assert kpis["frt"]["value"] == pytest.approx(replied.data.response_ms / 1000)
+    assert kpis["resolution_time"]["value"] == pytest.approx(resolved.data.resolution_ms / 1000)
+    elapsed = (datetime.now(UTC) - start).total_seconds()
+    assert 0 <= kpis["frt"]["value"] <= elapsed
+    assert kpis["frt"]["value"] <= kpis["resolution_time"]["value"] <= elapsed
