@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -465,3 +466,135 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
     elapsed = (datetime.now(UTC) - start).total_seconds()
     assert 0 <= kpis["frt"]["value"] <= elapsed
     assert kpis["frt"]["value"] <= kpis["resolution_time"]["value"] <= elapsed
+
+
+async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on_its_timeline(
+    stack: Stack,
+) -> None:
+    sb = stack
+    await _polish_desk(sb)
+    wa_path = await _whatsapp_channel(sb)
+    now = datetime.now(UTC)
+    warsaw = now.astimezone(ZoneInfo("Europe/Warsaw"))
+    # Quiet hours well away from the customer's current local time: they are awake now.
+    quiet = {
+        "quiet_start": (warsaw + timedelta(hours=6)).strftime("%H:%M"),
+        "quiet_end": (warsaw + timedelta(hours=8)).strftime("%H:%M"),
+    }
+    await sb.ok("PUT", "/v1/policies", json=quiet)
+    await sb.ok(
+        "POST",
+        "/v1/orders",
+        json={
+            "order_id": "PL-2002",
+            "customer_email": "anna.nowak@example.pl",
+            "customer_phone": "+48 600 100 200",
+            "customer_name": "Anna Nowak",
+            "customer_language": "pl",
+            "customer_timezone": "Europe/Warsaw",
+            "placed_at": _iso(now - timedelta(days=4)),
+            "promised_to": (now + timedelta(days=2)).date().isoformat(),
+            "shipments": [{"shipment_id": "S-2002", "carrier": "dhl", "tracking_number": "JD2"}],
+        },
+    )
+
+    async def card() -> dict[str, Any] | None:
+        found = await sb.ok("GET", "/v1/customers", params={"email": "anna.nowak@example.pl"})
+        return found[0] if found else None
+
+    customer = await eventually(card, what="the order's customer card")
+    await sb.ok("PATCH", f"/v1/customers/{customer['id']}", json={"preferred_channel": "sms"})
+
+    async def preference_published() -> bool:
+        events = await sb.topic("sb.customers.v1")
+        return any(getattr(e.data, "preferred_channel", None) == "sms" for e in events)
+
+    await eventually(preference_published, what="the preference on sb.customers.v1")
+    await asyncio.sleep(0.5)  # notifier's read model consumes it
+    # The last scan was 50 h ago: past the default stall threshold (48 h).
+    await sb.ok(
+        "POST",
+        "/v1/shipments/events",
+        json={
+            "shipment_id": "S-2002",
+            "order_id": "PL-2002",
+            "carrier": "dhl",
+            "tracking_number": "JD2",
+            "status": "in_transit",
+            "location": "Stryków",
+            "occurred_at": _iso(now - timedelta(hours=50)),
+        },
+    )
+
+    async def alerts() -> list[Any] | None:
+        out = [e for e in await sb.topic("sb.outbound.v1") if e.data.ticket_id is None]
+        return out or None
+
+    [alert] = await eventually(alerts, what="the proactive alert")
+    assert alert.data.channel == "sms"
+    assert alert.data.recipient.value == "+48600100200"
+    assert "PL-2002" in alert.data.text and "opóźniona" in alert.data.text  # in Polish
+    [sent] = await sb.ok("GET", "/v1/notifications", params={"order_id": "PL-2002"})
+    assert (sent["status"], sent["delay_reason"], sent["channel"]) == ("sent", "stalled", "sms")
+    assert sent["customer_id"] == customer["id"]
+
+    await _post_whatsapp(sb, wa_path, "wamid.PL2", "Gdzie jest moja paczka?", "48600100200")
+
+    async def case() -> dict[str, Any] | None:
+        found = await sb.ok("GET", "/v1/tickets", params={"customer": customer["id"]})
+        return found[0] if found else None
+
+    ticket = await eventually(case, what="the customer's case")
+
+    async def timeline() -> list[dict[str, Any]] | None:
+        doc = await sb.ok("GET", f"/v1/customers/{customer['id']}/timeline")
+        items = doc["entries"]
+        kinds = {i["kind"] for i in items}
+        return items if any("ticket" in k or "case" in k for k in kinds) else None
+
+    items = await eventually(timeline, what="the case on the customer's timeline")
+    # Newest first: the case opened after the alert that was sent, both on the one timeline.
+    kinds = [(i["kind"], i["summary"]) for i in items]
+    opened = kinds.index(("ticket", "case opened"))
+    assert ("notification", "sent: stalled (sent)") in kinds[opened + 1 :]
+    assert (ticket["queue_id"], ticket["agent_id"], ticket["language"]) == (
+        "pl-delivery",
+        "pl-agent",
+        "pl",
+    )
+    # Back on track (an estimate within the promise ends the episode), then a weather delay:
+    # a new delay episode while the case is open is suppressed (and noted on it), never sent.
+    for code, hours_ago, extra in (
+        (None, 2, {"status": "in_transit", "estimate_to": _iso(now + timedelta(days=1))}),
+        ("WX", 1, {}),
+    ):
+        await sb.ok(
+            "POST",
+            "/v1/shipments/events",
+            json={
+                "shipment_id": "S-2002",
+                "order_id": "PL-2002",
+                "carrier": "dhl",
+                "tracking_number": "JD2",
+                "occurred_at": _iso(now - timedelta(hours=hours_ago)),
+                **({"carrier_code": code} if code else {}),
+                **extra,
+            },
+        )
+
+    async def suppressed() -> list[dict[str, Any]] | None:
+        found = await sb.ok("GET", "/v1/notifications", params={"order_id": "PL-2002"})
+        return found if any(n["status"] == "suppressed" for n in found) else None
+
+    found = await eventually(suppressed, what="the second delay suppressed by the open case")
+    [second] = [n for n in found if n["status"] == "suppressed"]
+    assert (second["reason"], second["customer_id"]) == ("open_case", customer["id"])
+
+    async def noted() -> list[dict[str, Any]] | None:
+        doc = await sb.ok("GET", f"/v1/tickets/{ticket['id']}")
+        notes = [m for m in doc["messages"] if m["direction"] == "internal"]
+        return notes or None
+
+    [note] = await eventually(noted, what="the suppressed alert noted on the case")
+    assert note["author"] == "notifier" and "PL-2002" in note["text"]
+    assert len(await alerts() or []) == 1  # no second alert went out

@@ -132,6 +132,34 @@ async def test_open_case_for_the_order_suppresses_with_an_internal_note(
     assert "o-1" in ev.data.note.text and sender.sent == []
 
 
+async def test_open_case_of_the_customer_naming_no_order_suppresses_as_routing_sends_it(
+    notifier: NotifierService, sender: FakeSender
+) -> None:
+    # routing's ticket.opened names no order (it does not know one): the customer's open case
+    # must still suppress the alert, or "where is my parcel" is answered twice.
+    await _known_customer(notifier)
+    opened = TicketOpened(ticket_id="t-1", customer_id="c-1", occurred_at=START)
+    await deliver(notifier, event_of(opened))
+    await deliver(notifier, scan(START, carrier_code="DY"))
+    await notifier.tick()
+    (ev,) = await outbox(notifier, "notification.suppressed")
+    assert ev.data.reason == "open_case" and ev.data.note.ticket_id == "t-1"
+    assert sender.sent == []
+
+
+async def test_open_case_about_another_order_does_not_suppress(
+    notifier: NotifierService, sender: FakeSender
+) -> None:
+    await _known_customer(notifier)
+    other = TicketOpened(ticket_id="t-2", customer_id="c-1", order_id="o-9", occurred_at=START)
+    await deliver(notifier, event_of(other))
+    await deliver(notifier, scan(START, carrier_code="DY"))
+    await notifier.tick()
+    await notifier.tick()
+    assert await outbox(notifier, "notification.suppressed") == []
+    assert len(sender.sent) == 1
+
+
 @pytest.mark.parametrize("channel", ["whatsapp"])
 async def test_stop_turns_consent_off_and_the_next_channel_is_used(
     notifier: NotifierService, sender: FakeSender, channel: str

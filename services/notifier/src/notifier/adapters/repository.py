@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, insert, select, update
+from sqlalchemy import Row, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
@@ -211,12 +211,21 @@ class Repository:
         """Record a case and whether it is open."""
         await self._put(orm.cases, {"ticket_id": ticket_id}, values)
 
-    async def open_case(self, order_id: str | None) -> str | None:
-        """The id of an open case about this order, if any."""
-        if not order_id:
-            return None
+    async def open_case(self, order_id: str | None, customer_id: str | None = None) -> str | None:
+        """The id of an open case about this order, else (routing's cases name no order) an
+        open case of the order's customer that names no order, if any."""
         c = orm.cases.c
+        about: list[Any] = []
+        if order_id:
+            about.append(c.order_id == order_id)
+        if customer_id:
+            about.append(and_(c.customer_id == customer_id, c.order_id.is_(None)))
+        if not about:
+            return None
         row = await self._one(
-            select(c.ticket_id).where(c.tenant_id == self.tenant, c.order_id == order_id, c.open)
+            select(c.ticket_id)
+            .where(c.tenant_id == self.tenant, c.open, or_(*about))
+            .order_by(c.order_id.is_(None))  # a case about this very order first
+            .limit(1)
         )
         return row.ticket_id if row else None

@@ -49,7 +49,7 @@ async def fire_send(ctx: Ctx, nid: str, *, sender: Sender) -> None:
         return
     policy = await ctx.policy()
     _, customer = await for_order(ctx, row.order_id)
-    ticket = await ctx.repo.open_case(row.order_id)
+    ticket = await ctx.repo.open_case(row.order_id, row.customer_id)
     sent = await ctx.notes.sent_times(row.customer_id, since=ctx.now - policy.cap_window)
     decision = decide(customer, now=ctx.now, policy=policy, open_case=bool(ticket), sent=sent)
     channels = [c for c in row.channels_left if c in decision.channels]

@@ -26,7 +26,7 @@ async def create(ctx: Ctx, ship: Shipment, alert: Alert, *, policy: Policy) -> N
     if await ctx.notes.by_alert(alert.key):
         return
     customer_id, customer = await for_order(ctx, ship.order_id)
-    ticket = await ctx.repo.open_case(ship.order_id)
+    ticket = await ctx.repo.open_case(ship.order_id, customer_id)
     sent = await ctx.notes.sent_times(customer_id, since=ctx.now - policy.cap_window)
     decision = decide(customer, now=ctx.now, policy=policy, open_case=bool(ticket), sent=sent)
     nid = str(uuid.uuid4())
