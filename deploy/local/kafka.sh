@@ -78,20 +78,8 @@ cmd_fetch() {
 }
 
 # ---------------------------------------------------------------- process state
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# A live, non-zombie process (the detached broker is re-parented to init, and an
-# unreaped zombie still passes `kill -0`).
-alive() {
-  # Any thread not yet dead counts: after SIGKILL a JVM's main thread can show as a
-  # zombie while other threads (holding the sockets) are still exiting.
-  local f st
-  for f in /proc/"$1"/task/*/stat; do
-    st="$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1)" || continue
-    [[ -n "$st" && "$st" != Z && "$st" != X ]] && return 0
-  done
-  return 1
-}
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 broker_pid() {
   # Prints the pid if the pid file points at a live kafka.Kafka process of ours.

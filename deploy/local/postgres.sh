@@ -52,19 +52,8 @@ as_pg() {
   fi
 }
 
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# A live, non-zombie process (an unreaped zombie still passes `kill -0`, which is
-# what pg_ctl and the postmaster's own lock-file check use).
-alive() {
-  # Any thread not yet dead counts (a zombie leader can outlive exiting threads).
-  local f st
-  for f in /proc/"$1"/task/*/stat; do
-    st="$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1)" || continue
-    [[ -n "$st" && "$st" != Z && "$st" != X ]] && return 0
-  done
-  return 1
-}
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Prints the postmaster pid if this cluster's postmaster is running.
 pm_pid() {

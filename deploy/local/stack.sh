@@ -64,17 +64,8 @@ svc_port() {
   die "unknown service $1"
 }
 
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# A live, non-zombie process.
-alive() {
-  local f st
-  for f in /proc/"$1"/task/*/stat; do
-    st="$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1)" || continue
-    [[ -n "$st" && "$st" != Z && "$st" != X ]] && return 0
-  done
-  return 1
-}
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Prints the pid if the pid file points at a live `python -m <svc>` of ours.
 svc_pid() {

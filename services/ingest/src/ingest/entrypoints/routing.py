@@ -14,14 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.adapters.secret_box import SecretUnreadable
 from ingest.domain.errors import ParseError, SignatureError
-from ingest.service_layer.errors import RateLimited
-from sbkit.problems import problem_response
+from sbkit.problems import RETRY_AFTER_S, ServiceUnavailable, problem_response
 
 log = structlog.get_logger(__name__)
 
 
 class IngestRoute(APIRoute):
-    """Domain parse/signature errors become 400/401, our own outages 503 (providers retry)."""
+    """Domain parse/signature errors become 400/401, our own outages 503 (the kit renders it)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Wrap the FastAPI handler with the ingest error mapping."""
@@ -30,10 +29,6 @@ class IngestRoute(APIRoute):
         async def wrapped(request: Request) -> Response:
             try:
                 return await handler(request)
-            except RateLimited as exc:
-                response = problem_response(429, exc.title, detail=exc.detail)
-                response.headers["Retry-After"] = str(exc.retry_after_s)
-                return response
             except ParseError as exc:
                 return problem_response(400, "Malformed payload", detail=_short(exc))
             except ValidationError as exc:  # a provider value outside our event limits
@@ -44,9 +39,9 @@ class IngestRoute(APIRoute):
                 return problem_response(401, "Invalid signature", detail=_short(exc))
             except (SQLAlchemyError, OSError, SecretUnreadable) as exc:  # our own failure: retry
                 log.warning("ingest.db_unavailable", error=type(exc).__name__)
-                response = problem_response(503, "Service unavailable", detail="retry later")
-                response.headers["Retry-After"] = "5"
-                return response
+                raise ServiceUnavailable(
+                    "retry later", headers={"Retry-After": str(RETRY_AFTER_S)}
+                ) from exc
 
         return wrapped
 

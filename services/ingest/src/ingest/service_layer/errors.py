@@ -47,11 +47,7 @@ class RateLimited(DomainError):
     status, title = 429, "Too many requests"
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"retry after {retry_after_s} s", retry_after=retry_after_s)
+        super().__init__(
+            f"retry after {retry_after_s} s", headers={"Retry-After": str(retry_after_s)}
+        )
         self.retry_after_s = retry_after_s
-
-
-class Unavailable(DomainError):
-    """Our own transient failure (database or broker): the sender should retry."""
-
-    status, title = 503, "Service unavailable"
