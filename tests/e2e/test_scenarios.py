@@ -1,8 +1,16 @@
-"""Issue 9's end-to-end scenarios on the embedded mode: all five services in one process.
+"""Issue 9's end-to-end scenarios, each run on both run modes (tests/e2e/deployments.py).
 
-Only public HTTP APIs and provider-format webhooks are used (through the ASGI transport);
-effects are observed through the APIs (and, for outbound messages, the bus topic adapters
-read). Each test gets its own data dir, bus and keys.
+- embedded: all five services in one FastAPI app (in-process ASGI), a fresh data dir per test;
+- stack: deploy/local/stack.sh — real PostgreSQL, real Kafka, five service processes — started
+  once for this module (from an empty data dir) and stopped at its end; each test is its own
+  tenant, registered and given a token through the `switchboard` CLI.
+
+Only public HTTP APIs and provider-format webhooks are used; effects are observed through the
+APIs, the topics adapters read (sb.outbound.v1) and consumer-group progress. Nothing fakes the
+clock: waits that would take hours are given as data (a last scan 50 h ago is past the stall
+threshold; quiet hours are placed around the customer's current local time; the queue escalates
+after 1 s). Both modes get the same test settings: short poll intervals for the outbox relay and
+the timer pollers, so escalation and alert timers fire within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -10,118 +18,93 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from sbcontracts.catalog import decode
-from sbkit.auth import Keyring, mint
+from sbcontracts.topics import CUSTOMERS, OUTBOUND, TICKETS
 from sbkit.settings import KitSettings
 from switchboard.embedded import create_app
+from tests.e2e.deployments import ROOT, Embedded, LocalStack, Tenant, new_tenant_name
 from tests.unit.ingest import samples
 
-TENANT = "acme"
-SCOPES = [
-    "messages:write",
-    "messages:read",
-    "channels:write",
-    "channels:read",
-    "calls:write",
-    "orders:write",
-    "shipments:write",
-    "surveys:write",
-    "customers:read",
-    "customers:write",
-    "tickets:read",
-    "tickets:write",
-    "routing:admin",
-    "kpis:read",
-    "notifications:read",
-    "notifications:write",
-]
+pytestmark = pytest.mark.timeout(900)
 
-T = TypeVar("T")
+# Test settings, the same for both modes (every service reads them from the environment).
+TEST_SETTINGS = {
+    "SB_OUTBOX_POLL_MS": "50",
+    "SB_TIMER_POLL_MS": "100",
+    "SB_NOTIFIER_TIMER_POLL_MS": "100",
+    "SB_LIVE_REFRESH_MS": "200",
+    "SB_LOG_LEVEL": "WARNING",
+}
 
 
-@dataclass
-class Stack:
-    """The embedded app and an authenticated client."""
-
-    app: FastAPI
-    client: httpx.AsyncClient
-
-    async def ok(self, method: str, url: str, **kwargs: Any) -> Any:
-        """A request that must succeed; its JSON (or None)."""
-        resp = await self.client.request(method, url, **kwargs)
-        assert resp.status_code < 300, f"{method} {url} → {resp.status_code}: {resp.text}"
-        return resp.json() if resp.content else None
-
-    async def topic(self, name: str) -> list[Any]:
-        """Every event of this tenant on a bus topic (what adapters/other services read)."""
-        records = await self.app.state.bus.read_topic(name)
-        events = [decode(r.value) for r in records]
-        return [e for e in events if e.tenantid == TENANT]
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[LocalStack]:
+    """The local stack, up for every scenario of this module, down at its end."""
+    # its own data and ports: never the test broker/database, `make up` or test_run_modes
+    stack = LocalStack(
+        data_dir=ROOT / ".data" / "test-e2e-stack",
+        kafka_port=19392,
+        pg_port=15732,
+        base_port=8700,
+        settings=TEST_SETTINGS | {"SB_KAFKA_FAST": "1"},
+    )
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 20.0, what: str = ""
-) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s: {what} (last: {last!r})")
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    """All five services in one process on a fresh data dir, with fast pollers."""
-    for name, value in {
-        "SB_OUTBOX_POLL_MS": "20",
-        "SB_TIMER_POLL_MS": "50",
-        "SB_NOTIFIER_TIMER_POLL_MS": "50",
-        "SB_LIVE_REFRESH_MS": "200",
-        "SB_LOG_LEVEL": "WARNING",
-    }.items():
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("stack", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+    ]
+)
+async def sb(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Tenant]:
+    """A fresh tenant on the run mode under test."""
+    tenant = new_tenant_name()
+    if request.param == "stack":
+        stack: LocalStack = request.getfixturevalue("local_stack")
+        token = await asyncio.to_thread(stack.token, tenant)
+        try:
+            yield Tenant(stack, tenant, token)
+        finally:
+            await stack.aclose()
+        return
+    for name, value in TEST_SETTINGS.items():
         monkeypatch.setenv(name, value)
     settings = KitSettings(
         service="switchboard",
         local_bus_path=str(tmp_path / "bus.db"),
         auth_key_dir=str(tmp_path / "keys"),
         database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-        outbox_poll_ms=20,
     )
     app = create_app(settings)
-    _, token = mint(Keyring.load(tmp_path / "keys"), tenant_id=TENANT, scopes=SCOPES, ttl_s=3600)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://sb.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client:
-            yield Stack(app, client)
+        embedded = Embedded(app, tmp_path / "keys")
+        try:
+            yield Tenant(embedded, tenant, embedded.token(tenant))
+        finally:
+            await embedded.aclose()
 
 
 def _iso(at: datetime) -> str:
     return at.isoformat()
 
 
-async def _kpis(sb: Stack, start: datetime, kpis: str, **params: Any) -> dict[str, Any]:
+async def _kpis(sb: Tenant, start: datetime, kpis: str, **params: Any) -> dict[str, Any]:
     """The KPI totals over [start - 1 h, now + 1 h)."""
     query = {
         "from": _iso(start - timedelta(hours=1)),
@@ -131,8 +114,7 @@ async def _kpis(sb: Stack, start: datetime, kpis: str, **params: Any) -> dict[st
     return dict(await sb.ok("GET", "/v1/kpis", params=query))
 
 
-async def test_calls_give_service_level_abandonment_and_a_callback_case(stack: Stack) -> None:
-    sb = stack
+async def test_calls_give_service_level_abandonment_and_a_callback_case(sb: Tenant) -> None:
     await sb.ok("POST", "/v1/queues/voice", json={"name": "Voice", "position": 10})
     await sb.ok(
         "POST",
@@ -184,7 +166,7 @@ async def test_calls_give_service_level_abandonment_and_a_callback_case(stack: S
         )
         return total if done else None
 
-    kpis = await eventually(figures, what="six offered calls in the KPIs")
+    kpis = await sb.eventually(figures, what="six offered calls in the KPIs")
     assert kpis["answered"]["value"] == 4
     # F1, T = 20 s: (answered within 20 s: 3 + abandoned within 20 s: 1) / (4 + 2)
     assert kpis["service_level"]["value"] == pytest.approx(4 / 6)
@@ -195,7 +177,7 @@ async def test_calls_give_service_level_abandonment_and_a_callback_case(stack: S
         found = await sb.ok("GET", "/v1/tickets", params={"queue": "callbacks"})
         return list(found) if len(found) == 2 else None
 
-    cases = await eventually(callbacks, what="a callback case per abandoned call")
+    cases = await sb.eventually(callbacks, what="a callback case per abandoned call")
     assert {c["kind"] for c in cases} == {"callback"}
     assert {c["channel"] for c in cases} == {"voice"}
     assert {c["priority"] for c in cases} == {"high"}
@@ -206,7 +188,7 @@ EMAIL_SECRET = "email-signing-secret"
 WA_SECRET = "whatsapp-app-secret"
 
 
-async def _email_channel(sb: Stack) -> str:
+async def _email_channel(sb: Tenant) -> str:
     """A raw-MIME email channel; its webhook path."""
     channel = await sb.ok(
         "POST",
@@ -233,7 +215,7 @@ def _mime(sender: str, subject: str, text: str, message_id: str) -> bytes:
     return msg.as_bytes()
 
 
-async def _post_email(sb: Stack, path: str, raw: bytes) -> None:
+async def _post_email(sb: Tenant, path: str, raw: bytes) -> None:
     sig = "sha256=" + hmac.new(EMAIL_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     await sb.ok(
         "POST",
@@ -244,9 +226,8 @@ async def _post_email(sb: Stack, path: str, raw: bytes) -> None:
 
 
 async def test_nobody_online_case_escalates_and_is_assigned_when_an_agent_comes_online(
-    stack: Stack,
+    sb: Tenant,
 ) -> None:
-    sb = stack
     await sb.ok("POST", "/v1/queues/general", json={"name": "General", "position": 99})
     await sb.ok(
         "POST",
@@ -282,10 +263,10 @@ async def test_nobody_online_case_escalates_and_is_assigned_when_an_agent_comes_
         found = await sb.ok("GET", "/v1/tickets", params={"queue": queue})
         return list(found) if found else None
 
-    [case] = await eventually(lambda: waiting_in("delivery"), what="the case in delivery")
+    [case] = await sb.eventually(lambda: waiting_in("delivery"), what="the case in delivery")
     assert case["agent_id"] is None
     assert case["category"] == "delivery_delay"
-    [moved] = await eventually(lambda: waiting_in("general"), what="escalation to general")
+    [moved] = await sb.eventually(lambda: waiting_in("general"), what="escalation to general")
     assert moved["id"] == case["id"]
     assert moved["agent_id"] is None
     await asyncio.sleep(0.3)  # still nobody online: it keeps waiting
@@ -298,7 +279,7 @@ async def test_nobody_online_case_escalates_and_is_assigned_when_an_agent_comes_
     assert (await sb.ok("GET", "/v1/agents/ann"))["load"] == 10
 
 
-async def _whatsapp_channel(sb: Stack) -> str:
+async def _whatsapp_channel(sb: Tenant) -> str:
     """A WhatsApp Cloud API channel; its webhook path."""
     channel = await sb.ok(
         "POST",
@@ -313,7 +294,7 @@ async def _whatsapp_channel(sb: Stack) -> str:
     return str(channel["webhook_path"])
 
 
-async def _post_whatsapp(sb: Stack, path: str, wamid: str, text: str, sender: str) -> None:
+async def _post_whatsapp(sb: Tenant, path: str, wamid: str, text: str, sender: str) -> None:
     raw = samples.whatsapp([samples.wa_text(wamid, text, sender=sender)])
     await sb.ok(
         "POST",
@@ -326,7 +307,7 @@ async def _post_whatsapp(sb: Stack, path: str, wamid: str, text: str, sender: st
     )
 
 
-async def _polish_desk(sb: Stack) -> None:
+async def _polish_desk(sb: Tenant) -> None:
     """A Polish delivery queue, a catch-all, a Polish agent online and an English one."""
     await sb.ok("POST", "/v1/queues/general", json={"name": "General", "position": 99})
     await sb.ok(
@@ -345,9 +326,8 @@ async def _polish_desk(sb: Stack) -> None:
 
 
 async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_whatsapp(
-    stack: Stack,
+    sb: Tenant,
 ) -> None:
-    sb = stack
     await _polish_desk(sb)
     email_path = await _email_channel(sb)
     wa_path = await _whatsapp_channel(sb)
@@ -370,7 +350,7 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
         found = await sb.ok("GET", "/v1/customers", params={"email": "jozef.wisniewski@example.pl"})
         return found[0] if found else None
 
-    await eventually(customer, what="the order's customer card")
+    await sb.eventually(customer, what="the order's customer card")
     await _post_email(
         sb,
         email_path,
@@ -386,7 +366,7 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
         found = await sb.ok("GET", "/v1/tickets")
         return list(found) if found and found[0]["agent_id"] else None
 
-    [case] = await eventually(one_case, what="the email's case assigned")
+    [case] = await sb.eventually(one_case, what="the email's case assigned")
     assert (case["queue_id"], case["agent_id"], case["language"]) == (
         "pl-delivery",
         "pl-agent",
@@ -401,7 +381,7 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
         inbound = [m for m in ticket["messages"] or [] if m["direction"] == "inbound"]
         return ticket if len(inbound) == 2 else None
 
-    ticket = await eventually(two_messages, what="the WhatsApp message joining the case")
+    ticket = await sb.eventually(two_messages, what="the WhatsApp message joining the case")
     assert [m["channel"] for m in ticket["messages"] if m["direction"] == "inbound"] == [
         "email",
         "whatsapp",
@@ -425,10 +405,10 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
     )
 
     async def outbound() -> list[Any] | None:
-        sent = [e for e in await sb.topic("sb.outbound.v1") if e.data.ticket_id == case["id"]]
+        sent = [e for e in await sb.topic(OUTBOUND.name) if e.data.ticket_id == case["id"]]
         return sent or None
 
-    [reply] = await eventually(outbound, what="the reply as an outbound message")
+    [reply] = await sb.eventually(outbound, what="the reply as an outbound message")
     assert reply.data.channel == "whatsapp"
     await sb.ok("POST", f"/v1/tickets/{case['id']}/resolve")
     responded = datetime.now(UTC)
@@ -452,13 +432,13 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
         done = k["csat"]["value"] is not None and k["nps"]["value"] is not None
         return k if done and k["resolved"]["value"] == 1 else None
 
-    kpis = await eventually(story, what="the story's KPIs")
+    kpis = await sb.eventually(story, what="the story's KPIs")
     final = await sb.ok("GET", f"/v1/tickets/{case['id']}")
     assert final["status"] == "resolved"
     assert kpis["opened"]["value"] == 1
     assert kpis["csat"]["value"] == 1.0
     assert kpis["nps"]["value"] == 100.0
-    tickets = await sb.topic("sb.tickets.v1")
+    tickets = await sb.topic(TICKETS.name)
     [replied] = [e for e in tickets if e.type.endswith("agent_replied")]
     [resolved] = [e for e in tickets if e.type.endswith(".resolved")]
     assert kpis["frt"]["value"] == pytest.approx(replied.data.response_ms / 1000)
@@ -469,9 +449,8 @@ async def test_polish_email_then_whatsapp_is_one_customer_one_case_replied_on_wh
 
 
 async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on_its_timeline(
-    stack: Stack,
+    sb: Tenant,
 ) -> None:
-    sb = stack
     await _polish_desk(sb)
     wa_path = await _whatsapp_channel(sb)
     now = datetime.now(UTC)
@@ -502,15 +481,18 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
         found = await sb.ok("GET", "/v1/customers", params={"email": "anna.nowak@example.pl"})
         return found[0] if found else None
 
-    customer = await eventually(card, what="the order's customer card")
+    customer = await sb.eventually(card, what="the order's customer card")
     await sb.ok("PATCH", f"/v1/customers/{customer['id']}", json={"preferred_channel": "sms"})
 
     async def preference_published() -> bool:
-        events = await sb.topic("sb.customers.v1")
+        events = await sb.topic(CUSTOMERS.name)
         return any(getattr(e.data, "preferred_channel", None) == "sms" for e in events)
 
-    await eventually(preference_published, what="the preference on sb.customers.v1")
-    await asyncio.sleep(0.5)  # notifier's read model consumes it
+    await sb.eventually(preference_published, what="the preference on sb.customers.v1")
+    # notifier's read model has it once its consumer group caught up with the topic
+    await sb.eventually(
+        lambda: sb.caught_up("notifier.customers", CUSTOMERS.name), what="notifier read it"
+    )
     # The last scan was 50 h ago: past the default stall threshold (48 h).
     await sb.ok(
         "POST",
@@ -527,10 +509,10 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
     )
 
     async def alerts() -> list[Any] | None:
-        out = [e for e in await sb.topic("sb.outbound.v1") if e.data.ticket_id is None]
+        out = [e for e in await sb.topic(OUTBOUND.name) if e.data.ticket_id is None]
         return out or None
 
-    [alert] = await eventually(alerts, what="the proactive alert")
+    [alert] = await sb.eventually(alerts, what="the proactive alert")
     assert alert.data.channel == "sms"
     assert alert.data.recipient.value == "+48600100200"
     assert "PL-2002" in alert.data.text and "opóźniona" in alert.data.text  # in Polish
@@ -544,7 +526,7 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
         found = await sb.ok("GET", "/v1/tickets", params={"customer": customer["id"]})
         return found[0] if found else None
 
-    ticket = await eventually(case, what="the customer's case")
+    ticket = await sb.eventually(case, what="the customer's case")
 
     async def timeline() -> list[dict[str, Any]] | None:
         doc = await sb.ok("GET", f"/v1/customers/{customer['id']}/timeline")
@@ -552,7 +534,7 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
         kinds = {i["kind"] for i in items}
         return items if any("ticket" in k or "case" in k for k in kinds) else None
 
-    items = await eventually(timeline, what="the case on the customer's timeline")
+    items = await sb.eventually(timeline, what="the case on the customer's timeline")
     # Newest first: the case opened after the alert that was sent, both on the one timeline.
     kinds = [(i["kind"], i["summary"]) for i in items]
     opened = kinds.index(("ticket", "case opened"))
@@ -586,7 +568,7 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
         found = await sb.ok("GET", "/v1/notifications", params={"order_id": "PL-2002"})
         return found if any(n["status"] == "suppressed" for n in found) else None
 
-    found = await eventually(suppressed, what="the second delay suppressed by the open case")
+    found = await sb.eventually(suppressed, what="the second delay suppressed by the open case")
     [second] = [n for n in found if n["status"] == "suppressed"]
     assert (second["reason"], second["customer_id"]) == ("open_case", customer["id"])
 
@@ -595,6 +577,6 @@ async def test_stalled_shipment_alerts_once_and_the_case_opens_with_the_alert_on
         notes = [m for m in doc["messages"] if m["direction"] == "internal"]
         return notes or None
 
-    [note] = await eventually(noted, what="the suppressed alert noted on the case")
+    [note] = await sb.eventually(noted, what="the suppressed alert noted on the case")
     assert note["author"] == "notifier" and "PL-2002" in note["text"]
     assert len(await alerts() or []) == 1  # no second alert went out
