@@ -42,6 +42,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     routing.TicketReopened,
     routing.TicketSlaWarning,
     routing.TicketSlaBreached,
+    routing.AgentPresenceChanged,
     outbound.OutboundMessage,
     notifier.NotificationScheduled,
     notifier.NotificationSent,

@@ -41,6 +41,7 @@ COMMERCE = Topic("sb.commerce.v1", "tenant + order id", "Orders and shipment tra
 SURVEYS = Topic("sb.surveys.v1", "tenant + customer id", "CSAT, NPS and CES responses.")
 CUSTOMERS = Topic("sb.customers.v1", "tenant + customer id", "Customer card changes and merges.")
 TICKETS = Topic("sb.tickets.v1", "tenant + ticket id", "Case lifecycle, assignment and SLA.")
+AGENTS = Topic("sb.agents.v1", "tenant + agent id", "Agent presence changes (for occupancy).")
 NOTIFICATIONS = Topic(
     "sb.notifications.v1", "tenant + customer id", "Proactive notification decisions and receipts."
 )
@@ -63,6 +64,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SURVEYS,
     CUSTOMERS,
     TICKETS,
+    AGENTS,
     NOTIFICATIONS,
     RECEIPTS,
     OUTBOUND,

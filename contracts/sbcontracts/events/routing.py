@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from sbcontracts.envelope import EventData
 from sbcontracts.events.common import Channel
-from sbcontracts.topics import TICKETS
+from sbcontracts.topics import AGENTS, TICKETS
 
 
 class TicketStatus(StrEnum):
@@ -180,3 +180,14 @@ class TicketSlaBreached(TicketData):
     topic: ClassVar[str] = TICKETS.name
     metric: SlaMetric
     due_at: AwareDatetime
+
+
+class AgentPresenceChanged(EventData):
+    """An agent went online, away (an aux state) or offline; `occurred_at` is when."""
+
+    event_type: ClassVar[str] = "com.switchboard.agent.presence_changed"
+    topic: ClassVar[str] = AGENTS.name
+    agent_id: str = Field(min_length=1, max_length=100)
+    presence: str = Field(pattern="^(online|away|offline)$")
+    previous: str | None = Field(default=None, pattern="^(online|away|offline)$")
+    occurred_at: AwareDatetime

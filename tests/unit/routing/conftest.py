@@ -20,7 +20,7 @@ from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.crm import MessageAttributed
 from sbcontracts.events.ingest import MessageReceived, ThreadRefs
-from sbcontracts.topics import OUTBOUND, TICKETS
+from sbcontracts.topics import AGENTS, OUTBOUND, TICKETS
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import Record
 
@@ -130,7 +130,7 @@ async def outbox(service: RoutingService, type_suffix: str = "") -> list[CloudEv
         pending = [decode(v) for v in rows.scalars()]
     relayed = [
         decode(r.value)
-        for topic in (TICKETS.name, OUTBOUND.name)
+        for topic in (TICKETS.name, OUTBOUND.name, AGENTS.name)
         for r in await service.runtime.bus.read_topic(topic)
     ]  # read after the outbox: an event moving between them is seen at least once
     seen: dict[str, CloudEvent[Any]] = {}

@@ -198,3 +198,17 @@ async def test_resolution_and_first_response_are_measured_from_the_same_customer
     [resolved] = await outbox(api.service, "ticket.resolved")
     assert replied.data.response_ms >= 30_000
     assert resolved.data.resolution_ms >= replied.data.response_ms
+
+
+async def test_presence_changes_are_published_for_occupancy(api: Api) -> None:
+    assert (await api.call("POST", "/v1/agents/ola", json=AGENT)).status_code == 201
+    for presence in ("online", "online", "away", "offline"):  # the repeat changes nothing
+        r = await api.call("PUT", "/v1/agents/ola/presence", json={"presence": presence})
+        assert r.status_code == 200, r.text
+    changes = await outbox(api.service, "agent.presence_changed")
+    assert [(e.data.previous, e.data.presence) for e in changes] == [
+        ("offline", "online"),
+        ("online", "away"),
+        ("away", "offline"),
+    ]
+    assert {e.data.agent_id for e in changes} == {"ola"}

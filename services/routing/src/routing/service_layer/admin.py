@@ -8,6 +8,7 @@ from typing import Any
 from routing.service_layer.assign import drain, drain_all
 from routing.service_layer.context import Ctx
 from routing.service_layer.errors import AgentNotFound, AlreadyExists, QueueNotFound, Unprocessable
+from sbcontracts.events.routing import AgentPresenceChanged
 
 _ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
@@ -85,6 +86,12 @@ async def set_presence(ctx: Ctx, agent_id: str, presence: str) -> None:
     if presence == "online" and agent.load == 0:
         changes["idle_since"] = ctx.now
     await ctx.repo.put_agent(agent_id, changes, exists=True)
+    await ctx.emit(
+        AgentPresenceChanged(
+            agent_id=agent_id, presence=presence, previous=str(agent.presence), occurred_at=ctx.now
+        ),
+        key_id=agent_id,
+    )
     if presence == "online":
         await drain(ctx, agent_id)
         return
