@@ -131,13 +131,18 @@ async def notifications(service: NotifierService) -> list[Any]:
 
 
 def order(
-    *, dispatch_by: datetime | None = None, promised: date | None = date(2026, 11, 23), **kw: Any
+    *,
+    dispatch_by: datetime | None = None,
+    promised: date | None = date(2026, 11, 23),
+    n: int = 1,
+    **kw: Any,
 ) -> CloudEvent[Any]:
+    """Order `o-<n>` of customer c-1 with shipment `s-<n>`."""
     ref = ShipmentRef(
-        shipment_id="s-1", carrier="dhl", tracking_number="JD1", dispatch_by=dispatch_by
+        shipment_id=f"s-{n}", carrier="dhl", tracking_number=f"JD{n}", dispatch_by=dispatch_by
     )
     data = OrderPlaced(
-        order_id="o-1",
+        order_id=f"o-{n}",
         customer_email="anna@x.pl",
         customer_phone="+48600100200",
         customer_language=kw.pop("language", "pl"),
@@ -149,12 +154,13 @@ def order(
     return event_of(data)
 
 
-def scan(at: datetime, status: str = "in_transit", **kw: Any) -> CloudEvent[Any]:
+def scan(at: datetime, status: str = "in_transit", *, n: int = 1, **kw: Any) -> CloudEvent[Any]:
+    """A carrier scan of shipment `s-<n>`."""
     data = ShipmentEventReceived(
-        shipment_id="s-1",
-        order_id="o-1",
+        shipment_id=f"s-{n}",
+        order_id=f"o-{n}",
         carrier="dhl",
-        tracking_number="JD1",
+        tracking_number=f"JD{n}",
         status=ShipmentStatus(status),
         occurred_at=at,
         **kw,

@@ -56,7 +56,7 @@ async def test_outage_then_recovery_against_a_real_server(server: str, tmp_path:
         database_url=f"sqlite+aiosqlite:///{tmp_path}/n.db",
         notifier_email_url=server,
         notifier_email_key="k",
-        notifier_allow_private_urls=True,
+        notifier_private_hosts=["127.0.0.1"],
     )
     sender = build_sender(settings)
     msg = Outgoing("acme", "email", "anna@x.pl", "Opóźnienie", "Twoja paczka", "n-1:email")

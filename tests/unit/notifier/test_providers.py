@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from notifier.adapters.providers import build_sender
-from notifier.adapters.ssrf import UnsafeUrl, check
+from notifier.adapters.ssrf import Allowlist, UnsafeUrl, check
 from notifier.config import NotifierSettings
 from notifier.service_layer.ports import Outgoing, SendFailed
 
@@ -120,9 +120,63 @@ async def test_redirect_to_a_private_address_is_refused(tmp_path: Path) -> None:
         await sender.send(MSG)
 
 
-async def test_private_urls_allowed_only_when_settings_say_so(tmp_path: Path) -> None:
+async def test_an_allow_listed_private_host_passes_and_others_stay_refused(tmp_path: Path) -> None:
     s = settings(
-        tmp_path, notifier_webhook_url="http://127.0.0.1/hook", notifier_allow_private_urls=True
+        tmp_path,
+        notifier_webhook_url="http://127.0.0.1/hook",
+        notifier_sms_url="http://10.0.0.7",
+        notifier_private_hosts=["127.0.0.1"],
     )
     sender = build_sender(s, httpx.MockTransport(lambda r: httpx.Response(200, json={})))
     assert (await sender.send(MSG)).provider_message_id == "n-1:whatsapp"
+    with pytest.raises(SendFailed, match="refused"):
+        await sender.send(Outgoing("acme", "sms", "+48600100200", "", "x", "n-1:sms"))
+
+
+async def test_a_redirect_from_an_allowed_host_to_another_private_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "10.1.0.5":
+            return httpx.Response(302, headers={"location": "http://10.9.9.9/x"})
+        return httpx.Response(200, json={"id": "leak"})
+
+    s = settings(
+        tmp_path,
+        notifier_webhook_url="http://10.1.0.5/hook",
+        notifier_private_hosts=["10.1.0.0/24"],
+    )
+    with pytest.raises(SendFailed, match="refused"):
+        await build_sender(s, httpx.MockTransport(handler)).send(MSG)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://169.254.169.254/latest", ["169.254.0.0/16"]),
+        ("http://metadata.google.internal/x", ["metadata.google.internal"]),
+        ("http://[fd00:ec2::254]/x", ["fd00::/8"]),
+    ],
+)
+async def test_metadata_endpoints_are_refused_even_when_listed(
+    url: str, allowed: list[str]
+) -> None:
+    with pytest.raises(UnsafeUrl):
+        await check(httpx.URL(url), Allowlist.parse(allowed))
+
+
+async def test_allow_list_entries_name_hosts_and_networks() -> None:
+    listed = Allowlist.parse(["localhost", "10.20.0.0/16", "[::1]", " "])
+    await check(httpx.URL("http://localhost:8080/x"), listed)
+    await check(httpx.URL("http://10.20.3.4/x"), listed)
+    await check(httpx.URL("http://[::1]:9/x"), listed)
+    with pytest.raises(UnsafeUrl):
+        await check(httpx.URL("http://10.21.0.1/x"), listed)
+
+
+async def test_guard_is_on_by_default(tmp_path: Path) -> None:
+    assert NotifierSettings().notifier_private_hosts == []
+    s = settings(tmp_path, notifier_email_url="http://127.0.0.1:1/send")
+    sender = build_sender(s, httpx.MockTransport(lambda r: httpx.Response(200, json={})))
+    with pytest.raises(SendFailed, match="refused"):
+        await sender.send(Outgoing("acme", "email", "a@x.pl", "s", "t", "k"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from sbkit.settings import KitSettings
 
 
@@ -23,4 +25,11 @@ class NotifierSettings(KitSettings):
     notifier_email_from: str = "alerts@example.com"
     notifier_http_timeout_ms: int = 5000
     notifier_http_attempts: int = 3
-    notifier_allow_private_urls: bool = False
+    notifier_private_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Provider destinations allowed although private or loopback (JSON list of host names,"
+            " IPs or CIDR networks: on-premise providers, test servers); every other private,"
+            " loopback, link-local or metadata address stays refused."
+        ),
+    )

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from notifier.adapters.ssrf import UnsafeUrl, guard
+from notifier.adapters.ssrf import Allowlist, UnsafeUrl, guard_for
 from notifier.config import NotifierSettings
 from notifier.service_layer.ports import Accepted, Outgoing, SendFailed
 
@@ -170,12 +170,12 @@ class HttpSender:
 def client_for(
     settings: NotifierSettings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """An httpx client with timeouts, bounded redirects and (unless allowed) the SSRF guard."""
-    hooks = [] if settings.notifier_allow_private_urls else [guard]
+    """An httpx client with timeouts, bounded redirects and the SSRF guard (with its allow-list)."""
+    guard = guard_for(Allowlist.parse(settings.notifier_private_hosts))
     return httpx.AsyncClient(
         timeout=settings.notifier_http_timeout_ms / 1000,
         max_redirects=3,
-        event_hooks={"request": hooks},
+        event_hooks={"request": [guard]},
         transport=transport,
     )
 
