@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from sbkit.db.tables import KitTables
 
@@ -33,4 +44,27 @@ thresholds = Table(
     Column("green_at", Float, nullable=False),
     Column("red_at", Float, nullable=False),
     Column("direction", String(20), nullable=False),
+)
+
+# Facts of derived entities (case, cycle, alert) merged from their events, and the components
+# each one last added to the buckets (JSON), so a change adds only the difference.
+facts = Table(
+    "kpi_facts",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("applied", Text, nullable=False),
+    Index("ix_kpi_facts_customer", "tenant_id", "customer_id"),
+)
+
+# Every presence change of every agent (online spans between them feed occupancy).
+presence_log = Table(
+    "presence_log",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("agent", String(100), primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("presence", String(10), nullable=False),
 )

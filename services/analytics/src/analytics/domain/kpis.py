@@ -43,11 +43,12 @@ class Totals:
 
 @dataclass(frozen=True)
 class Params:
-    """Read-time choices: service-level variant, threshold T and short-abandon threshold (s)."""
+    """Read-time choices: service-level variant, threshold T, short-abandon threshold (s), FCR window."""
 
     variant: str = "F1"
     threshold_s: int = 20
     short_abandon_s: int = 5
+    fcr_days: int = 7
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -137,6 +138,32 @@ def backlog(t: Totals, _: Params) -> float | None:
     return float(t.c("opened") + t.c("reopened") - t.c("resolved"))
 
 
+def _fcr(prefix: str) -> Callable[[Totals, Params], float | None]:
+    def fcr(t: Totals, p: Params) -> float | None:
+        """Resolutions without a repeat contact on the same issue within N days / resolutions."""
+        repeats = t.upto(f"{prefix}fcr_rep_h", 24 * p.fcr_days)
+        return _ratio(t.c(f"{prefix}fcr_n") - repeats, t.c(f"{prefix}fcr_n"))
+
+    return fcr
+
+
+AGE_BUCKETS = ("under_1h", "1h_4h", "4h_24h", "1d_3d", "over_3d")
+
+
+def _aged(k: int) -> Callable[[Totals, Params], float | None]:
+    def aged(t: Totals, _: Params) -> float | None:
+        """Open cycles whose age is in bucket k (AGES[k], AGES[k + 1]] at the end of the row."""
+        older = t.bins("age_gt_cum")
+        return float(older.get(k, 0) - older.get(k + 1, 0))
+
+    return aged
+
+
+def occupancy(t: Totals, _: Params) -> float | None:
+    """Busy (handling) time / online time of agents; away time counts in neither."""
+    return _ratio(t.c("busy_ms"), t.c("online_ms"))
+
+
 Formula = Callable[[Totals, Params], float | None]
 KPIS: dict[str, Formula] = {
     "service_level": service_level,
@@ -168,8 +195,21 @@ KPIS: dict[str, Formula] = {
     "resolved": _count("resolved"),
     "messages": _count("messages"),
     "backlog": backlog,
+    **{f"backlog_age_{name}": _aged(k) for k, name in enumerate(AGE_BUCKETS)},
+    "fcr": _fcr(""),
+    "fcr_final": _fcr("final_"),
+    "occupancy": occupancy,
+    "alerts_sent": _count("alert_sent"),
+    "alerts_delivered": _count("alert_delivered"),
+    "alerts_suppressed": _count("alert_suppressed"),
+    "alerts_ahead_of_contact": _count("alert_ahead"),
+    "alerts_behind_contact": _count("alert_behind"),
+    "alert_ahead_share": _share("alert_ahead", "alert_sent"),
+    "alert_lead_time": _mean_s("alert_lead_ms", "alert_lead_n"),
 }
-CUMULATIVE = frozenset({"backlog"})  # measured over all time up to `to`, not within the range
+# Measured over all time up to the end of each row (a snapshot), not within the range.
+CUMULATIVE = frozenset({"backlog", *(f"backlog_age_{name}" for name in AGE_BUCKETS)})
+FINAL = frozenset({"fcr_final"})  # only resolutions whose N-day window has closed
 
 
 class UnknownChoice(ValueError):

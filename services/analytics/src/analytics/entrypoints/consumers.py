@@ -7,12 +7,19 @@ from typing import Any
 
 from analytics.service_layer import ingest
 from sbcontracts.envelope import CloudEvent
-from sbcontracts.topics import CALLS, MESSAGES_ATTRIBUTED, SURVEYS, TICKETS
+from sbcontracts.topics import AGENTS, CALLS, MESSAGES_ATTRIBUTED, NOTIFICATIONS, SURVEYS, TICKETS
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import ServiceRuntime
 
-TOPICS = (CALLS.name, TICKETS.name, SURVEYS.name, MESSAGES_ATTRIBUTED.name)
+TOPICS = (
+    CALLS.name,
+    TICKETS.name,
+    SURVEYS.name,
+    MESSAGES_ATTRIBUTED.name,
+    NOTIFICATIONS.name,
+    AGENTS.name,
+)
 
 
 async def fold(uow: UnitOfWork, event: CloudEvent[Any]) -> None:

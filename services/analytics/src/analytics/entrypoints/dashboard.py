@@ -16,15 +16,19 @@ header{padding:12px 20px;font-size:20px}#status{font-size:13px;color:#aaa;margin
 .green{background:#1b7f3b}.amber{background:#b07b00}.red{background:#a3262a}
 section{display:grid;grid-template-columns:2fr 1fr;gap:12px;padding:20px}
 svg{width:100%;height:160px;background:#1c1c1c;border-radius:8px}li{margin:4px 0}
+td{padding:2px 10px 2px 0}
 </style></head><body>
 <header>Wallboard <span id="status">connecting...</span></header>
 <div id="tiles"></div>
 <section><div><h3>Service level today</h3><svg id="sl" viewBox="0 0 96 100" preserveAspectRatio="none"></svg>
 <h3>Backlog today</h3><svg id="backlog" viewBox="0 0 96 100" preserveAspectRatio="none"></svg></div>
-<div><h3>Top contact reasons</h3><ol id="reasons"></ol></div></section>
+<div><h3>Top contact reasons</h3><ol id="reasons"></ol>
+<h3>Aging backlog</h3><table id="aging"></table>
+<h3>Staffing gap</h3><div id="gap" class="tile"></div><table id="needs"></table></div></section>
 <script>
 const STREAM = "__STREAM__";
-const PCT = new Set(["service_level","abandonment_rate","csat","negative_sentiment_share"]);
+const PCT = new Set(["service_level","abandonment_rate","csat","negative_sentiment_share",
+  "occupancy","fcr","alert_ahead_share"]);
 const SECS = new Set(["asa","aht","frt"]);
 function fmt(k, v) {
   if (v === null || v === undefined) return "-";
@@ -56,6 +60,17 @@ function draw(snap) {
   tiles(snap); chart("sl", snap.series, "service_level"); chart("backlog", snap.series, "backlog");
   document.getElementById("reasons").innerHTML =
     snap.top_reasons.map(([c, n]) => `<li>${c.replaceAll("_", " ")}: ${n}</li>`).join("");
+  document.getElementById("aging").innerHTML = Object.entries(snap.aging)
+    .map(([b, n]) => `<tr data-age="${b}"><td>${b.replaceAll("_", " ")}</td>` +
+      `<td>${fmt(b, n)}</td></tr>`).join("");
+  const st = snap.staffing, gap = document.getElementById("gap");
+  gap.className = "tile " + (st.needed === 0 ? "none" : st.gap >= 0 ? "green" : "red");
+  gap.dataset.gap = st.gap;
+  gap.innerHTML = `<div class="v">${st.gap > 0 ? "+" : ""}${st.gap}</div>` +
+    `<div class="d">online ${st.online} · needed ${st.needed} (Erlang A)</div>`;
+  document.getElementById("needs").innerHTML = st.queues
+    .map(q => `<tr><td>${q.queue}</td><td>${q.needed} needed</td>` +
+      `<td>${q.rate_per_h.toFixed(0)}/h</td></tr>`).join("");
   document.getElementById("status").textContent = "live · interval " + snap.interval_start;
 }
 async function follow() {

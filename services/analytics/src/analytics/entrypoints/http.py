@@ -27,8 +27,13 @@ FROM = Query(alias="from", description="Start (inclusive), ISO 8601; naive means
 TO = Query(alias="to", description="End (exclusive)")
 
 
-def _params(variant: str, threshold_s: int, short_abandon_s: int) -> Params:
-    return Params(variant=variant, threshold_s=threshold_s, short_abandon_s=short_abandon_s)
+def _params(variant: str, threshold_s: int, short_abandon_s: int, fcr_days: int = 7) -> Params:
+    return Params(
+        variant=variant,
+        threshold_s=threshold_s,
+        short_abandon_s=short_abandon_s,
+        fcr_days=fcr_days,
+    )
 
 
 async def _run(runtime: ServiceRuntime, use: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -82,6 +87,7 @@ def _kpi_routes(router: APIRouter, runtime: ServiceRuntime, retention: timedelta
         variant: str = Query(default="F1", description="Service-level variant F1..F5"),
         threshold_s: int = Query(default=20, ge=0, le=3600),
         short_abandon_s: int = Query(default=5, ge=0, le=3600),
+        fcr_days: int = Query(default=7, ge=1, le=30, description="FCR repeat window (days)"),
         p: Principal = requires(READ),
     ) -> dict[str, Any]:
         """KPI values with their traffic lights, per group and interval over [from, to)."""
@@ -89,7 +95,7 @@ def _kpi_routes(router: APIRouter, runtime: ServiceRuntime, retention: timedelta
             start,
             end,
             kpi,
-            params=_params(variant, threshold_s, short_abandon_s),
+            params=_params(variant, threshold_s, short_abandon_s, fcr_days),
             group_by=group_by,
             interval=schemas.interval(interval),
             retention=retention,
@@ -149,7 +155,11 @@ def _live_routes(
 ) -> None:
     """The SSE stream and the wallboard page."""
 
-    @router.get("/v1/kpis/stream", responses=error_responses(401, 403, 422))
+    @router.get(
+        "/v1/kpis/stream",
+        response_class=EventSourceResponse,
+        responses=error_responses(401, 403, 422),
+    )
     async def stream(
         request: Request,
         at: datetime | None = Query(default=None, description="Show this moment instead of now"),

@@ -15,11 +15,13 @@ from starlette.requests import Request
 
 from analytics.adapters import repository
 from analytics.domain.components import INTERVAL, interval_of
-from analytics.domain.kpis import KPIS, Params
+from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params
 from analytics.service_layer import live
 from sbkit.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
+# Interval-only KPIs: snapshots (backlog), late-final (FCR) and open spans (occupancy) need a query.
+GAUGED = frozenset(live.TILES) - CUMULATIVE - FINAL - {"fcr", "occupancy"}
 CURRENT = Gauge(
     "sb_analytics_kpi_current_interval",
     "KPI values of the current 15-minute interval (default variant and thresholds)",
@@ -58,7 +60,7 @@ async def refresh_gauges(runtime: ServiceRuntime) -> None:
     for tenant, totals in sums.items():
         for kpi in live.TILES:
             value = KPIS[kpi](totals, Params())
-            if value is not None and kpi != "backlog":
+            if value is not None and kpi in GAUGED:
                 CURRENT.labels(tenant, kpi).set(value)
 
 

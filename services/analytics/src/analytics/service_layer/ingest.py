@@ -6,6 +6,8 @@ from typing import Any
 
 from analytics.adapters import repository
 from analytics.domain import components as comp
+from analytics.domain import presence
+from analytics.service_layer import derive
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
 from sbcontracts.events.crm import MessageAttributed
@@ -17,9 +19,10 @@ from sbcontracts.events.ingest import (
     CallOffered,
     SurveyResponded,
 )
+from sbcontracts.events.notifier import NotificationData
 from sbcontracts.events.routing import (
+    AgentPresenceChanged,
     TicketAgentReplied,
-    TicketClassified,
     TicketData,
     TicketOpened,
     TicketReopened,
@@ -55,14 +58,34 @@ def _ticket(data: TicketData) -> list[comp.Increment]:
         return comp.ticket_resolved(data.resolution_ms, data.business_resolution_ms)
     if isinstance(data, TicketReopened):
         return comp.ticket_reopened()
-    if isinstance(data, TicketClassified):
-        return comp.ticket_classified(data.category.value, data.sentiment.value)
-    return []
+    return []  # classifications are derived per case (service_layer.derive)
+
+
+async def _busy(uow: UnitOfWork, tenant: str, data: CallCompleted) -> None:
+    """A handled call keeps its agent busy over the intervals it spans (occupancy)."""
+    if not data.agent_id:
+        return
+    handle = data.talk_ms + data.hold_ms + data.wrap_ms
+    for slot, incs in presence.busy_spans(data.occurred_at, handle):
+        bucket = comp.Bucket(
+            tenant, slot, queue=data.queue or "", channel=Channel.VOICE.value, agent=data.agent_id
+        )
+        await repository.add(uow.session, bucket, incs)
 
 
 async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
     """Add the event's components to the bucket of its event time; other event types are ignored."""
     data = event.data
+    if isinstance(data, TicketData) and isinstance(data, derive.TICKET_FACTS):
+        await derive.on_customer_event(uow.session, event.tenantid, data)
+    elif isinstance(data, NotificationData):
+        await derive.on_customer_event(uow.session, event.tenantid, data)
+        return
+    elif isinstance(data, AgentPresenceChanged):
+        await derive.on_presence(uow.session, event.tenantid, data)
+        return
+    elif isinstance(data, CallCompleted):
+        await _busy(uow, event.tenantid, data)
     if isinstance(data, CallData):
         incs = _call(data)
         bucket = comp.Bucket(

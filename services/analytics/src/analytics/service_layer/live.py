@@ -7,8 +7,8 @@ from typing import Any
 
 from analytics.adapters import repository
 from analytics.domain.components import INTERVAL, interval_of
-from analytics.domain.kpis import Params
-from analytics.service_layer import queries
+from analytics.domain.kpis import AGE_BUCKETS, Params
+from analytics.service_layer import queries, staffing
 from sbkit.db.uow import UnitOfWork
 
 TILES = (
@@ -22,8 +22,12 @@ TILES = (
     "csat",
     "nps",
     "negative_sentiment_share",
+    "occupancy",
+    "fcr",
+    "alert_ahead_share",
 )
 SERIES = ("service_level", "backlog")
+AGING = tuple(f"backlog_age_{name}" for name in AGE_BUCKETS)
 
 
 def _day_of(at: datetime) -> datetime:
@@ -31,7 +35,8 @@ def _day_of(at: datetime) -> datetime:
 
 
 async def snapshot(uow: UnitOfWork, tenant: str, at: datetime, params: Params) -> dict[str, Any]:
-    """Tiles for the interval holding `at` and for its day, the day's series and top reasons."""
+    """Tiles for the interval holding `at` and for its day, the day's series, top reasons, aging
+    backlog and the staffing gap."""
     now = interval_of(at)
     day = _day_of(now)
     current = await queries.kpis(uow, tenant, queries.KpiQuery(now, now + INTERVAL, TILES, params))
@@ -39,6 +44,8 @@ async def snapshot(uow: UnitOfWork, tenant: str, at: datetime, params: Params) -
     series = await queries.kpis(
         uow, tenant, queries.KpiQuery(day, now + INTERVAL, SERIES, params, interval=INTERVAL)
     )
+    aging = await queries.kpis(uow, tenant, queries.KpiQuery(now, now + INTERVAL, AGING, params))
+    gap = await staffing.gap(uow, tenant, at=at, target=staffing.Target())
     reasons: dict[str, int] = {}
     for _, category, n in await repository.categories(
         uow.session, tenant=tenant, start=day, end=day + timedelta(days=1)
@@ -53,4 +60,8 @@ async def snapshot(uow: UnitOfWork, tenant: str, at: datetime, params: Params) -
             for r in series["rows"]
         ],
         "top_reasons": sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:5],
+        "aging": {
+            k.removeprefix("backlog_age_"): aging["rows"][0]["kpis"][k]["value"] for k in AGING
+        },
+        "staffing": gap,
     }

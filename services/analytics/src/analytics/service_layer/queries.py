@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analytics.adapters import repository
-from analytics.domain.components import INTERVAL
+from analytics.adapters import facts, repository
+from analytics.domain import presence
+from analytics.domain.components import INTERVAL, interval_of
 from analytics.domain.kpis import (
     CUMULATIVE,
+    FINAL,
     Params,
     Totals,
     UnknownChoice,
@@ -24,6 +26,8 @@ from sbkit.db.uow import UnitOfWork
 
 GROUPINGS = repository.GROUPS
 BACKLOG_PARTS = ("opened", "reopened", "resolved")
+CUMULATIVE_PARTS = (*BACKLOG_PARTS, "age_gt")
+FCR_PARTS = ("fcr_n", "fcr_rep_h")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class KpiQuery:
     params: Params = field(default_factory=Params)
     group_by: str | None = None
     interval: timedelta | None = None  # None: one total over the range
+    now: datetime | None = None  # when FCR windows close and open presence spans end (None: now)
+
+    def moment(self) -> datetime:
+        """The query's "now"."""
+        return self.now or datetime.now(UTC)
 
 
 def validate(q: KpiQuery, *, retention: timedelta) -> None:
@@ -69,25 +78,59 @@ def _regroup(
     return out
 
 
-async def _backlog(
+async def _cumulative(
     uow: UnitOfWork, tenant: str, q: KpiQuery, rows: dict[tuple[str, datetime], Totals]
 ) -> None:
-    """Give each row the opened/reopened/resolved totals since the beginning up to its slot's end."""
+    """Give each row the backlog parts summed since the beginning up to its slot's end (`*_cum`)."""
     before = await repository.sums(
         uow.session,
         tenant=tenant,
         start=None,
         end=q.start,
         group_by=q.group_by,
-        names=BACKLOG_PARTS,
+        names=CUMULATIVE_PARTS,
     )
     running = {g: t for (g, _), t in before.items()}
     for key in sorted(rows, key=lambda k: k[1]):
-        group = key[0]
-        acc = running.setdefault(group, Totals())
-        acc.merge(Totals({k: v for k, v in rows[key].values.items() if k[0] in BACKLOG_PARTS}))
-        for part in BACKLOG_PARTS:
-            rows[key].values[(part + "_cum", 0)] = acc.c(part)
+        acc = running.setdefault(key[0], Totals())
+        acc.merge(Totals({k: v for k, v in rows[key].values.items() if k[0] in CUMULATIVE_PARTS}))
+        for (name, bin_), value in acc.values.items():
+            rows[key].values[(name + "_cum", bin_)] = value
+
+
+async def _final(
+    uow: UnitOfWork, tenant: str, q: KpiQuery, rows: dict[tuple[str, datetime], Totals]
+) -> None:
+    """Add `final_*` FCR parts: resolutions in intervals whose N-day window closed before now."""
+    cutoff = interval_of(q.moment() - timedelta(days=q.params.fcr_days))
+    if cutoff <= q.start:
+        return
+    sums = await repository.sums(
+        uow.session,
+        tenant=tenant,
+        start=q.start,
+        end=min(q.end, cutoff),
+        group_by=q.group_by,
+        by_interval=q.interval is not None,
+        names=FCR_PARTS,
+    )
+    for key, t in _regroup(q, sums).items():
+        row = rows.setdefault(key, Totals())
+        for (name, bin_), value in t.values.items():
+            row.add("final_" + name, bin_, value)
+
+
+async def _open_online(
+    uow: UnitOfWork, tenant: str, q: KpiQuery, rows: dict[tuple[str, datetime], Totals]
+) -> None:
+    """Online time of agents still online since their latest presence change (not stored yet)."""
+    stop = min(q.end, q.moment())
+    for agent, at, state in await facts.latest_presence(uow.session, tenant):
+        if state != presence.ONLINE or at >= stop:
+            continue
+        group = agent if q.group_by == "agent" else ""
+        for slot, ms in presence.split(max(at, q.start), stop):
+            rows.setdefault((group, _slot(q, slot)), Totals()).add("online_ms", 0, ms)
 
 
 def _cell(kpi: str, value: float | None, lights: dict[str, Threshold]) -> dict[str, Any]:
@@ -122,7 +165,11 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
     if not rows and q.group_by is None:
         rows = {("", q.start): Totals()}
     if CUMULATIVE & set(q.kpis):
-        await _backlog(uow, tenant, q, rows)
+        await _cumulative(uow, tenant, q, rows)
+    if FINAL & set(q.kpis):
+        await _final(uow, tenant, q, rows)
+    if "occupancy" in q.kpis:
+        await _open_online(uow, tenant, q, rows)
     lights = await repository.get_thresholds(uow.session, tenant)
     return {
         "from": q.start.isoformat(),

@@ -6,14 +6,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from analytics.adapters import repository
+from analytics.adapters import facts, repository
 from analytics.domain import erlang
-from analytics.domain.components import INTERVAL
+from analytics.domain.components import INTERVAL, interval_of
 from analytics.domain.kpis import Totals
 from analytics.service_layer.errors import InvalidQuery
 from sbkit.db.uow import UnitOfWork
 
 ENDLESS_PATIENCE_S = 1e9
+MIN_ELAPSED_S = 60.0  # a rate measured over less than a minute of an interval is noise
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,42 @@ async def staffing(
         if q and (queue is None or q == queue)
     ]
     return {"from": start.isoformat(), "to": end.isoformat(), **asdict(target), "rows": rows}
+
+
+async def gap(uow: UnitOfWork, tenant: str, *, at: datetime, target: Target) -> dict[str, Any]:
+    """The staffing gap at `at`: agents online minus agents needed (Erlang A) per the queues'
+    arrival rate so far in the current interval, with the day's handle time and patience."""
+    slot = interval_of(at)
+    day = slot.replace(hour=0, minute=0)
+    sums = await repository.sums(
+        uow.session,
+        tenant=tenant,
+        start=day,
+        end=slot + INTERVAL,
+        group_by="queue",
+        by_interval=True,
+    )
+    wholes: dict[str, Totals] = {}
+    for (q, _), t in sums.items():
+        wholes.setdefault(q, Totals()).merge(t)
+    elapsed_s = max((at - slot).total_seconds(), MIN_ELAPSED_S)
+    queues: list[dict[str, Any]] = []
+    for q, whole in sorted(wholes.items()):
+        now = sums.get((q, slot), Totals())
+        aht = _aht_s(now) or _aht_s(whole)
+        rate = now.c("offered") / elapsed_s
+        if not q or not rate or aht is None:
+            continue
+        need = erlang.agents_erlang_a(
+            rate=rate,
+            aht_s=aht,
+            patience_s=_patience_s(whole, target),
+            target_sl=target.target_sl,
+            threshold_s=target.threshold_s,
+            max_occupancy=target.max_occupancy,
+        )
+        queues.append({"queue": q, "rate_per_h": rate * 3600, "aht_s": aht, "needed": need.agents})
+    latest = await facts.latest_presence(uow.session, tenant, before=at)
+    online = sum(state == "online" for _, _, state in latest)
+    needed = sum(int(q["needed"]) for q in queues)
+    return {"queues": queues, "needed": needed, "online": online, "gap": online - needed}

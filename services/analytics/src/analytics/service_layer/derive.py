@@ -1,0 +1,156 @@
+"""Use cases for components that depend on several events: merge an event into its entity's facts,
+recompute the customer's derived contributions and add only their difference to the buckets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.adapters import facts, repository
+from analytics.domain import derived, presence
+from analytics.domain.components import Bucket, Increment
+from analytics.domain.derived import Alert, Case, Customer, Cycle, Dims, earliest
+from sbcontracts.events.notifier import (
+    NotificationData,
+    NotificationDelivered,
+    NotificationScheduled,
+    NotificationSent,
+    NotificationSuppressed,
+)
+from sbcontracts.events.routing import (
+    AgentPresenceChanged,
+    TicketClassified,
+    TicketData,
+    TicketOpened,
+    TicketReopened,
+    TicketResolved,
+)
+
+TICKET_FACTS = (TicketOpened, TicketClassified, TicketReopened, TicketResolved)
+
+
+def _dims(data: TicketData) -> Dims:
+    return Dims(data.queue or "", data.channel.value if data.channel else "", data.agent_id or "")
+
+
+def _cycle(who: Customer, ticket: str, n: int) -> Cycle:
+    return who.cycles.setdefault((ticket, n), Cycle(ticket, n))
+
+
+def _start(cycle: Cycle, data: TicketData) -> None:
+    if cycle.started_at is None or data.occurred_at < cycle.started_at:
+        cycle.started_at, cycle.start_dims = data.occurred_at, _dims(data)
+
+
+def _classify(case: Case, data: TicketClassified) -> None:
+    at = data.occurred_at
+    if case.first_classified_at is None or at < case.first_classified_at:
+        case.first_classified_at, case.first_classified_dims = at, _dims(data)
+    if case.classified_at is None or at >= case.classified_at:
+        case.classified_at = at
+        case.category, case.sentiment = data.category.value, data.sentiment.value
+
+
+def merge_ticket(who: Customer, data: TicketData) -> list[Case | Cycle]:
+    """Fold a ticket event into the customer's facts; the entities it touched."""
+    case = who.cases.setdefault(data.ticket_id, Case(data.ticket_id, data.customer_id))
+    if isinstance(data, TicketOpened):
+        case.opened_at = earliest(case.opened_at, data.occurred_at)
+        case.order = case.order or data.order_id
+        cycle = _cycle(who, data.ticket_id, 1)
+        _start(cycle, data)
+        return [case, cycle]
+    if isinstance(data, TicketClassified):
+        _classify(case, data)
+        return [case]
+    cycle = _cycle(who, data.ticket_id, data.cycle)
+    if isinstance(data, TicketReopened):
+        _start(cycle, data)
+    elif isinstance(data, TicketResolved) and (
+        cycle.resolved_at is None or data.occurred_at < cycle.resolved_at
+    ):
+        cycle.resolved_at, cycle.resolve_dims = data.occurred_at, _dims(data)
+    return [case, cycle]
+
+
+def merge_notification(who: Customer, data: NotificationData) -> Alert:
+    """Fold a notification event into its alert's facts (earliest time of each step)."""
+    a = who.alerts.setdefault(data.notification_id, Alert(data.notification_id, data.customer_id))
+    at = data.occurred_at
+    a.first_at = earliest(a.first_at, at)
+    a.order = a.order or data.order_id
+    if isinstance(data, NotificationScheduled):
+        a.scheduled_at = earliest(a.scheduled_at, at)
+        a.channel = data.channel.value if data.channel else a.channel
+    elif isinstance(data, NotificationSent):
+        a.sent_at = earliest(a.sent_at, at)
+    elif isinstance(data, NotificationDelivered):
+        a.delivered_at = earliest(a.delivered_at, at)
+    elif isinstance(data, NotificationSuppressed):
+        a.suppressed = True
+    return a
+
+
+async def _add(session: AsyncSession, diff: derived.Contribution) -> None:
+    by_bucket: dict[Bucket, list[Increment]] = defaultdict(list)
+    for (bucket, name, bin_), value in diff.items():
+        by_bucket[bucket].append(Increment(name, value, bin_))
+    for bucket, incs in by_bucket.items():
+        await repository.add(session, bucket, incs)
+
+
+async def on_customer_event(
+    session: AsyncSession, tenant: str, data: TicketData | NotificationData
+) -> None:
+    """Merge the event, recompute the customer's contributions, add the differences."""
+    customer = data.customer_id
+    await facts.lock(session, tenant, "customer", customer)
+    who, applied = await facts.customer(session, tenant, customer)
+    touched: list[Case | Cycle | Alert] = []
+    if isinstance(data, TicketData):
+        touched += merge_ticket(who, data)
+    else:
+        touched.append(merge_notification(who, data))
+    touched_keys = {facts.entity_key(e) for e in touched}
+    changed: list[Case | Cycle | Alert] = []
+    now_applied: dict[str, str] = {}
+    entities: list[Case | Cycle | Alert] = [
+        *who.cases.values(),
+        *who.cycles.values(),
+        *who.alerts.values(),
+    ]
+    contributions = derived.contributions(tenant, who)
+    for entity in entities:
+        key = facts.entity_key(entity)
+        new = contributions.get(key, {})
+        before = applied.get(key, "[]")
+        encoded = facts.encode(new)
+        if encoded != before:
+            await _add(session, derived.difference(new, facts.decode(tenant, before)))
+        if encoded != before or key in touched_keys:
+            changed.append(entity)
+            now_applied[key] = encoded
+    await facts.save(session, tenant, customer, changed, now_applied)
+
+
+async def on_presence(session: AsyncSession, tenant: str, data: AgentPresenceChanged) -> None:
+    """Insert a presence change into the agent's log and correct the online time it changes."""
+    agent, at = data.agent_id, data.occurred_at
+    await facts.lock(session, tenant, "agent", agent)
+    prev, nxt, same = await facts.presence_around(session, tenant, agent, at)
+    if same:
+        return  # a second change at the same instant: the first one stands
+    await facts.add_presence(session, tenant, agent, at, data.presence)
+    if nxt is not None:
+        spans = presence.online_change(
+            at=at, state=data.presence, before=prev[1] if prev else None, until=nxt
+        )
+    elif prev is not None:
+        spans = presence.closed_previous(prev_at=prev[0], prev_state=prev[1], at=at)
+    else:
+        spans = []
+    for slot, ms in spans:
+        await repository.add(
+            session, Bucket(tenant, slot, agent=agent), [Increment("online_ms", ms)]
+        )
