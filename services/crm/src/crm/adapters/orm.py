@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Index,
     MetaData,
     String,
@@ -20,11 +19,12 @@ from sqlalchemy import (
 )
 
 from sbkit.db.tables import BigId, KitTables
+from sbkit.db.types import UtcDateTime
 
 metadata = MetaData()
 kit = KitTables(metadata)
 
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 
 
 def _owned(name: str, *cols: Column[object] | UniqueConstraint | Index) -> Table:

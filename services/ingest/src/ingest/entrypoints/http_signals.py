@@ -38,7 +38,11 @@ _CALLS: dict[str, type[CallData]] = {
     "abandoned": CallAbandoned,
     "completed": CallCompleted,
 }
-_ERRORS = error_responses(*problem_statuses(409, 422))
+# A redelivery (the same natural id again) answers 200 and changes nothing.
+_ERRORS = {
+    200: {"description": "Already accepted: a redelivery, nothing new"},
+    **error_responses(*problem_statuses(409, 422)),
+}
 
 
 class InvalidField(DomainError):

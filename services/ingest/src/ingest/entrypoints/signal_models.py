@@ -19,6 +19,10 @@ class HandleIn(BaseModel):
     scope: str | None = Field(default=None, max_length=200)
 
 
+# A call phase longer than a day is a broken adapter; unbounded values would overflow KPI sums.
+Duration = Field(default=0, ge=0, le=86_400_000)
+
+
 class CallEventIn(BaseModel):
     """One call lifecycle event from a telephony adapter (durations in integer ms)."""
 
@@ -30,10 +34,10 @@ class CallEventIn(BaseModel):
     queue: str | None = Field(default=None, max_length=100)
     agent_id: str | None = Field(default=None, max_length=100)
     caller: HandleIn | None = None
-    wait_ms: int = Field(default=0, ge=0)
-    talk_ms: int = Field(default=0, ge=0)
-    hold_ms: int = Field(default=0, ge=0)
-    wrap_ms: int = Field(default=0, ge=0)
+    wait_ms: int = Duration
+    talk_ms: int = Duration
+    hold_ms: int = Duration
+    wrap_ms: int = Duration
     region: str | None = Field(default=None, pattern="^[A-Za-z]{2}$")
 
 

@@ -49,7 +49,7 @@ def build_router(run: Runner) -> APIRouter:
         agent: str | None = None,
         customer: str | None = None,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=1_000_000),
         p: Principal = requires(READ),
     ) -> list[TicketOut]:
         """Tickets filtered by status, queue, agent, customer (newest activity first)."""

@@ -83,7 +83,7 @@ class QueueIn(BaseModel):
 
     model_config = _STRICT
     name: str = Field(min_length=1, max_length=200)
-    position: int = Field(default=100, ge=0)
+    position: int = Field(default=100, ge=0, le=1_000_000)
     policy: Policy = Policy.LONGEST_IDLE
     filters: list[FilterIn] = []
     skills: list[SkillIn] = []
