@@ -17,6 +17,7 @@ from sbcontracts.envelope import CloudEvent
 from sbkit.bus.ports import Bus, PoisonMessage, Record, RetryPolicy, Subscription
 from sbkit.db.engine import make_engine, make_sessionmaker
 from sbkit.db.migrate import upgrade
+from sbkit.db.outage import outage_guard
 from sbkit.db.relay import OutboxRelay
 from sbkit.db.tables import KitTables
 from sbkit.db.uow import UnitOfWork
@@ -94,7 +95,12 @@ class ServiceRuntime:
             Subscription(
                 group=f"{self.name}.{consumer}",
                 topics=tuple(topics),
-                handler=handler,
+                handler=outage_guard(
+                    handler,
+                    ready=self.db_ready,
+                    poison=(PoisonMessage, ValidationError),
+                    consumer=consumer,
+                ),
                 retry=self.retry,
                 poison_types=(PoisonMessage, ValidationError),
             )

@@ -1,0 +1,63 @@
+"""Consumers wait out an outage of their own database instead of dead-lettering good records.
+
+The retry budget (`SB_RETRY_*`, about a second by default) is for records that fail on a
+healthy system. A restart of PostgreSQL takes longer than that, and every record in flight
+would otherwise exhaust its budget and land in the DLQ although nothing is wrong with it (the
+fault test saw ~100 per restart). So a failure while the database does not answer is not
+counted: the handler waits until the database answers again and runs the record once more.
+A failure while the database answers goes to the bus's retry budget as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from sbkit.bus.ports import Record
+
+log = structlog.get_logger(__name__)
+
+RecordHandler = Callable[[Record], Awaitable[None]]
+
+
+def outage_guard(
+    handler: RecordHandler,
+    *,
+    ready: Callable[[], Awaitable[bool]],
+    poison: tuple[type[BaseException], ...],
+    consumer: str,
+    max_wait_s: float = 2.0,
+) -> RecordHandler:
+    """`handler`, retried for as long as `ready()` says the database is unreachable."""
+
+    async def guarded(record: Record) -> None:
+        while True:
+            try:
+                await handler(record)
+                return
+            except poison:
+                raise
+            except Exception as exc:
+                if await ready():
+                    raise  # the database answers: this record's own failure
+                log.warning(
+                    "consumer.database_unavailable",
+                    consumer=consumer,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=type(exc).__name__,
+                )
+                await _until(ready, max_wait_s)
+
+    return guarded
+
+
+async def _until(ready: Callable[[], Awaitable[bool]], max_wait_s: float) -> None:
+    """Poll `ready()` with a growing pause (cancellable: a shutdown ends the wait)."""
+    pause = 0.1
+    while not await ready():
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, max_wait_s)
