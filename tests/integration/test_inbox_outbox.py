@@ -137,3 +137,18 @@ async def test_concurrent_relays_publish_each_row_once_in_order(engine: AsyncEng
     for prefix in "ab":
         mine = [n for n in published if n[0] == prefix]
         assert mine == sorted(mine)  # order per key survives concurrent relays
+
+
+async def test_inbox_claims_a_batch_in_one_statement_and_reports_only_new_ids(
+    engine: AsyncEngine,
+) -> None:
+    store = await _store(engine)
+    await store.apply("old")
+    async with store.uow() as uow:
+        fresh = await uow.unseen(consumer="test", event_ids=["a", "old", "b", "a"])
+        assert fresh == {"a", "b"}  # "old" was processed before; "a" twice is one id
+        assert await uow.unseen(consumer="test", event_ids=["a", "b", "c"]) == {"c"}
+    async with store.uow() as uow:  # the one above rolled back: its claims are forgotten
+        assert await uow.unseen(consumer="test", event_ids=["a", "c"]) == {"a", "c"}
+        assert await uow.unseen(consumer="other", event_ids=["old"]) == {"old"}
+        assert await uow.unseen(consumer="test", event_ids=[]) == set()

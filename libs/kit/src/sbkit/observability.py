@@ -22,6 +22,11 @@ RECORDS_HANDLED = Counter("sb_bus_records_handled_total", "Records handled", ["g
 HANDLER_ERRORS = Counter(
     "sb_bus_handler_errors_total", "Handler failures after retries", ["group", "topic", "error"]
 )
+BATCH_FALLBACKS = Counter(
+    "sb_bus_batch_fallbacks_total",
+    "Batches handled again one record at a time after the batch handler failed",
+    ["group", "topic", "error"],
+)
 DLQ_RECORDS = Counter("sb_bus_dlq_records_total", "Records sent to a DLQ", ["topic"])
 CONSUMER_LAG = Gauge(
     "sb_bus_consumer_lag", "Records not yet committed", ["group", "topic", "partition"]

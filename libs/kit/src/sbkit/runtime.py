@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,9 +12,8 @@ from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
-from sbcontracts.catalog import InvalidEvent, decode
-from sbcontracts.envelope import CloudEvent
-from sbkit.bus.ports import Bus, PoisonMessage, Record, RetryPolicy, Subscription
+from sbkit.bus.ports import Bus, PoisonMessage, RetryPolicy, Subscription
+from sbkit.consumer import EventHandler, batch_handler, record_handler
 from sbkit.db.engine import make_engine, make_sessionmaker
 from sbkit.db.migrate import upgrade
 from sbkit.db.outage import outage_guard
@@ -25,7 +24,7 @@ from sbkit.settings import KitSettings
 
 log = structlog.get_logger(__name__)
 
-EventHandler = Callable[[UnitOfWork, CloudEvent[Any]], Awaitable[None]]
+__all__ = ["BuiltService", "EventHandler", "ServiceRuntime"]
 
 
 class BuiltService(Protocol):
@@ -77,32 +76,32 @@ class ServiceRuntime:
         """A new unit of work; committing it wakes the outbox relay."""
         return UnitOfWork(self.sessionmaker, self.tables, on_commit=self.relay.notify)
 
-    def consume(self, consumer: str, topics: Sequence[str], handle: EventHandler) -> None:
-        """Register an idempotent consumer: decode, skip seen ids, apply and commit, then ack."""
+    def consume(
+        self, consumer: str, topics: Sequence[str], handle: EventHandler, *, batch: bool = True
+    ) -> None:
+        """Register an idempotent consumer: decode, skip seen ids, apply and commit, then ack.
 
-        async def handler(record: Record) -> None:
-            try:
-                event = decode(record.value)
-            except InvalidEvent as exc:
-                raise PoisonMessage(str(exc)) from exc
-            async with self.uow() as uow:
-                if await uow.seen(consumer=consumer, event_id=event.id):
-                    return
-                await handle(uow, event)
-                await uow.commit()
-
+        By default each partition's polled records are applied in one transaction (up to
+        `consumer_batch_max`), falling back to one transaction per record when that fails;
+        `batch=False` keeps one transaction per record always.
+        """
+        uows = self.uow
         self._subscriptions.append(
             Subscription(
                 group=f"{self.name}.{consumer}",
                 topics=tuple(topics),
                 handler=outage_guard(
-                    handler,
+                    record_handler(uows, consumer=consumer, handle=handle),
                     ready=self.db_ready,
                     poison=(PoisonMessage, ValidationError),
                     consumer=consumer,
                 ),
                 retry=self.retry,
                 poison_types=(PoisonMessage, ValidationError),
+                batch_handler=(
+                    batch_handler(uows, consumer=consumer, handle=handle) if batch else None
+                ),
+                max_batch=self.settings.consumer_batch_max,
             )
         )
 

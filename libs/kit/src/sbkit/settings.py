@@ -39,6 +39,12 @@ class BusSettings(BaseSettings):
         default_factory=dict, description="Per-topic partition count overrides (JSON)."
     )
     local_bus_path: str = ".data/embedded/bus.db"
+    consumer_batch_max: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Most records of one partition a consumer applies in one transaction.",
+    )
     retry_attempts: int = 5
     retry_initial_backoff_ms: int = 50
     retry_max_backoff_ms: int = 2000

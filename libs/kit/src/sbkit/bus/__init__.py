@@ -1,6 +1,7 @@
 """Event bus: one port, two backends (Kafka for the stack, a local log for embedded mode and tests)."""
 
 from sbkit.bus.ports import (
+    BatchHandler,
     Bus,
     Handler,
     OutgoingRecord,
@@ -11,6 +12,7 @@ from sbkit.bus.ports import (
 )
 
 __all__ = [
+    "BatchHandler",
     "Bus",
     "Handler",
     "OutgoingRecord",

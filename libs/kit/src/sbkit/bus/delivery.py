@@ -1,10 +1,11 @@
-"""What both backends share: running a handler with bounded retries, and building DLQ records."""
+"""What both backends share: batches with a per-record fallback, bounded retries, DLQ records."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
@@ -18,13 +19,51 @@ from tenacity import (
     wait_exponential,
 )
 
-from sbkit.bus.ports import OutgoingRecord, Record, Subscription
-from sbkit.observability import DLQ_RECORDS, HANDLER_ERRORS, consume_span
+from sbkit.bus.ports import BatchHandler, OutgoingRecord, Record, Subscription
+from sbkit.observability import BATCH_FALLBACKS, DLQ_RECORDS, HANDLER_ERRORS, consume_span
 
 log = structlog.get_logger(__name__)
 
 DLQ_HEADER_PREFIX = "dlq."
 _NO_SPAN: AbstractContextManager[None] = contextlib.nullcontext()
+Publish = Callable[[Sequence[OutgoingRecord]], Awaitable[None]]
+
+
+def chunks(sub: Subscription, records: Sequence[Record]) -> Iterator[Sequence[Record]]:
+    """One partition's polled records in the pieces handled (and committable) at once."""
+    size = max(1, sub.max_batch) if sub.batch_handler is not None else 1
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+async def handle_chunk(sub: Subscription, chunk: Sequence[Record], publish: Publish) -> None:
+    """Handle records of one partition in order: as one batch when the subscription can, else
+    (or when the batch failed) one by one, failures to the DLQ. Returns once all are settled."""
+    batch = sub.batch_handler
+    if batch is not None and len(chunk) > 1 and await _batch(sub, batch, chunk):
+        return
+    for record in chunk:
+        failure = await handle_with_retry(sub, record)
+        if failure is not None:
+            await publish([dlq_record(record, failure, group=sub.group)])
+
+
+async def _batch(sub: Subscription, batch: BatchHandler, chunk: Sequence[Record]) -> bool:
+    """Run the batch handler; False (after logging) if the chunk must go one record at a time."""
+    try:
+        await batch(chunk)
+    except Exception as exc:  # noqa: BLE001 - the per-record path decides: retry, DLQ or done
+        BATCH_FALLBACKS.labels(sub.group or "-", chunk[0].topic, type(exc).__name__).inc()
+        log.info(
+            "bus.batch_fallback",
+            topic=chunk[0].topic,
+            partition=chunk[0].partition,
+            offset=chunk[0].offset,
+            records=len(chunk),
+            error=type(exc).__name__,
+        )
+        return False
+    return True
 
 
 class Failure:
@@ -39,7 +78,7 @@ class Failure:
 async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None:
     """Run the handler; retry transient errors within the budget. None means handled."""
     try:
-        with _span(record):
+        with record_span(record):
             await sub.handler(record)
         return None  # the hot path: no retry machinery unless something failed
     except sub.poison_types as exc:
@@ -63,14 +102,14 @@ async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None
         async for attempt in retrying:
             with attempt:
                 attempts += 1
-                with _span(record):
+                with record_span(record):
                     await sub.handler(record)
     except Exception as exc:  # noqa: BLE001 - every failure is routed to the DLQ, never lost
         return _failed(sub, record, exc, attempts, first_failure)
     return None
 
 
-def _span(record: Record) -> AbstractContextManager[None]:
+def record_span(record: Record) -> AbstractContextManager[None]:
     """The consume span, or nothing when it could neither be recorded nor carry a trace on.
 
     With no tracer provider installed every span is a no-op; the span still matters when the

@@ -17,7 +17,7 @@ from aiokafka import (
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from sbkit.bus.delivery import dlq_record, handle_with_retry
+from sbkit.bus.delivery import chunks, handle_chunk
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
 from sbkit.observability import CONSUMER_LAG, RECORDS_HANDLED
 
@@ -200,15 +200,13 @@ class KafkaBus:
     async def _handle_partition(
         self, sub: Subscription, recs: list[ConsumerRecord[bytes, bytes]]
     ) -> int:
-        """Handle one partition's records in order; returns the next offset to commit."""
+        """Handle one partition's records in order (in batches if the subscription can);
+        returns the next offset to commit."""
         handled = 0
         try:
-            for cr in recs:
-                record = _record(cr)
-                failure = await handle_with_retry(sub, record)
-                if failure is not None:
-                    await self.publish([dlq_record(record, failure, group=sub.group)])
-                handled += 1
+            for chunk in chunks(sub, [_record(cr) for cr in recs]):
+                await handle_chunk(sub, chunk, self.publish)
+                handled += len(chunk)
         finally:  # one metric update per partition batch, not per record
             if handled:
                 RECORDS_HANDLED.labels(sub.group or "-", recs[0].topic).inc(handled)

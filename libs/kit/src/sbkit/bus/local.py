@@ -1,7 +1,7 @@
 """The local bus: a partitioned log in SQLite (a file in embedded mode, in memory for unit tests).
 
 Same semantics as the Kafka backend: partitions by key, order per key, consumer groups with
-offsets committed after the handler, redelivery after a crash, bounded retries, DLQ. A file
+offsets committed after the handler (or batch handler), redelivery after a crash, bounded retries, DLQ. A file
 log means an acknowledged publish survives `kill -9`, and a second process (the CLI) can
 append records that the running server then reads.
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from sbkit.bus.delivery import dlq_record, handle_with_retry
+from sbkit.bus.delivery import chunks, handle_chunk
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
 from sbkit.observability import CONSUMER_LAG, RECORDS_HANDLED
 
@@ -159,12 +159,10 @@ class LocalBus:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
                 continue
-            for record in batch:
-                failure = await handle_with_retry(sub, record)
-                if failure is not None:
-                    await self.publish([dlq_record(record, failure, group=sub.group)])
-                position = record.offset + 1
-                RECORDS_HANDLED.labels(sub.group or "-", topic).inc()
+            for chunk in chunks(sub, batch):
+                await handle_chunk(sub, chunk, self.publish)
+                position = chunk[-1].offset + 1
+                RECORDS_HANDLED.labels(sub.group or "-", topic).inc(len(chunk))
                 if sub.group:
                     self._commit(sub.group, topic, part, position)
                 if self._stopping:

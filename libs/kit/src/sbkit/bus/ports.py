@@ -39,6 +39,7 @@ class Record:
 
 
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -60,6 +61,11 @@ class Subscription:
 
     group=None means a broadcast reader: every process reads the whole topic from the
     beginning and commits nothing (used for small control topics).
+
+    With a `batch_handler`, each partition's polled records go to it in chunks of up to
+    `max_batch`, in order; the offsets are committed after it returns. If it raises any
+    Exception, that chunk is handled again one record at a time by `handler` (poison → DLQ,
+    transient → bounded retries), so a batch handler must be all-or-nothing (one transaction).
     """
 
     group: str | None
@@ -67,6 +73,8 @@ class Subscription:
     handler: Handler
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poison_types: tuple[type[BaseException], ...] = (PoisonMessage,)
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 500
 
 
 class Bus(Protocol):

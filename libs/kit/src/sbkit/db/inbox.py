@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def claim(session: AsyncSession, inbox: Table, *, consumer: str, event_id: str) -> bool:
-    """Record the event as processed by `consumer`; False if it already was (skip the effect)."""
+def _insert(session: AsyncSession, inbox: Table, rows: list[dict[str, str]]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the session's dialect (PostgreSQL or SQLite)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(inbox)
-        .values(consumer=consumer, event_id=event_id)
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    return (
+        insert(inbox).values(rows).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     )
+
+
+async def claim(session: AsyncSession, inbox: Table, *, consumer: str, event_id: str) -> bool:
+    """Record the event as processed by `consumer`; False if it already was (skip the effect)."""
+    stmt = _insert(session, inbox, [{"consumer": consumer, "event_id": event_id}])
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_many(
+    session: AsyncSession, inbox: Table, *, consumer: str, event_ids: Sequence[str]
+) -> set[str]:
+    """Record all events as processed in one statement; returns the ids not processed before."""
+    distinct = list(dict.fromkeys(event_ids))
+    if not distinct:
+        return set()
+    stmt = _insert(session, inbox, [{"consumer": consumer, "event_id": e} for e in distinct])
+    result = await session.execute(stmt.returning(inbox.c.event_id))
+    return set(result.scalars())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import CloudEvent
-from sbkit.db.inbox import claim
+from sbkit.db.inbox import claim, claim_many
 from sbkit.db.tables import KitTables
 from sbkit.observability import trace_headers
 
@@ -65,6 +65,12 @@ class UnitOfWork:
             self.session, self._tables.inbox, consumer=consumer, event_id=event_id
         )
 
+    async def unseen(self, *, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """The ids this consumer has not processed yet; records them all (inbox, one statement)."""
+        return await claim_many(
+            self.session, self._tables.inbox, consumer=consumer, event_ids=event_ids
+        )
+
     async def emit(self, event: CloudEvent[Any], *, key: str, topic: str | None = None) -> None:
         """Queue an event in the outbox, in this transaction."""
         await self.session.execute(
@@ -76,6 +82,17 @@ class UnitOfWork:
             )
         )
         self._emitted += 1
+
+    async def emit_many(self, events: Sequence[tuple[CloudEvent[Any], str]]) -> None:
+        """Queue several (event, key) pairs in the outbox with one statement, in this transaction."""
+        if not events:
+            return
+        rows = [
+            {"topic": e.data.topic, "key": k, "value": encode(e), "headers": event_headers(e)}
+            for e, k in events
+        ]
+        await self.session.execute(insert(self._tables.outbox), rows)
+        self._emitted += len(rows)
 
     async def commit(self) -> None:
         """Commit the transaction, then wake the outbox relay if events were emitted."""
