@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from analytics.domain.components import INTERVAL
 from analytics.domain.sketch import ALPHA
 from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.common import Channel
+from sbcontracts.events.notifier import (
+    NotificationDelivered,
+    NotificationScheduled,
+    NotificationSent,
+    NotificationSuppressed,
+)
 from sbcontracts.events.routing import (
+    AgentPresenceChanged,
     Category,
     Priority,
     Sentiment,
@@ -22,10 +30,16 @@ from sbcontracts.events.routing import (
     TicketReopened,
     TicketResolved,
 )
+from tests.unit.analytics import brute
 from tests.unit.analytics.conftest import T0, TENANT, Api, call, deliver, survey
 
 HOURS = 4
+END = T0 + timedelta(hours=HOURS)
 QUEUES = ("q1", "q2", "q3")
+AGENTS = ("a1", "a2", "a3", "a4")
+CUSTOMERS = 10
+ORDERS = ("o1", "o2", "o3", "o4")
+CATEGORIES = (Category.BILLING, Category.RETURNS, Category.DELIVERY_DELAY)
 T_S, SHORT_S = 20, 5
 
 
@@ -35,7 +49,7 @@ def _ticket(
     at = T0 + timedelta(minutes=minute)
     data = cls(
         ticket_id=tid,
-        customer_id="c",
+        customer_id=f"cust{int(tid[1:]) % CUSTOMERS}",
         queue=rng.choice(QUEUES),
         channel=Channel.EMAIL,
         occurred_at=at,
@@ -44,8 +58,13 @@ def _ticket(
     return new_event(data, tenant_id=TENANT, source="routing", time=at)
 
 
+def _minute(rng: random.Random, low: float = 0, high: float = HOURS * 60 - 1) -> float:
+    """A random event time in minutes from T0, on a whole millisecond (as providers send them)."""
+    return round(rng.uniform(low, high) * 60_000) / 60_000
+
+
 def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
-    minute = lambda: rng.uniform(0, HOURS * 60 - 1)  # noqa: E731
+    minute = lambda: _minute(rng)  # noqa: E731
     out: list[CloudEvent[Any]] = []
     for i in range(120):
         q, wait = (
@@ -60,22 +79,28 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
             out.append(call(kind, f"c{i}", queue=q, minutes=minute(), wait_ms=wait))
         if kind == "answered":
             times = {k: rng.randint(0, 600_000) for k in ("talk_ms", "hold_ms", "wrap_ms")}
-            out.append(call("completed", f"c{i}", queue=q, minutes=minute(), **times))
+            agent = rng.choice([None, *AGENTS])
+            out.append(call("completed", f"c{i}", queue=q, minutes=minute(), agent=agent, **times))
     for i in range(60):
         t = f"t{i}"
-        out.append(_ticket(TicketOpened, rng, t, minute()))
-        cat, sent = rng.choice(list(Category)), rng.choice(list(Sentiment))
-        out.append(
-            _ticket(
-                TicketClassified,
-                rng,
-                t,
-                minute(),
-                category=cat,
-                sentiment=sent,
-                priority=Priority.NORMAL,
-            )
+        opened = rng.choice(
+            [minute(), minute(), _minute(rng, -4 * 24 * 60, 0), _minute(rng, 0, 40 * 60)]
         )
+        order = rng.choice([None, *ORDERS])
+        out.append(_ticket(TicketOpened, rng, t, opened, order_id=order))
+        for _ in range(rng.choice([1, 1, 2, 3])):  # re-classified cases count once
+            cat, sent = rng.choice(CATEGORIES), rng.choice(list(Sentiment))
+            out.append(
+                _ticket(
+                    TicketClassified,
+                    rng,
+                    t,
+                    minute(),
+                    category=cat,
+                    sentiment=sent,
+                    priority=Priority.NORMAL,
+                )
+            )
         for cycle in range(1, rng.randint(1, 3) + 1):
             bus = rng.choice([None, rng.randint(0, 10**7)])
             out.append(
@@ -108,6 +133,55 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
         kind = rng.choice(["csat", "nps", "ces"])
         low, high = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]
         out.append(survey(kind, rng.randint(low, high), f"r{i}", minutes=minute()))
+    return out + _presence(rng) + _alerts(rng)
+
+
+def _presence(rng: random.Random) -> list[CloudEvent[Any]]:
+    """Presence changes of each agent from an hour before the range to an hour after it."""
+    out = []
+    for agent in AGENTS:
+        times = {_minute(rng, -60, HOURS * 60 + 60) for _ in range(rng.randint(1, 10))}
+        for at in times:
+            data = AgentPresenceChanged(
+                agent_id=agent,
+                presence=rng.choice(["online", "online", "away", "offline"]),
+                occurred_at=T0 + timedelta(minutes=at),
+            )
+            out.append(new_event(data, tenant_id=TENANT, source="routing"))
+    return out
+
+
+def _alerts(rng: random.Random) -> list[CloudEvent[Any]]:
+    """Delay alerts: scheduled, then maybe sent and delivered, or suppressed."""
+    out = []
+    for i in range(30):
+        at = _minute(rng)
+        common = {
+            "notification_id": f"n{i}",
+            "customer_id": f"cust{rng.randrange(CUSTOMERS)}",
+            "order_id": rng.choice(ORDERS),
+            "shipment_id": f"s{i}",
+            "episode": 1,
+            "delay_reason": "stalled",
+            "reason": "allowed",
+            "channel": Channel.SMS,
+        }
+        steps: list[Any] = [
+            NotificationScheduled(**common, occurred_at=T0 + timedelta(minutes=at), not_before=T0)
+        ]
+        if rng.random() < 0.15:
+            steps.append(NotificationSuppressed(**common, occurred_at=T0 + timedelta(minutes=at)))
+        elif rng.random() < 0.85:
+            at += _minute(rng, 0, 30)
+            steps.append(
+                NotificationSent(**common, provider="sms", occurred_at=T0 + timedelta(minutes=at))
+            )
+            if rng.random() < 0.7:
+                at += _minute(rng, 0, 60)
+                steps.append(
+                    NotificationDelivered(**common, occurred_at=T0 + timedelta(minutes=at))
+                )
+        out += [new_event(d, tenant_id=TENANT, source="notifier") for d in steps]
     return out
 
 
@@ -147,8 +221,7 @@ def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         if isinstance(d, TicketAgentReplied) and d.business_response_ms is not None
     ]
     res = [d.resolution_ms for d in data if isinstance(d, TicketResolved)]
-    n = lambda cls: sum(isinstance(d, cls) for d in data)  # noqa: E731
-    sents = [d.sentiment for d in data if isinstance(d, TicketClassified)]
+    n = lambda cls: sum(isinstance(d, cls) and d.occurred_at < END for d in data)  # noqa: E731
     scores: dict[str, list[int]] = defaultdict(list)
     for e in events:
         if e.type.endswith("survey.responded"):
@@ -159,7 +232,12 @@ def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         "frt_business": _ratio(sum(frt_b), len(frt_b) * 1000),
         "resolution_time": _ratio(sum(res), len(res) * 1000),
         "backlog": n(TicketOpened) + n(TicketReopened) - n(TicketResolved),
-        "negative_sentiment_share": _ratio(sents.count(Sentiment.NEGATIVE), len(sents)),
+        "negative_sentiment_share": brute.sentiment_share(events, Sentiment.NEGATIVE),
+        "positive_sentiment_share": brute.sentiment_share(events, Sentiment.POSITIVE),
+        **{f"backlog_age_{k}": v for k, v in brute.aging(events, END).items()},
+        "fcr": brute.fcr(events, days=7, now=None, interval=INTERVAL),
+        "occupancy": brute.occupancy(events, T0, END),
+        **brute.alerts(events),
         "csat": _ratio(sum(s >= 4 for s in scores["csat"]), len(scores["csat"])),
         "nps": _ratio(100 * (sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)), len(nps)),
         "ces": _ratio(sum(scores["ces"]), len(scores["ces"])),
@@ -220,3 +298,39 @@ async def test_random_streams_equal_brute_force(api: Api, seed: int) -> None:
     got = (await _get(api, kpi="wait_p50,wait_p90"))[0]["kpis"]
     for q, key in ((0.5, "wait_p50"), (0.9, "wait_p90")):
         assert got[key] == pytest.approx(_exact_quantile(waits, q), rel=ALPHA, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_derived_kpis_equal_brute_force(api: Api, seed: int) -> None:
+    """FCR (provisional and final), aging backlog per hour, occupancy per agent, trends."""
+    rng = random.Random(seed)
+    events = _stream(rng)
+    delivered = events + rng.sample(events, len(events) // 3)
+    rng.shuffle(delivered)
+    for e in delivered:
+        await deliver(api.service, e)
+
+    now = datetime.now(UTC)
+    for days in (1, 2, 7):
+        got = (await _get(api, kpi="fcr,fcr_final", fcr_days=days))[0]["kpis"]
+        want = {
+            "fcr": brute.fcr(events, days=days, now=None, interval=INTERVAL),
+            "fcr_final": brute.fcr(events, days=days, now=now, interval=INTERVAL),
+        }
+        _close(got, want)
+    ages = ",".join(f"backlog_age_{k}" for k in brute.AGE_EDGES)
+    for row in await _get(api, kpi=ages, interval="1h"):
+        snapshot = datetime.fromisoformat(row["interval_start"]) + timedelta(hours=1)
+        want_ages = {f"backlog_age_{k}": v for k, v in brute.aging(events, snapshot).items()}
+        _close(row["kpis"], want_ages)
+    for row in await _get(api, kpi="occupancy", group_by="agent"):
+        if row["agent"]:
+            _close(row["kpis"], {"occupancy": brute.occupancy(events, T0, END, row["agent"])})
+    r = await api.get(
+        "/v1/trends/categories", interval="1h", **{"from": T0.isoformat(), "to": END.isoformat()}
+    )
+    got_trends = {
+        row["interval_start"]: {c: v["count"] for c, v in row["categories"].items()}
+        for row in r.json()["rows"]
+    }
+    assert got_trends == brute.categories_by_hour(events, T0)

@@ -118,7 +118,8 @@ async def categories(
         .group_by(components.c.interval_start, components.c.name)
         .order_by(components.c.interval_start)
     )
-    return [(utc(at), name[4:], int(n)) for at, name, n in await session.execute(q)]
+    rows = await session.execute(q)
+    return [(utc(at), name[4:], int(n)) for at, name, n in rows if n]  # 0: all re-classified
 
 
 async def get_thresholds(session: AsyncSession, tenant: str) -> dict[str, Threshold]:

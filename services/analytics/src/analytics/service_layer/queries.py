@@ -177,6 +177,7 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
         "variant": q.params.variant,
         "threshold_s": q.params.threshold_s,
         "short_abandon_s": q.params.short_abandon_s,
+        "fcr_days": q.params.fcr_days,
         "rows": [
             _row(q, key, rows[key], lights) for key in sorted(rows, key=lambda k: (k[1], k[0]))
         ],
