@@ -125,3 +125,16 @@ def test_sketch_quantiles_are_within_relative_accuracy_and_merge_exactly() -> No
         assert abs((whole.quantile(q) or 0) - exact) <= ALPHA * exact + 1e-9
     assert LogHistogram.from_json(whole.to_json()).bins == whole.bins
     assert LogHistogram().quantile(0.5) is None
+
+
+@pytest.mark.parametrize(
+    ("kpi", "value", "colour"),
+    [
+        ("occupancy", 0.8, Colour.GREEN),
+        ("occupancy", 0.95, Colour.RED),
+        ("fcr", 0.7, Colour.AMBER),
+        ("alert_ahead_share", 0.4, Colour.RED),
+    ],
+)
+def test_new_tiles_have_default_lights(kpi: str, value: float, colour: Colour) -> None:
+    assert colour_of(kpi, value, {}) is colour

@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Threshold] = {
     "nps": Threshold(30, 0, H),
     "ces": Threshold(5.5, 4.5, H),
     "negative_sentiment_share": Threshold(0.2, 0.4, L),
+    "occupancy": Threshold(0.85, 0.9, L),  # above the usual 85-90 % cap agents burn out
+    "fcr": Threshold(0.75, 0.6, H),
+    "fcr_final": Threshold(0.75, 0.6, H),
+    "alert_ahead_share": Threshold(0.8, 0.5, H),
 }
 
 
