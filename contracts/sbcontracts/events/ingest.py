@@ -46,6 +46,14 @@ class MessageReceived(EventData):
     provider: str = Field(max_length=50, description="whatsapp_cloud, twilio, mailgun, ...")
     provider_message_id: str = Field(min_length=1, max_length=300)
     provider_timestamp: AwareDatetime | None = None
+    provider_sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The provider's delivery order within the inbox where it gives one (Telegram"
+            " update_id): webhooks may arrive out of order, consumers order by this."
+        ),
+    )
     received_at: AwareDatetime
     sender: Handle
     display_name: str | None = Field(default=None, max_length=300)

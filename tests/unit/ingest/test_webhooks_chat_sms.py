@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from urllib.parse import urlencode
 
 from sbcontracts.topics import CALLS, RECEIPTS
@@ -29,6 +31,26 @@ async def test_telegram_message_normalised_and_deduped_by_update(harness: Harnes
     assert data["sender"] == {"kind": "telegram", "value": "111111111", "scope": "7000000001"}
     assert data["display_name"] == "Иван Петров" and data["language"] == "ru"
     assert data["provider_message_id"] == "111111111:1365"
+
+
+async def test_telegram_out_of_order_updates_carry_update_id_and_stale_redelivery_is_dropped(
+    harness: Harness,
+) -> None:
+    """With several webhook connections Telegram may deliver update 12 before 11; each event
+    carries its update_id as `provider_sequence` so consumers order a chat by it."""
+    path = await add_channel(harness, "telegram", TG, bot_id="7000000001")
+    later = samples.telegram(12, 1366, "Посылка пришла, спасибо!")
+    earlier = samples.telegram(11, 1365, samples.TEXTS["ru"])
+    assert [await _telegram(harness, path, raw) for raw in (later, earlier, later, earlier)] == [
+        200
+    ] * 4
+    events = [e["data"] for e in await harness.events()]
+    assert [(e["provider_sequence"], e["provider_message_id"]) for e in events] == [
+        (12, "111111111:1366"),
+        (11, "111111111:1365"),
+    ]
+    in_order = sorted(events, key=lambda e: e["provider_sequence"])
+    assert [e["provider_message_id"] for e in in_order] == ["111111111:1365", "111111111:1366"]
 
 
 async def test_telegram_wrong_secret_malformed_and_other_updates(harness: Harness) -> None:
@@ -75,7 +97,48 @@ async def test_twilio_bad_signature_and_wrong_content_type(harness: Harness) -> 
     )
     assert r.status_code == 401
     r = await harness.client.post(path, json=params, headers={"x-twilio-signature": signed})
+    assert r.status_code == 401  # a JSON body must come with bodySHA256 in the signed URL
+    r = await harness.client.post(
+        path,
+        content=urlencode(params),
+        headers={"content-type": "text/plain", "x-twilio-signature": signed},
+    )
     assert r.status_code == 415
+    assert await harness.events() == []
+
+
+async def _twilio_json(h: Harness, path: str, body: bytes, *, token: str = TOKEN) -> int:
+    """A JSON-bodied Twilio webhook: bodySHA256 in the URL, the signature over the URL alone."""
+    query = f"?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    signature = samples.twilio_sign(token, f"http://ingest.test{path}{query}", {})
+    headers = {"content-type": "application/json", "x-twilio-signature": signature}
+    return (await h.client.post(path + query, content=body, headers=headers)).status_code
+
+
+async def test_twilio_json_body_signed_with_body_sha256_accepted_once(harness: Harness) -> None:
+    path = await add_channel(harness, "twilio_sms", {"auth_token": TOKEN}, default_region="PL")
+    params = samples.twilio_sms("SM" + "6" * 32, samples.TEXTS["pl"], sender="+48 600 100 200")
+    body = json.dumps(params, ensure_ascii=False).encode()
+    assert await _twilio_json(harness, path, body) == 200
+    assert await _twilio_json(harness, path, body) == 200  # Twilio's retry: a duplicate
+    events = [e["data"] for e in await harness.events()]
+    assert len(events) == 1
+    assert events[0]["sender"]["value"] == "+48600100200" and events[0]["language"] == "pl"
+
+
+async def test_twilio_json_body_tampered_or_wrongly_signed_is_refused(harness: Harness) -> None:
+    path = await add_channel(harness, "twilio_sms", {"auth_token": TOKEN})
+    body = json.dumps(samples.twilio_sms("SM" + "7" * 32, "hello there")).encode()
+    assert await _twilio_json(harness, path, body, token="other") == 401
+    query = f"?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    signature = samples.twilio_sign(TOKEN, f"http://ingest.test{path}{query}", {})
+    headers = {"content-type": "application/json", "x-twilio-signature": signature}
+    tampered = body.replace(b"hello", b"HELLO")
+    r = await harness.client.post(path + query, content=tampered, headers=headers)
+    assert r.status_code == 401  # the URL is authentic, the body is not the one it hashes
+    r = await harness.client.post(path + query, content=b"{not json", headers=headers)
+    assert r.status_code == 401  # verified before parsing: a forged body never reaches a parser
+    assert await _twilio_json(harness, path, b"[1, 2]") == 400
     assert await harness.events() == []
 
 

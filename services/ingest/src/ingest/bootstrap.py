@@ -19,6 +19,7 @@ from ingest.entrypoints.http_signals import signals_router
 from ingest.entrypoints.ratelimit import TenantRateLimiter
 from ingest.entrypoints.webhooks_forms import forms_webhooks_router
 from ingest.entrypoints.webhooks_json import json_webhooks_router
+from ingest.service_layer.intake import intake_group
 from sbkit.bus.ports import Bus
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
@@ -48,7 +49,8 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
     limiter = TenantRateLimiter(rate=settings.ingest_rate_per_s, burst=settings.ingest_rate_burst)
     key = settings.ingest_secrets_key
     box = SecretBox(key.get_secret_value() if key else None)
-    deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter, box=box)
+    intake = intake_group(runtime.uow, in_flight=settings.ingest_commit_groups_in_flight)
+    deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter, intake=intake, box=box)
     routers = [
         messages_router(deps),
         channels_router(deps),

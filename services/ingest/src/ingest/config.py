@@ -27,6 +27,12 @@ class IngestSettings(KitSettings):
         default=None,
         description="External base URL (https://host) Twilio signs; defaults to the request URL.",
     )
+    ingest_commit_groups_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Webhook group commits running at once (requests arriving meanwhile join the next).",
+    )
     ingest_secrets_key: SecretStr | None = Field(
         default=None,
         description="Fernet key sealing channel secrets at rest (Fernet.generate_key()); unset = plain.",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.adapters.orm import accepted, channels, idempotency_keys, messages
@@ -25,34 +27,71 @@ async def message_by_id(session: AsyncSession, tenant_id: str, message_id: str) 
     return row.scalar_one_or_none()
 
 
-async def message_id_by_natural(
-    session: AsyncSession, tenant_id: str, channel: str, provider_message_id: str
-) -> str | None:
-    """Our id of a message already accepted under its natural key, or None."""
-    row = await session.execute(
-        select(messages.c.id).where(
-            messages.c.tenant_id == tenant_id,
-            messages.c.channel == channel,
-            messages.c.provider_message_id == provider_message_id,
-        )
-    )
-    return row.scalar_one_or_none()
+def _insert_new(session: AsyncSession, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL or SQLite): rows with a known key are skipped.
+
+    Executed with a list of rows: one cached statement that SQLAlchemy sends as multi-row
+    VALUES batches ("insertmanyvalues"), instead of compiling a statement per row count.
+    """
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_(table).on_conflict_do_nothing()
 
 
-async def add_message(
-    session: AsyncSession, *, tenant_id: str, message_id: str, payload: dict[str, Any]
-) -> None:
-    """Insert a message (the unique natural key refuses a second copy)."""
-    await session.execute(
-        insert(messages).values(
-            id=message_id,
-            tenant_id=tenant_id,
-            channel=payload["channel"],
-            provider_message_id=payload["provider_message_id"],
-            received_at=_now(),
-            payload=payload,
-        )
+async def add_new_messages(
+    session: AsyncSession, rows: list[tuple[str, str, dict[str, Any]]]
+) -> set[str]:
+    """Insert (tenant, message id, payload) rows whose natural key is new; the ids inserted.
+
+    One statement for all rows; a row whose key another transaction is inserting waits for it
+    and is skipped if that one commits.
+    """
+    if not rows:
+        return set()
+    now = _now()
+    values = [
+        {
+            "id": message_id,
+            "tenant_id": tenant_id,
+            "channel": payload["channel"],
+            "provider_message_id": payload["provider_message_id"],
+            "received_at": now,
+            "payload": payload,
+        }
+        for tenant_id, message_id, payload in rows
+    ]
+    stmt = _insert_new(session, messages).returning(messages.c.id)
+    return set((await session.execute(stmt, values)).scalars())
+
+
+async def message_ids_by_natural(
+    session: AsyncSession, keys: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], str]:
+    """Our ids of messages already accepted under these (tenant, channel, provider id) keys."""
+    natural = tuple_(messages.c.tenant_id, messages.c.channel, messages.c.provider_message_id)
+    rows = await session.execute(
+        select(
+            messages.c.tenant_id, messages.c.channel, messages.c.provider_message_id, messages.c.id
+        ).where(natural.in_(keys))
     )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+async def add_new_accepted(
+    session: AsyncSession, rows: list[tuple[str, str, str, str]]
+) -> set[tuple[str, str, str]]:
+    """Record (tenant, kind, natural id, fingerprint) rows not seen before; the keys inserted."""
+    if not rows:
+        return set()
+    now = _now()
+    values = [
+        {"tenant_id": t, "kind": k, "natural_id": n, "fingerprint": f, "created_at": now}
+        for t, k, n, f in rows
+    ]
+    stmt = _insert_new(session, accepted).returning(
+        accepted.c.tenant_id, accepted.c.kind, accepted.c.natural_id
+    )
+    return {(r[0], r[1], r[2]) for r in await session.execute(stmt, values)}
 
 
 async def idempotency_key(

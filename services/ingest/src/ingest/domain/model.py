@@ -27,6 +27,7 @@ class InboundMessage:
     provider_message_id: str
     sender: RawSender
     provider_timestamp: datetime | None = None
+    sequence: int | None = None  # the provider's delivery order where it gives one (update_id)
     display_name: str | None = None
     inbox: str | None = None
     thread: ThreadRefs = field(default_factory=ThreadRefs)

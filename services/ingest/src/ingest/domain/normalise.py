@@ -47,6 +47,7 @@ def normalise(
         provider=msg.provider,
         provider_message_id=msg.provider_message_id,
         provider_timestamp=msg.provider_timestamp,
+        provider_sequence=msg.sequence,
         received_at=received_at,
         sender=normalise_handle(msg.sender, region=region),
         display_name=(msg.display_name or None) and msg.display_name[:300],

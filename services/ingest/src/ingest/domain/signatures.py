@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from urllib.parse import parse_qs, urlsplit
 
 from ingest.domain.errors import SignatureError
 
@@ -46,6 +47,16 @@ def verify_twilio(auth_token: str, url: str, params: dict[str, str], header: str
     if not auth_token:
         raise SignatureError("channel has no auth token")
     _equal(twilio_signature(auth_token, url, params), header)
+
+
+def verify_twilio_body(auth_token: str, url: str, raw: bytes, header: str | None) -> None:
+    """Twilio's scheme for JSON bodies: the URL it calls carries `bodySHA256` (hex SHA-256 of the
+    raw body) and `X-Twilio-Signature` covers that URL alone, with no parameters appended."""
+    if not auth_token:
+        raise SignatureError("channel has no auth token")
+    _equal(twilio_signature(auth_token, url, {}), header)
+    declared = parse_qs(urlsplit(url).query).get("bodySHA256", [""])[-1]
+    _equal(hashlib.sha256(raw).hexdigest(), declared.lower() or None)
 
 
 def verify_mailgun(

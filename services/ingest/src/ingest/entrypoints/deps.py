@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -11,6 +13,7 @@ from ingest.adapters.secret_box import SecretBox
 from ingest.config import IngestSettings
 from ingest.domain.channels import ChannelConfig
 from ingest.entrypoints.ratelimit import TenantRateLimiter
+from ingest.service_layer.intake import IntakeGroup
 from ingest.service_layer.messages import Context
 from sbkit.runtime import ServiceRuntime
 
@@ -23,6 +26,9 @@ class ChannelCache:
 
     ttl_s: float = CHANNEL_TTL_S
     _items: dict[tuple[str, str, str], tuple[float, ChannelConfig]] = field(default_factory=dict)
+    _loading: dict[tuple[str, str, str], asyncio.Future[ChannelConfig]] = field(
+        default_factory=dict
+    )
 
     def get(self, key: tuple[str, str, str]) -> ChannelConfig | None:
         """A fresh cached channel, or None."""
@@ -41,6 +47,21 @@ class ChannelCache:
         """Forget everything (after a channel changed in this process)."""
         self._items.clear()
 
+    async def load(
+        self, key: tuple[str, str, str], fetch: Callable[[], Awaitable[ChannelConfig]]
+    ) -> ChannelConfig:
+        """Fetch and remember a channel; concurrent misses of one key share a single fetch.
+
+        When the entry expires under load, hundreds of requests would otherwise all query it.
+        """
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(fetch())
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        config = await asyncio.shield(pending)
+        self.put(key, config)
+        return config
+
 
 @dataclass
 class IngestDeps:
@@ -49,6 +70,7 @@ class IngestDeps:
     runtime: ServiceRuntime
     settings: IngestSettings
     limiter: TenantRateLimiter
+    intake: IntakeGroup
     channels: ChannelCache = field(default_factory=ChannelCache)
     box: SecretBox = field(default_factory=SecretBox)
 

@@ -22,10 +22,12 @@ async def webhook_channel(
     key = (tenant, kind.value, channel_id)
     config = deps.channels.get(key)
     if config is None:
-        config = await channels_uc.webhook_channel(
-            deps.runtime.uow, tenant, kind, channel_id, deps.box
+        config = await deps.channels.load(
+            key,
+            lambda: channels_uc.webhook_channel(
+                deps.runtime.uow, tenant, kind, channel_id, deps.box
+            ),
         )
-        deps.channels.put(key, config)
     return config
 
 

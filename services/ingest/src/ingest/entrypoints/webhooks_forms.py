@@ -10,24 +10,26 @@ from fastapi import APIRouter, Request, Response
 from ingest.domain.channels import ChannelConfig, ChannelKind
 from ingest.domain.model import Batch
 from ingest.domain.providers.email_mime import parse_mime
-from ingest.domain.providers.fields import load_form
+from ingest.domain.providers.fields import load_flat_json, load_form
 from ingest.domain.providers.mailgun import parse_mailgun, read_form
 from ingest.domain.providers.twilio import parse_twilio_call, parse_twilio_message
-from ingest.domain.signatures import verify_body_hmac, verify_mailgun, verify_twilio
+from ingest.domain.signatures import (
+    verify_body_hmac,
+    verify_mailgun,
+    verify_twilio,
+    verify_twilio_body,
+)
 from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.routing import IngestRoute, problem_statuses
 from ingest.entrypoints.webhooks_common import answer, context, require_type, twiml, webhook_channel
-from ingest.service_layer.signals import (
-    Signal,
-    accept_batch,
-    accept_signals,
-    accept_with_nonce,
-)
+from ingest.service_layer.intake import accept_batch, accept_signals, accept_with_nonce
+from ingest.service_layer.signals import Signal
 from sbkit.problems import error_responses
 
 _ERRORS = error_responses(*problem_statuses(404, 415))
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+JSON = "application/json"
 
 
 def signed_url(deps: IngestDeps, request: Request) -> str:
@@ -49,17 +51,21 @@ def forms_webhooks_router(deps: IngestDeps) -> APIRouter:
 
 def _twilio_routes(router: APIRouter, deps: IngestDeps) -> None:
     """Twilio SMS and voice status webhooks (the signature covers URL and form parameters)."""
-    new_uow = deps.runtime.uow
 
     async def twilio_params(
         request: Request, kind: ChannelKind, tenant: str, cid: str
     ) -> tuple[ChannelConfig, dict[str, str]]:
         config = await webhook_channel(deps, tenant, kind, cid)
-        require_type(request, FORM)
+        content_type = require_type(request, FORM, JSON)
         raw = await request.body()
-        params = load_form(raw)
         header = request.headers.get("x-twilio-signature")
-        verify_twilio(config.secret("auth_token"), signed_url(deps, request), params, header)
+        token, url = config.secret("auth_token"), signed_url(deps, request)
+        if content_type.split(";")[0].strip().lower() == JSON:
+            verify_twilio_body(token, url, raw, header)  # before parsing: only the hash is read
+            params = load_flat_json(raw)
+        else:
+            params = load_form(raw)  # Twilio signs the form fields: split them, nothing more
+            verify_twilio(token, url, params, header)
         deps.limiter.check(tenant)  # after authentication: forged floods cannot drain the bucket
         return config, params
 
@@ -68,7 +74,7 @@ def _twilio_routes(router: APIRouter, deps: IngestDeps) -> None:
         """Inbound SMS / WhatsApp-via-Twilio, or a MessageStatus callback (→ receipt)."""
         config, params = await twilio_params(request, ChannelKind.TWILIO_SMS, tenant, channel_id)
         batch = parse_twilio_message(params)
-        await accept_batch(new_uow, context(deps, config, request), batch)
+        await accept_batch(deps.intake, context(deps, config, request), batch)
         return twiml()
 
     @router.post("/v1/webhooks/{tenant}/twilio_voice/{channel_id}", responses=_ERRORS)
@@ -78,7 +84,7 @@ def _twilio_routes(router: APIRouter, deps: IngestDeps) -> None:
         sid, data = parse_twilio_call(params, region=config.region)
         if data is not None:
             signal = Signal("call", f"{sid}:{data.event_type}"[:400], data, sid)
-            await accept_signals(new_uow, context(deps, config, request), [signal])
+            await accept_signals(deps.intake, context(deps, config, request), [signal])
         return twiml()
 
 
@@ -124,5 +130,5 @@ def _mail_routes(router: APIRouter, deps: IngestDeps) -> None:
         deps.limiter.check(tenant)
         message = parse_mime(raw, inbox=config.settings.get("inbox"))
         batch = Batch([message])
-        accepted = await accept_batch(new_uow, context(deps, config, request), batch)
+        accepted = await accept_batch(deps.intake, context(deps, config, request), batch)
         return answer(accepted, batch)

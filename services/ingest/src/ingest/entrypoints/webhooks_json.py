@@ -16,7 +16,7 @@ from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.routing import IngestRoute, problem_statuses
 from ingest.entrypoints.webhooks_common import answer, context, require_type, webhook_channel
 from ingest.service_layer.errors import WrongVerifyToken
-from ingest.service_layer.signals import accept_batch
+from ingest.service_layer.intake import accept_batch
 from sbkit.problems import error_responses
 
 _ERRORS = error_responses(*problem_statuses(404, 415))
@@ -53,7 +53,7 @@ def _meta_routes(router: APIRouter, deps: IngestDeps, kind: ChannelKind) -> None
         verify_hub_signature(config.secret("app_secret"), raw, signature)
         deps.limiter.check(tenant)  # after authentication: forged floods cannot drain the bucket
         batch = parse(raw)
-        accepted = await accept_batch(deps.runtime.uow, context(deps, config, request), batch)
+        accepted = await accept_batch(deps.intake, context(deps, config, request), batch)
         return answer(accepted, batch)
 
 
@@ -76,7 +76,7 @@ def json_webhooks_router(deps: IngestDeps) -> APIRouter:
         bot_id = str(config.settings.get("bot_id") or config.id)
         _, message = parse_telegram(raw, bot_id=bot_id)
         batch = Batch(messages=[message] if message else [])
-        accepted = await accept_batch(deps.runtime.uow, context(deps, config, request), batch)
+        accepted = await accept_batch(deps.intake, context(deps, config, request), batch)
         return answer(accepted, batch)
 
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from ingest.domain.model import InboundMessage
 from ingest.domain.normalise import normalise
 from ingest.service_layer.errors import IdempotencyKeyReused
 from ingest.service_layer.transactions import UowFactory, committed
-from sbcontracts.envelope import new_event
+from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
 from sbkit.problems import NotFound
@@ -39,13 +40,20 @@ class Accepted:
     created: bool
 
 
-async def record_message(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> Accepted:
-    """Store and emit a message unless its natural key is already known (no commit)."""
-    existing = await repo.message_id_by_natural(
-        uow.session, ctx.tenant_id, msg.channel.value, msg.provider_message_id
-    )
-    if existing:
-        return Accepted(existing, created=False)
+@dataclass(frozen=True)
+class Prepared:
+    """A normalised message with its event, ready to store (normalised before any database work)."""
+
+    tenant_id: str
+    message_id: str
+    natural_key: tuple[str, str, str]
+    payload: dict[str, Any]
+    event: CloudEvent[Any]
+    key: str
+
+
+def prepare(ctx: Context, msg: InboundMessage) -> Prepared:
+    """Normalise a message and build its event (ParseError for an unusable sender)."""
     message_id = str(uuid.uuid4())
     event_data = normalise(
         msg,
@@ -53,10 +61,6 @@ async def record_message(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> 
         received_at=datetime.now(UTC),
         region=ctx.region,
         languages=ctx.languages,
-    )
-    payload = event_data.model_dump(mode="json")
-    await repo.add_message(
-        uow.session, tenant_id=ctx.tenant_id, message_id=message_id, payload=payload
     )
     event = new_event(
         event_data,
@@ -66,8 +70,45 @@ async def record_message(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> 
         correlation_id=ctx.correlation_id,
         causation_id=ctx.causation_id,
     )
-    await uow.emit(event, key=partition_key(ctx.tenant_id, event_data.sender.key()))
-    return Accepted(message_id, created=True)
+    return Prepared(
+        tenant_id=ctx.tenant_id,
+        message_id=message_id,
+        natural_key=(ctx.tenant_id, msg.channel.value, msg.provider_message_id),
+        payload=event_data.model_dump(mode="json"),
+        event=event,
+        key=partition_key(ctx.tenant_id, event_data.sender.key()),
+    )
+
+
+async def store_messages(uow: UnitOfWork, items: Sequence[Prepared]) -> list[Accepted]:
+    """Store and emit each message whose natural key is new, in set-based statements (no commit).
+
+    A known key (stored before, by a concurrent transaction, or earlier in `items`) answers the
+    stored id with created=False. Rows are inserted in natural-key order, so two transactions
+    inserting overlapping keys lock them in the same order (no deadlock); events are emitted in
+    arrival order (a sender's messages stay in order on their partition).
+    """
+    first: dict[tuple[str, str, str], Prepared] = {}
+    for item in items:
+        first.setdefault(item.natural_key, item)
+    ordered = sorted(first.values(), key=lambda p: p.natural_key)
+    inserted = await repo.add_new_messages(
+        uow.session, [(p.tenant_id, p.message_id, p.payload) for p in ordered]
+    )
+    known = [p.natural_key for p in ordered if p.message_id not in inserted]
+    existing = await repo.message_ids_by_natural(uow.session, known) if known else {}
+    await uow.emit_many([(p.event, p.key) for p in first.values() if p.message_id in inserted])
+    results = []
+    for item in items:
+        winner = first[item.natural_key]
+        created = item is winner and winner.message_id in inserted
+        results.append(Accepted(existing.get(item.natural_key, winner.message_id), created=created))
+    return results
+
+
+async def record_message(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> Accepted:
+    """Store and emit one message unless its natural key is already known (no commit)."""
+    return (await store_messages(uow, [prepare(ctx, msg)]))[0]
 
 
 async def accept_messages(

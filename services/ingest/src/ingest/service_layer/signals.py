@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from ingest.adapters import repository as repo
-from ingest.domain.errors import InvalidHandle, ParseError, SignatureError
+from ingest.domain.errors import InvalidHandle
 from ingest.domain.handles import normalise_handle
-from ingest.domain.model import Batch, InboundMessage, Receipt
+from ingest.domain.model import Receipt
 from ingest.service_layer.errors import NaturalIdReused
-from ingest.service_layer.messages import SOURCE, Accepted, Context, record_message
+from ingest.service_layer.messages import (
+    SOURCE,
+    Context,
+)
 from ingest.service_layer.transactions import UowFactory, committed
-from sbcontracts.envelope import EventData, new_event
+from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.ingest import DeliveryReceiptReceived
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
@@ -37,6 +42,33 @@ def fingerprint(data: EventData) -> str:
     return hashlib.sha256(data.model_dump_json(exclude={"occurred_at"}).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class PreparedSignal:
+    """A signal with its natural key, content hash and event, ready to store."""
+
+    natural_key: tuple[str, str, str]
+    fingerprint: str
+    event: CloudEvent[Any]
+    key: str
+
+
+def prepare_signal(ctx: Context, signal: Signal) -> PreparedSignal:
+    """The signal's event in the tenant's context, and the key it is accepted once under."""
+    event = new_event(
+        signal.data,
+        tenant_id=ctx.tenant_id,
+        source=SOURCE,
+        subject=signal.aggregate_id,
+        correlation_id=ctx.correlation_id,
+    )
+    return PreparedSignal(
+        natural_key=(ctx.tenant_id, signal.kind, signal.natural_id),
+        fingerprint=fingerprint(signal.data),
+        event=event,
+        key=partition_key(ctx.tenant_id, signal.aggregate_id),
+    )
+
+
 async def record_signal(
     uow: UnitOfWork, ctx: Context, signal: Signal, *, strict: bool = False
 ) -> bool:
@@ -44,12 +76,12 @@ async def record_signal(
 
     With `strict`, the same id with other content is a 409 (a caller reusing its ids).
     """
-    digest = fingerprint(signal.data)
+    prepared = prepare_signal(ctx, signal)
     seen = await repo.accepted_fingerprint(
         uow.session, ctx.tenant_id, signal.kind, signal.natural_id
     )
     if seen is not None:
-        if strict and seen != digest:
+        if strict and seen != prepared.fingerprint:
             raise NaturalIdReused(
                 f"{signal.kind} {signal.natural_id} was accepted with other content"
             )
@@ -59,17 +91,22 @@ async def record_signal(
         tenant_id=ctx.tenant_id,
         kind=signal.kind,
         natural_id=signal.natural_id,
-        fingerprint=digest,
+        fingerprint=prepared.fingerprint,
     )
-    event = new_event(
-        signal.data,
-        tenant_id=ctx.tenant_id,
-        source=SOURCE,
-        subject=signal.aggregate_id,
-        correlation_id=ctx.correlation_id,
-    )
-    await uow.emit(event, key=partition_key(ctx.tenant_id, signal.aggregate_id))
+    await uow.emit(prepared.event, key=prepared.key)
     return True
+
+
+async def store_new_signals(uow: UnitOfWork, items: Sequence[PreparedSignal]) -> None:
+    """Emit each signal whose natural key is new (set-based; redeliveries are skipped)."""
+    first: dict[tuple[str, str, str], PreparedSignal] = {}
+    for item in items:
+        first.setdefault(item.natural_key, item)
+    ordered = sorted(first.values(), key=lambda p: p.natural_key)
+    inserted = await repo.add_new_accepted(
+        uow.session, [(*p.natural_key, p.fingerprint) for p in ordered]
+    )
+    await uow.emit_many([(p.event, p.key) for p in first.values() if p.natural_key in inserted])
 
 
 async def accept_signal(new_uow: UowFactory, ctx: Context, signal: Signal) -> bool:
@@ -101,60 +138,3 @@ def receipt_signal(receipt: Receipt, region: str | None) -> Signal:
     )
     natural = f"{receipt.provider}:{receipt.provider_message_id}:{receipt.status.value}"
     return Signal("receipt", natural[:400], data, receipt.provider_message_id)
-
-
-async def record_or_skip(uow: UnitOfWork, ctx: Context, msg: InboundMessage) -> Accepted | None:
-    """Record one message of a provider batch; an unusable one is skipped, not the whole batch.
-
-    Providers retry a refused delivery for days, so one bad sender must not block its neighbours.
-    """
-    try:
-        return await record_message(uow, ctx, msg)
-    except ParseError as exc:
-        log.warning("ingest.message_skipped", provider=msg.provider, reason=str(exc)[:100])
-        return None
-
-
-async def accept_batch(new_uow: UowFactory, ctx: Context, batch: Batch) -> list[Accepted]:
-    """A webhook delivery: all its messages and receipts, atomically and each once."""
-
-    async def work(uow: UnitOfWork) -> list[Accepted]:
-        found = [await record_or_skip(uow, ctx, msg) for msg in batch.messages]
-        accepted = [a for a in found if a is not None]
-        for receipt in batch.receipts:
-            await record_signal(uow, ctx, receipt_signal(receipt, ctx.region))
-        return accepted
-
-    return await committed(new_uow, work)
-
-
-async def accept_signals(new_uow: UowFactory, ctx: Context, signals: list[Signal]) -> int:
-    """Provider signals (redeliveries are normal, so never strict); how many were new."""
-
-    async def work(uow: UnitOfWork) -> int:
-        return sum([await record_signal(uow, ctx, s) for s in signals])
-
-    return await committed(new_uow, work)
-
-
-async def accept_with_nonce(
-    new_uow: UowFactory, ctx: Context, batch: Batch, *, nonce: str, body_hash: str
-) -> list[Accepted]:
-    """Accept a batch whose signature covers only a nonce: a reused nonce must bring the same body."""
-
-    async def work(uow: UnitOfWork) -> list[Accepted]:
-        seen = await repo.accepted_fingerprint(uow.session, ctx.tenant_id, "nonce", nonce)
-        if seen is not None and seen != body_hash:
-            raise SignatureError("signature token replayed with another body")
-        if seen is None:
-            await repo.add_accepted(
-                uow.session,
-                tenant_id=ctx.tenant_id,
-                kind="nonce",
-                natural_id=nonce[:400],
-                fingerprint=body_hash,
-            )
-        found = [await record_or_skip(uow, ctx, msg) for msg in batch.messages]
-        return [a for a in found if a is not None]
-
-    return await committed(new_uow, work)

@@ -35,6 +35,17 @@ def load_form(raw: bytes) -> dict[str, str]:
     return dict(pairs)
 
 
+def load_flat_json(raw: bytes) -> dict[str, str]:
+    """A JSON object's scalar members as form-like strings (nested values are left out)."""
+    flat = {}
+    for key, value in load_json(raw).items():
+        if isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            flat[key] = str(value)
+    return flat
+
+
 def obj(doc: Any, key: str, *, required: bool = True) -> dict[str, Any]:
     """A nested object (empty when optional and absent)."""
     value = doc.get(key) if isinstance(doc, dict) else None

@@ -62,6 +62,7 @@ def parse_telegram(raw: bytes, *, bot_id: str) -> tuple[int, InboundMessage | No
         provider_message_id=f"{chat_id}:{ident(message, 'message_id')}",
         sender=RawSender(HandleKind.TELEGRAM, user_id, scope=bot_id),
         provider_timestamp=epoch(message.get("date")),
+        sequence=update_id,
         display_name=name[:300] or None,
         inbox=bot_id,
         thread=ThreadRefs(
