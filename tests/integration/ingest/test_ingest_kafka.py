@@ -3,71 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import text
 
-from ingest.app import create_app
-from ingest.config import IngestSettings
 from sbcontracts.catalog import encode
 from sbcontracts.topics import INBOUND, MESSAGES
-from sbkit.auth import Keyring, mint
-from sbkit.bus.ports import Bus, OutgoingRecord
-from sbkit.db.engine import make_engine
+from sbkit.bus.ports import OutgoingRecord
 from tests.integration.bus_fixtures import eventually
+from tests.integration.ingest.conftest import Running
 from tests.unit.ingest import samples
 from tests.unit.ingest.test_inbound_consumer import adapter_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 SECRET = "meta-app-secret"
-
-
-class Running:
-    """The ingest app running on Kafka and PostgreSQL, with a tenant of its own."""
-
-    def __init__(self, client: httpx.AsyncClient, bus: Bus, ring: Keyring, tenant: str) -> None:
-        self.client, self.bus, self.ring, self.tenant = client, bus, ring, tenant
-
-    def token(self) -> dict[str, str]:
-        """A token of this test's tenant."""
-        _, tok = mint(self.ring, tenant_id=self.tenant, scopes=["*"], ttl_s=600)
-        return {"Authorization": f"Bearer {tok}"}
-
-    async def ours(self, topic: str) -> list[dict[str, Any]]:
-        """Events of this test's tenant on a topic."""
-        docs = [json.loads(r.value) for r in await self.bus.read_topic(topic)]
-        return [d for d in docs if isinstance(d, dict) and d.get("tenantid") == self.tenant]
-
-
-@pytest.fixture
-async def running(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> AsyncIterator[Running]:
-    schema = "ingest_" + uuid.uuid4().hex[:10]
-    settings = IngestSettings(
-        bus="kafka",
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=pg_url,
-        db_schema=schema,
-        auth_key_dir=str(tmp_path / "keys"),
-        outbox_poll_ms=50,
-    )
-    app = create_app(settings)
-    ring = Keyring.load(tmp_path / "keys")
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as c:
-                yield Running(c, app.state.bus, ring, "t" + uuid.uuid4().hex[:8])
-    finally:
-        admin = make_engine(pg_url)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_whatsapp_webhook_lands_once_on_kafka_despite_redelivery(running: Running) -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ingest.domain.errors import ParseError
 from ingest.domain.providers.email_mime import parse_mime
-from ingest.domain.providers.fields import load_form
+from ingest.domain.providers.fields import load_flat_json, load_form
 from ingest.domain.providers.mailgun import parse_mailgun, read_form
 from ingest.domain.providers.meta import parse_messenger, parse_whatsapp
 from ingest.domain.providers.telegram import parse_telegram
@@ -25,9 +25,23 @@ json_values = st.recursive(
     ),
     max_leaves=25,
 )
+WA_MEDIA = {
+    "from": "48600100200",
+    "id": "wamid.2",
+    "timestamp": "1732262400",
+    "type": "document",
+    "document": {"filename": "a.pdf", "mime_type": "application/pdf", "sha256": "qg==", "id": "1"},
+}
+MS_MEDIA = {
+    **samples.ms_text("m_2", ""),
+    "message": {
+        "mid": "m_2",
+        "attachments": [{"type": "file", "payload": {"url": "https://cdn.example/a%20b.pdf"}}],
+    },
+}
 SEEDS = [
-    samples.whatsapp([samples.wa_text("wamid.1", "hi")]),
-    samples.messenger([samples.ms_text("m_1", "hi")]),
+    samples.whatsapp([samples.wa_text("wamid.1", "hi"), WA_MEDIA]),
+    samples.messenger([samples.ms_text("m_1", "hi"), MS_MEDIA]),
     samples.telegram(1, 1, "hi"),
 ]
 
@@ -82,6 +96,20 @@ TWILIO_FIELDS = [
 def test_twilio_parsers_on_random_forms(params: dict[str, str]) -> None:
     _only_parse_errors(parse_twilio_message, params)
     _only_parse_errors(parse_twilio_call, params, region="PL")
+
+
+@FUZZ
+@given(st.sampled_from(TWILIO_FIELDS), json_values, st.binary(max_size=200))
+def test_twilio_json_bodies_on_mutated_and_random_input(field: str, value: Any, raw: bytes) -> None:
+    """Twilio's JSON-bodied webhooks carry the form's fields as JSON members."""
+    mutated = json.dumps({**samples.twilio_sms("SM1", "x"), field: value}).encode()
+    for body in (mutated, raw):
+        try:
+            params = load_flat_json(body)
+        except ParseError:
+            continue
+        _only_parse_errors(parse_twilio_message, params)
+        _only_parse_errors(parse_twilio_call, params, region="PL")
 
 
 @FUZZ

@@ -42,14 +42,14 @@ def _twilio(path: str, params: dict[str, str], token: str = "tw") -> Request:
     }
 
 
-def _mailgun(text: str, key: str = "mg", **over: str) -> Request:
+def _mailgun(text: str, key: str = "mg", n: int = 1, **over: str) -> Request:
     stamp, token = str(int(time.time())), "tok-" + hashlib.sha256(text.encode()).hexdigest()[:20]
     fields = {
         "from": "Ana <ana@example.ro>",
         "recipient": "ajutor@magazin.ro",
         "subject": "Comanda",
         "body-plain": text,
-        "Message-Id": "<mx-1@example.ro>",
+        "Message-Id": f"<mx-{n}@example.ro>",
         "timestamp": stamp,
         "token": token,
         "signature": samples.mailgun_signature(key, stamp, token),
@@ -57,9 +57,9 @@ def _mailgun(text: str, key: str = "mg", **over: str) -> Request:
     return urlencode(fields).encode(), {"content-type": "application/x-www-form-urlencoded"}
 
 
-def _email(text: str, secret: str = "em") -> Request:
+def _email(text: str, secret: str = "em", n: int = 1) -> Request:
     raw = (
-        f"From: Ann <ann@example.com>\r\nTo: help@shop.example\r\nMessage-ID: <e-1@x>\r\n"
+        f"From: Ann <ann@example.com>\r\nTo: help@shop.example\r\nMessage-ID: <e-{n}@x>\r\n"
         f"Subject: Parcel\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
     ).encode()
     return _signed_email(raw, secret)
@@ -70,22 +70,22 @@ def _signed_email(raw: bytes, secret: str = "em") -> Request:
     return raw, {"content-type": "message/rfc822", "x-switchboard-signature-256": sig}
 
 
-def valid(kind: str, path: str, text: str) -> Request:
-    """A correctly signed request of `kind` carrying one message with `text`."""
+def valid(kind: str, path: str, text: str, n: int = 1) -> Request:
+    """A correctly signed request of `kind` carrying one message with `text` (provider id `n`)."""
     if kind == "whatsapp":
-        return _meta(samples.whatsapp([samples.wa_text("wamid.m", text)]))
+        return _meta(samples.whatsapp([samples.wa_text(f"wamid.m{n}", text)]))
     if kind == "messenger":
-        return _meta(samples.messenger([samples.ms_text("m_m", text)]))
+        return _meta(samples.messenger([samples.ms_text(f"m_m{n}", text)]))
     if kind == "telegram":
-        return samples.telegram(7, 7, text), {
+        return samples.telegram(6 + n, 6 + n, text), {
             "content-type": "application/json",
             "x-telegram-bot-api-secret-token": "tg",
         }
     if kind == "twilio_sms":
-        return _twilio(path, samples.twilio_sms("SM" + "9" * 32, text))
+        return _twilio(path, samples.twilio_sms(f"SM{n:032d}", text))
     if kind == "mailgun":
-        return _mailgun(text)
-    return _email(text)
+        return _mailgun(text, n=n)
+    return _email(text, n=n)
 
 
 def malformed(kind: str, path: str) -> Request:
@@ -151,3 +151,19 @@ async def test_rejections_publish_nothing(small: Harness, kind: str) -> None:
     assert await _send(small, path, valid(kind, path, text * 200)) == 413
     assert await _send(small, path, malformed(kind, path)) == 400
     assert await small.events() == []
+
+
+SENDER_KIND = {"whatsapp": "phone", "messenger": "messenger", "telegram": "telegram"}
+SENDER_KIND |= {"twilio_sms": "phone", "mailgun": "email", "email": "email"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_provider_normalises_each_language(small: Harness, kind: str) -> None:
+    path = await add_channel(small, kind, SECRETS[kind], default_region="RO")
+    for n, text in enumerate(samples.TEXTS.values(), start=1):
+        assert await _send(small, path, valid(kind, path, text, n)) == 200
+    events = [e["data"] for e in await small.events()]
+    assert [e["language"] for e in events] == ["pl", "ru", "ro", "en"]
+    assert {e["sender"]["kind"] for e in events} == {SENDER_KIND[kind]}
+    assert len({e["provider_message_id"] for e in events}) == 4
+    assert [e["text"] for e in events] == list(samples.TEXTS.values())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 
 import pytest
 
@@ -214,3 +216,79 @@ async def test_one_unusable_sender_does_not_block_the_rest_of_the_batch(harness:
     assert r.status_code == 200
     assert (r.json()["accepted"], r.json()["rejected"]) == (1, 1)
     assert [e["data"]["provider_message_id"] for e in await harness.events()] == ["wamid.good"]
+
+
+async def test_whatsapp_media_recorded_as_metadata_with_name_type_and_hash(
+    harness: Harness,
+) -> None:
+    """WhatsApp gives a media id, MIME type, SHA-256 (hex or base64) and a document's filename,
+    never the size (0 = not given); the bytes stay with Meta (fetched by media id if needed)."""
+    path = await add_channel(harness, "whatsapp", META_SECRETS, default_region="PL")
+    digest = hashlib.sha256(b"faktura").digest()
+    document = {
+        "from": "48600100200",
+        "id": "wamid.doc",
+        "timestamp": "1732262400",
+        "type": "document",
+        "document": {
+            "caption": "Faktura za zamówienie 10045 — proszę o korektę",
+            "filename": "faktura-10045.pdf",
+            "mime_type": "application/pdf",
+            "sha256": base64.b64encode(digest).decode(),
+            "id": "1013859600285441",
+        },
+    }
+    image = {
+        "from": "48600100200",
+        "id": "wamid.img",
+        "timestamp": "1732262401",
+        "type": "image",
+        "image": {"mime_type": "image/jpeg", "sha256": digest.hex().upper(), "id": "5551"},
+    }
+    assert await _post(harness, path, samples.whatsapp([document, image])) == 200
+    events = [e["data"] for e in await harness.events()]
+    assert [e["attachments"] for e in events] == [
+        [
+            {
+                "name": "faktura-10045.pdf",
+                "content_type": "application/pdf",
+                "size": 0,
+                "sha256": digest.hex(),
+                "url": "whatsapp-media:1013859600285441",
+            }
+        ],
+        [
+            {
+                "content_type": "image/jpeg",
+                "size": 0,
+                "sha256": digest.hex(),
+                "url": "whatsapp-media:5551",
+            }
+        ],
+    ]
+    assert events[0]["text"].startswith("Faktura za zamówienie") and events[0]["language"] == "pl"
+
+
+async def test_messenger_attachments_keep_what_the_payload_gives(harness: Harness) -> None:
+    """Messenger gives a category and a CDN URL only: a file's name (and MIME type) come from
+    the URL, an image is the media range image/*; no size, no hash."""
+    path = await add_channel(harness, "messenger", META_SECRETS)
+    event = samples.ms_text("m_att", "")
+    event["message"]["attachments"] = [
+        {
+            "type": "file",
+            "payload": {"url": "https://cdn.fbsbx.com/v/t59/f%C4%83ctur%C4%83.pdf?x=1"},
+        },
+        {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/v/t1/123_n.jpg"}},
+        {"type": "file", "payload": {"url": "http://[broken/x.pdf"}},
+    ]
+    assert await _post(harness, path, samples.messenger([event])) == 200
+    (data,) = [e["data"] for e in await harness.events()]
+    got = [
+        (a.get("name"), a["content_type"], a["size"], a.get("sha256")) for a in data["attachments"]
+    ]
+    assert got == [
+        ("făctură.pdf", "application/pdf", 0, None),
+        (None, "image/*", 0, None),
+        (None, "application/octet-stream", 0, None),
+    ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 import re
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ingest.domain.errors import ParseError
 from ingest.domain.model import Batch, InboundMessage, RawSender, Receipt
@@ -21,21 +25,37 @@ _WA_STATUS = {
 }
 
 
+def _hex_sha256(value: str | None) -> str | None:
+    """A SHA-256 digest as lower-case hex; Meta sends hex or base64 depending on the product."""
+    if not value:
+        return None
+    if _HEX64.match(value.lower()):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _wa_media(media: dict[str, Any]) -> Attachment:
+    """WhatsApp gives a media id, MIME type and SHA-256, a filename for documents, never a size."""
+    return Attachment(
+        name=(text(media, "filename") or "")[:500] or None,
+        content_type=(text(media, "mime_type") or "application/octet-stream")[:200],
+        size=0,
+        sha256=_hex_sha256(text(media, "sha256")),
+        url=f"whatsapp-media:{ident(media, 'id')}"[:2000],
+    )
+
+
 def _wa_body(msg: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]]:
     kind = text(msg, "type") or "text"
     if kind == "text":
         return text(obj(msg, "text"), "body") or "", ()
     if kind in _WA_MEDIA:
         media = obj(msg, kind)
-        digest = text(media, "sha256")
-        attachment = Attachment(
-            name=(text(media, "filename") or "")[:500] or None,
-            content_type=(text(media, "mime_type") or "application/octet-stream")[:200],
-            size=0,
-            sha256=digest if digest and _HEX64.match(digest) else None,
-            url=f"whatsapp-media:{ident(media, 'id')}"[:2000],
-        )
-        return text(media, "caption") or "", (attachment,)
+        return text(media, "caption") or "", (_wa_media(media),)
     if kind == "button":
         return text(obj(msg, "button"), "text") or "", ()
     if kind == "interactive":
@@ -124,18 +144,33 @@ def parse_whatsapp(raw: bytes) -> Batch:
     return batch
 
 
+_MS_RANGES = {"image": "image/*", "video": "video/*", "audio": "audio/*"}
+
+
+def _file_name(url: str) -> str:
+    try:
+        return unquote(PurePosixPath(urlsplit(url).path).name)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: no name, the URL is still kept
+        return ""
+
+
+def _ms_attachment(att: dict[str, Any]) -> Attachment:
+    """Messenger gives a category and a CDN URL only: no size, no hash, no MIME type.
+
+    A `file` URL ends with the file's name, which also gives its MIME type; otherwise the
+    category becomes a media range (`image/*`).
+    """
+    payload = obj(att, "payload", required=False)
+    url = (text(payload, "url") or "")[:2000] or None
+    category = text(att, "type") or "file"
+    name = _file_name(url) if url and category == "file" else ""
+    guessed = mimetypes.guess_type(name)[0] if name else None
+    content_type = guessed or _MS_RANGES.get(category, "application/octet-stream")
+    return Attachment(name=name[:500] or None, content_type=content_type, size=0, url=url)
+
+
 def _ms_attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
-    found = []
-    for att in items(message, "attachments"):
-        payload = obj(att, "payload", required=False)
-        found.append(
-            Attachment(
-                content_type=(text(att, "type") or "file")[:200],
-                size=0,
-                url=(text(payload, "url") or "")[:2000] or None,
-            )
-        )
-    return tuple(found)
+    return tuple(_ms_attachment(att) for att in items(message, "attachments"))
 
 
 def _ms_event(event: dict[str, Any], page_id: str, batch: Batch) -> None:
