@@ -166,6 +166,10 @@ class KafkaBus:
                     continue
                 if batches:
                     await self._handle_batches(sub, consumer, batches)
+        except Exception:
+            # never silently: the group would lose this member while /readyz says ready
+            log.exception("bus.consumer_died", group=sub.group)
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -181,7 +185,14 @@ class KafkaBus:
             return_exceptions=True,
         )
         commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        # A rebalance while the batch was handled (a broker restart, a member joining) may
+        # have revoked partitions: their new owner re-reads from the committed offset. Seeking
+        # or reading the highwater of one raises, which used to end this consumer silently.
+        assigned = consumer.assignment()
         for (tp, recs), result in zip(batches.items(), done, strict=True):
+            if tp not in assigned:
+                log.info("bus.partition_revoked", topic=tp.topic, partition=tp.partition)
+                continue
             if isinstance(result, BaseException):
                 # e.g. the DLQ publish failed: re-read the batch; handlers are idempotent
                 log.warning("bus.partition_failed", topic=tp.topic, error=type(result).__name__)
@@ -283,8 +294,8 @@ class KafkaBus:
 
     def consumers_ready(self) -> bool:
         """Every consumer has joined its group (a member beyond the partition count may own none)."""
-        if len(self._consumers) != len(self._subs):
-            return False
+        if len(self._consumers) != len(self._subs) or any(t.done() for t in self._tasks):
+            return False  # a consumer task that ended has left its group
         return all(j.done for key, j in self._joined.items() if key in self._consumers) and all(
             c.assignment() for key, c in self._consumers.items() if key not in self._joined
         )
