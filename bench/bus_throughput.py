@@ -128,7 +128,8 @@ def _run(cmd: list[str]) -> str:
     return proc.stdout
 
 
-def _parse_producer(out: str) -> dict[str, float]:
+def parse_producer(out: str) -> dict[str, float]:
+    """The final ProducerPerformance summary: records, records/s and p50."""
     # the final summary line: "N records sent, R records/sec (M MB/sec), ..."
     found = list(
         re.finditer(r"^(\d+) records sent, ([\d.]+) records/sec.*?(\d+) ms 50th", out, re.M)
@@ -141,7 +142,7 @@ def _parse_producer(out: str) -> dict[str, float]:
 
 def java_produce(topic: str, n: int, extra: list[str] | None = None) -> dict[str, float]:
     if not extra:
-        return _parse_producer(_run(["bash", str(KAFKA_SH), "perf-produce", str(n), "1024", topic]))
+        return parse_producer(_run(["bash", str(KAFKA_SH), "perf-produce", str(n), "1024", topic]))
     # kafka.sh perf-produce takes no extra producer properties: same command, more properties.
     libs = DATA_DIR / "cache" / "kafka-libs"
     cmd = [
@@ -165,11 +166,15 @@ def java_produce(topic: str, n: int, extra: list[str] | None = None) -> dict[str
         "enable.idempotence=true",
         *extra,
     ]
-    return _parse_producer(_run(cmd))
+    return parse_producer(_run(cmd))
 
 
 def java_consume(topic: str, n: int) -> dict[str, float]:
-    out = _run(["bash", str(KAFKA_SH), "perf-consume", str(n), topic])
+    return parse_consumer(_run(["bash", str(KAFKA_SH), "perf-consume", str(n), topic]), n)
+
+
+def parse_consumer(out: str, n: int) -> dict[str, float]:
+    """The ConsumerPerformance CSV summary (fails when fewer than `n` records were read)."""
     lines = [ln for ln in out.splitlines() if ln.strip()]
     head = next(i for i, ln in enumerate(lines) if ln.startswith("start.time"))
     cols = [c.strip() for c in lines[head].split(",")]

@@ -219,12 +219,22 @@ class LocalStack:
             raise RuntimeError(f"stack.sh {action} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def up(self, *, fresh: bool = True) -> None:
-        """Start it (from an empty data dir when `fresh`)."""
+    def up(self, *, fresh: bool = True, attempts: int = 3) -> None:
+        """Start it (from an empty data dir when `fresh`).
+
+        `up` is idempotent and leaves started services running when one is not ready within
+        its 60 s, so on a saturated machine (a fresh broker creating its offsets topic under
+        load) it is simply asked again."""
         if fresh:
             self.run("down")
             shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.run("up")
+        for attempt in range(1, attempts + 1):
+            try:
+                self.run("up")
+                return
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
 
     def down(self) -> None:
         self.run("down")
