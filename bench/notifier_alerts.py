@@ -2,13 +2,16 @@
 
 Run: `.venv/bin/python -m bench.notifier_alerts [orders] [seed]` (also part of `make bench`).
 It drives the pure domain (state machine, lateness rules, learned stall thresholds, episodes, policy) with an
-event-time simulation and a timer heap, so it measures decisions, not the database or Kafka.
+event-time simulation and a timer heap, so it measures decisions, not the database or Kafka; then,
+when SB_KAFKA_PORT and SB_PG_PORT name a bench broker and database, the same synthetic day goes
+through the real path (`bench.notifier_pipeline`: Kafka → notifier's consumer → PostgreSQL).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import random
 import statistics
 import sys
@@ -172,3 +175,9 @@ def _report(orders: dict[str, Order], events: int, seconds: float) -> None:
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:3]]
     main(*args)
+    if os.environ.get("SB_KAFKA_PORT") and os.environ.get("SB_PG_PORT"):
+        import asyncio
+
+        from bench import notifier_pipeline
+
+        asyncio.run(notifier_pipeline.run(seed=args[1] if len(args) > 1 else 7))

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import pytest
 
+from notifier.adapters.notifications import Notifications
 from notifier.bootstrap import NotifierService
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.events.routing import TicketOpened
 from tests.unit.notifier.conftest import (
     START,
+    TENANT,
     Clock,
     FakeSender,
     customer,
@@ -226,3 +228,27 @@ async def test_provider_outage_keeps_the_alert_and_sends_when_back(
     row = (await notifications(notifier))[0]
     assert [m.channel for m in sender.sent] == ["email"], (row.status, row.reason, row.history)
     assert (await notifications(notifier))[0].status == "sent"
+
+
+async def test_stall_threshold_is_learned_from_the_carriers_observed_gaps(
+    notifier: NotifierService, clock: Clock, sender: FakeSender
+) -> None:
+    async with notifier.runtime.uow() as uow:
+        policy = {"stall_min_samples": 5, "stall_floor": 3600, "stall_factor": 1.5}
+        await Notifications(uow.session, TENANT).put_policy(policy)
+        await uow.commit()
+    await _known_customer(notifier)
+    for n in range(2, 8):  # six dhl parcels scanned 10 h apart: learned p95 12 h, threshold 18 h
+        await deliver(notifier, order(n=n))
+        await deliver(notifier, scan(START - timedelta(hours=20), n=n))
+        await deliver(notifier, scan(START - timedelta(hours=10), n=n))
+    await notifier.tick()  # the worker folds the observed gaps into the histogram
+    await deliver(notifier, scan(START))
+    clock.advance(timedelta(hours=17))
+    await notifier.tick()
+    assert await notifications(notifier) == []
+    clock.advance(timedelta(hours=2))  # 19 h without a scan: stalled (the default is 48 h)
+    await notifier.tick()
+    assert [(r.shipment_id, r.delay_reason) for r in await notifications(notifier)] == [
+        ("s-1", "stalled")
+    ]

@@ -10,6 +10,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
+from notifier.adapters.sql import is_postgres, memo, upsert
 
 N = orm.notifications.c
 SENT = ("sent", "delivered")
@@ -40,7 +41,7 @@ class Notifications:
     async def get(self, notification_id: str, *, lock: bool = False) -> Row[Any] | None:
         """One notification of this tenant."""
         q = select(orm.notifications).where(N.tenant_id == self.tenant, N.id == notification_id)
-        if lock and self.session.get_bind().dialect.name == "postgresql":
+        if lock and is_postgres(self.session):
             q = q.with_for_update()
         return await self._one(q)
 
@@ -91,13 +92,17 @@ class Notifications:
 
     # policies and templates -----------------------------------------------------
     async def policy(self) -> dict[str, Any] | None:
-        """The tenant's policy document, if set."""
-        c = orm.policies.c
-        row = await self._one(select(c.doc).where(c.tenant_id == self.tenant))
-        return dict(row.doc) if row and row.doc else None
+        """The tenant's policy document, if set (read once per transaction)."""
+        key, known = ("policy", self.tenant), memo(self.session)
+        if key not in known:
+            c = orm.policies.c
+            row = await self._one(select(c.doc).where(c.tenant_id == self.tenant))
+            known[key] = dict(row.doc) if row and row.doc else None
+        return known[key]
 
     async def put_policy(self, doc: dict[str, Any]) -> None:
         """Replace the tenant's policy document."""
+        memo(self.session).pop(("policy", self.tenant), None)
         c = orm.policies.c
         await self.session.execute(delete(orm.policies).where(c.tenant_id == self.tenant))
         await self.session.execute(insert(orm.policies).values(tenant_id=self.tenant, doc=doc))
@@ -133,12 +138,12 @@ class Notifications:
     async def arm(
         self, kind: str, ref: str, *, due_at: datetime, armed_for: datetime | None = None
     ) -> None:
-        """Set (or move) the one timer of this kind for `ref`."""
-        await self.disarm(kind, ref)
+        """Set (or move) the one timer of this kind for `ref` (one statement)."""
+        when = {"due_at": due_at, "armed_for": armed_for}
+        row = {"tenant_id": self.tenant, "kind": kind, "ref": ref, **when}
+        keys = ("tenant_id", "kind", "ref")
         await self.session.execute(
-            insert(orm.timers).values(
-                tenant_id=self.tenant, kind=kind, ref=ref, due_at=due_at, armed_for=armed_for
-            )
+            upsert(self.session, orm.timers, keys=keys, row=row, update=when)
         )
 
     async def disarm(self, kind: str, ref: str) -> None:
@@ -153,7 +158,7 @@ async def claim_due(session: AsyncSession, now: datetime, *, limit: int) -> Sequ
     """Due timers of every tenant, locked for this transaction (SKIP LOCKED on PostgreSQL)."""
     t = orm.timers.c
     q = select(orm.timers).where(t.due_at <= now).order_by(t.due_at, t.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         q = q.with_for_update(skip_locked=True)
     return (await session.execute(q)).all()
 

@@ -75,6 +75,15 @@ gap_stats = Table(
     Column("lane", String(30), primary_key=True),
     Column("counts", JSON, nullable=False),
 )
+gap_samples = Table(  # appended by consumers, folded into gap_stats by the timer worker
+    "gap_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("carrier", String(50), nullable=False),
+    Column("lane", String(30), nullable=False),
+    Column("gap_s", Integer, nullable=False),
+)
 customers = Table(
     "customers",
     metadata,
@@ -92,6 +101,16 @@ handles = Table(
     Column("kind", String(20), primary_key=True),
     Column("value", String(320), primary_key=True),
     Column("customer_id", String(64), nullable=False, index=True),
+)
+merges = Table(  # what a crm merge changed in the read model, so its undo restores both
+    "merges",
+    metadata,
+    _tenant(),
+    Column("merge_id", String(64), primary_key=True),
+    Column("survivor_id", String(64), nullable=False, index=True),
+    Column("merged_id", String(64), nullable=False),
+    Column("before", JSON, nullable=False),
+    Column("undone", Boolean, nullable=False),
 )
 cases = Table(
     "cases",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
+from notifier.adapters.sql import is_postgres, memo, upsert
 from notifier.domain.delays import GapStats
 from notifier.domain.episodes import Episode
 from notifier.domain.policy import Customer
@@ -26,15 +28,18 @@ class Repository:
     async def _one(self, q: Any) -> Row[Any] | None:
         return (await self.session.execute(q)).first()
 
-    async def _put(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
-        """Insert or update the row with these keys (callers serialise per key by partition)."""
-        where = [table.c.tenant_id == self.tenant, *(table.c[k] == v for k, v in keys.items())]
-        found = await self._one(select(*(table.c[k] for k in keys)).where(*where))
-        if found:
-            if values:
-                await self.session.execute(update(table).where(*where).values(**values))
-            return
-        await self.session.execute(insert(table).values(tenant_id=self.tenant, **keys, **values))
+    async def _put(
+        self,
+        table: Table,
+        keys: dict[str, Any],
+        values: dict[str, Any],
+        *,
+        on_insert: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert or update the row with these keys in one statement (`on_insert`: new rows only)."""
+        row = {"tenant_id": self.tenant, **keys, **(on_insert or {}), **values}
+        stmt = upsert(self.session, table, keys=["tenant_id", *keys], row=row, update=values)
+        await self.session.execute(stmt)
 
     # orders and shipments -------------------------------------------------------
     async def put_order(self, order_id: str, **values: Any) -> None:
@@ -119,28 +124,28 @@ class Repository:
             "alerted_estimate": ep.alerted_estimate,
             "closed_at": None if ep.open else now,
         }
-        c = orm.episodes.c
-        found = await self._one(
-            select(c.number).where(
-                c.tenant_id == self.tenant, c.shipment_id == shipment_id, c.number == ep.number
+        keys = {"shipment_id": shipment_id, "number": ep.number}
+        await self._put(orm.episodes, keys, values, on_insert={"opened_at": now})
+
+    async def gaps(self, carrier: str, lane: str, *, lock: bool = False) -> GapStats:
+        """Learned scan gaps of a carrier in a lane (read once per transaction unless locking)."""
+        key = ("gaps", self.tenant, carrier, lane)
+        known = memo(self.session)
+        if key in known and not lock:
+            return known[key]
+        c = orm.gap_stats.c
+        q = select(c.counts).where(c.tenant_id == self.tenant, c.carrier == carrier, c.lane == lane)
+        row = await self._one(q.with_for_update() if lock and is_postgres(self.session) else q)
+        known[key] = GapStats(tuple(row.counts)) if row and row.counts else GapStats()
+        return known[key]
+
+    async def add_gap(self, carrier: str, lane: str, gap: timedelta) -> None:
+        """Record one observed scan gap (an insert: no row shared by concurrent transactions)."""
+        await self.session.execute(
+            insert(orm.gap_samples).values(
+                tenant_id=self.tenant, carrier=carrier, lane=lane, gap_s=int(gap.total_seconds())
             )
         )
-        if found is None:
-            values["opened_at"] = now
-        await self._put(orm.episodes, {"shipment_id": shipment_id, "number": ep.number}, values)
-
-    async def gaps(self, carrier: str, lane: str) -> GapStats:
-        """Observed scan gaps of a carrier in a lane."""
-        c = orm.gap_stats.c
-        row = await self._one(
-            select(c.counts).where(c.tenant_id == self.tenant, c.carrier == carrier, c.lane == lane)
-        )
-        return GapStats(tuple(row.counts)) if row else GapStats()
-
-    async def put_gaps(self, carrier: str, lane: str, stats: GapStats) -> None:
-        """Save observed scan gaps."""
-        keys = {"carrier": carrier, "lane": lane}
-        await self._put(orm.gap_stats, keys, {"counts": list(stats.counts)})
 
     # customers read model -------------------------------------------------------
     async def customer(self, customer_id: str) -> Customer | None:
@@ -165,13 +170,8 @@ class Repository:
 
     async def put_customer(self, customer_id: str, **values: Any) -> None:
         """Create or change a customer of the read model."""
-        c = orm.customers.c
-        exists = await self._one(
-            select(c.customer_id).where(c.tenant_id == self.tenant, c.customer_id == customer_id)
-        )
-        if exists is None:
-            values.setdefault("opted_out", [])
-        await self._put(orm.customers, {"customer_id": customer_id}, values)
+        keys = {"customer_id": customer_id}
+        await self._put(orm.customers, keys, values, on_insert={"opted_out": []})
 
     async def link(self, kind: str, value: str, customer_id: str) -> None:
         """A handle now belongs to a customer."""
@@ -197,14 +197,49 @@ class Repository:
             .values(customer_id=to_id)
         )
 
+    async def handles_of(self, customer_id: str) -> list[tuple[str, str]]:
+        """Every (kind, value) handle of a customer."""
+        h = orm.handles.c
+        q = select(h.kind, h.value).where(h.tenant_id == self.tenant, h.customer_id == customer_id)
+        return [(r.kind, r.value) for r in await self.session.execute(q.order_by(h.kind, h.value))]
+
+    async def move_cases(
+        self, from_id: str, to_id: str, *, ticket_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Give one customer's cases (or just these) to another; the ids moved."""
+        c = orm.cases.c
+        where = [c.tenant_id == self.tenant, c.customer_id == from_id]
+        if ticket_ids is not None:
+            where.append(c.ticket_id.in_(list(ticket_ids)))
+        moved = await self.session.execute(
+            update(orm.cases).where(*where).values(customer_id=to_id).returning(c.ticket_id)
+        )
+        return sorted(moved.scalars())
+
+    async def merge(self, merge_id: str) -> Row[Any] | None:
+        """A merge the read model applied, if any."""
+        m = orm.merges.c
+        return await self._one(
+            select(orm.merges).where(m.tenant_id == self.tenant, m.merge_id == merge_id)
+        )
+
+    async def put_merge(self, merge_id: str, **values: Any) -> None:
+        """Record a merge (or its undo)."""
+        await self._put(orm.merges, {"merge_id": merge_id}, values)
+
     async def forget(self, customer_ids: Sequence[str]) -> None:
-        """Erase customers and their handles from the read model."""
+        """Erase customers, their handles and the merges that name them from the read model."""
+        ids = list(customer_ids)
         for table in (orm.handles, orm.customers):
             await self.session.execute(
-                delete(table).where(
-                    table.c.tenant_id == self.tenant, table.c.customer_id.in_(list(customer_ids))
-                )
+                delete(table).where(table.c.tenant_id == self.tenant, table.c.customer_id.in_(ids))
             )
+        m = orm.merges.c
+        await self.session.execute(
+            delete(orm.merges).where(
+                m.tenant_id == self.tenant, or_(m.survivor_id.in_(ids), m.merged_id.in_(ids))
+            )
+        )
 
     # open cases -----------------------------------------------------------------
     async def put_case(self, ticket_id: str, **values: Any) -> None:
@@ -229,3 +264,28 @@ class Repository:
             .limit(1)
         )
         return row.ticket_id if row else None
+
+
+async def fold_gaps(session: AsyncSession, *, limit: int = 5000) -> int:
+    """Fold appended gap samples into the learned histograms (one transaction; SKIP LOCKED, keys
+    locked in sorted order so concurrent workers never deadlock); returns how many were folded."""
+    s = orm.gap_samples.c
+    q = select(orm.gap_samples).order_by(s.id).limit(limit)
+    rows = (
+        await session.execute(q.with_for_update(skip_locked=True) if is_postgres(session) else q)
+    ).all()
+    if not rows:
+        return 0
+    by_key: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for r in rows:
+        by_key[(r.tenant_id, r.carrier, r.lane)].append(r.gap_s)
+    for (tenant, carrier, lane), gaps in sorted(by_key.items()):
+        repo = Repository(session, tenant)
+        keys = {"carrier": carrier, "lane": lane}
+        await repo._put(orm.gap_stats, keys, {}, on_insert={"counts": []})
+        stats = await repo.gaps(carrier, lane, lock=True)
+        for gap in gaps:
+            stats = stats.add(timedelta(seconds=gap))
+        await repo._put(orm.gap_stats, keys, {"counts": list(stats.counts)})
+    await session.execute(delete(orm.gap_samples).where(s.id.in_([r.id for r in rows])))
+    return len(rows)

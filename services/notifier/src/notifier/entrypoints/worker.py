@@ -9,6 +9,7 @@ from datetime import datetime
 import structlog
 
 from notifier.adapters.notifications import claim_due, finish
+from notifier.adapters.repository import fold_gaps
 from notifier.service_layer import delivery, tracking
 from notifier.service_layer.context import Ctx
 from notifier.service_layer.ports import Sender
@@ -25,7 +26,11 @@ async def fire_due(
     tracking_url: str,
     batch: int = 200,
 ) -> int:
-    """Fire every timer due by now; a crash leaves a timer due, so none is lost (sends are idempotent)."""
+    """Fold learned scan gaps, then fire every timer due by now; a crash leaves a timer due, so
+    none is lost (sends are idempotent)."""
+    async with runtime.uow() as uow:
+        if await fold_gaps(uow.session):
+            await uow.commit()
     fired = 0
     while fired < batch:
         async with runtime.uow() as uow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from notifier.domain.policy import Customer
+from notifier.service_layer import merges
 from notifier.service_layer.context import Ctx
 from sbcontracts.events import crm, routing
 from sbcontracts.events.ingest import MessageReceived
@@ -32,10 +33,9 @@ async def on_customer(ctx: Ctx, data: Any) -> None:
         await repo.put_customer(data.customer_id, **values)
         await _service_consents(ctx, data)
     elif isinstance(data, crm.CustomerMerged):
-        await repo.move_handles(data.merged_id, data.survivor_id)
+        await merges.on_merged(ctx, data)
     elif isinstance(data, crm.CustomerUnmerged):
-        for h in data.moved_back:
-            await repo.link(h.kind.value, h.value, data.restored_id)
+        await merges.on_unmerged(ctx, data)
     elif isinstance(data, crm.CustomerErased):
         await repo.forget([data.customer_id, *data.erased_ids])
 

@@ -37,7 +37,7 @@ async def on_order(ctx: Ctx, order: OrderData) -> None:
 
 async def on_scan(ctx: Ctx, event: ShipmentEventReceived) -> None:
     """Apply a carrier scan; a fresh one may reveal a delay, end an episode and re-arm the stall timer."""
-    ship = await ctx.repo.shipment(event.shipment_id) or Shipment(
+    known = await ctx.repo.shipment(event.shipment_id) or Shipment(
         event.shipment_id, event.carrier, order_id=event.order_id
     )
     scan = Scan(
@@ -47,15 +47,14 @@ async def on_scan(ctx: Ctx, event: ShipmentEventReceived) -> None:
         is_delay=event.is_delay,
         estimate_to=event.estimate_to or event.estimate_from,
     )
-    out = apply(ship, scan, now=ctx.now)
+    out = apply(known, scan, now=ctx.now)
     if not out.fresh:
         return
     ship = out.shipment
     if out.gap is not None:
-        stats = await ctx.repo.gaps(ship.carrier, out.lane)
-        await ctx.repo.put_gaps(ship.carrier, out.lane, stats.add(out.gap))
+        await ctx.repo.add_gap(ship.carrier, out.lane, out.gap)
     await ctx.repo.put_shipment(ship, tracking_number=event.tracking_number)
-    if ship.dispatched:
+    if ship.dispatched and not known.dispatched:
         await ctx.notes.disarm(CUTOFF, ship.shipment_id)
     signal = delays.scan_signal(ship, scan)
     if signal:
