@@ -178,6 +178,22 @@ def _until(page: WebDriver, check: Any, what: str) -> None:
     WebDriverWait(page, 20, poll_frequency=0.1).until(probe, message=what)
 
 
+AGING = {"under_1h": "2", "1h_4h": "1", "4h_24h": "0", "1d_3d": "0", "over_3d": "0"}
+
+
+def _aging(page: WebDriver) -> dict[str, str]:
+    rows = page.find_elements(By.CSS_SELECTOR, "#aging tr")
+    return {str(r.get_attribute("data-age")): r.text.split()[-1] for r in rows}
+
+
+def _gap_is_consistent(page: WebDriver) -> bool:
+    text, gap = page.execute_script(  # read both at once: a redraw may come in between
+        "const g = document.getElementById('gap'); return [g.textContent, g.dataset.gap];"
+    )
+    needed = int(text.split("needed ")[1].split()[0])
+    return "online 1" in text and needed >= 1 and gap == str(1 - needed)
+
+
 def test_tiles_change_by_themselves_as_events_arrive(
     analytics_process: tuple[str, AnalyticsSettings], browser: WebDriver
 ) -> None:
@@ -194,7 +210,7 @@ def test_tiles_change_by_themselves_as_events_arrive(
         settings, *_calls(0, [("answered", 5_000), ("answered", 8_000), ("abandoned", 40_000)])
     )
     _until(browser, lambda d: _tile(d, "offered") == ("3", "none"), "offered tile counts 3")
-    assert _tile(browser, "service_level") == ("66.7%", "red")
+    _until(browser, lambda d: _tile(d, "service_level") == ("66.7%", "red"), "SL red at 2/3")
 
     # 3 more answered fast: 5/6 = 83.3%, green at 80%; the agent is online for the gap
     online = AgentPresenceChanged(
@@ -205,18 +221,16 @@ def test_tiles_change_by_themselves_as_events_arrive(
     _publish(settings, *_case("t3", 0.1, Category.RETURNS))
     _until(browser, lambda d: _tile(d, "service_level") == ("83.3%", "green"), "SL turns green")
     _until(browser, lambda d: _tile(d, "backlog")[0] == "3", "backlog of 3 open cases")
-    reasons = browser.find_element(By.ID, "reasons").text.splitlines()
-    assert reasons == ["billing: 2", "returns: 1"]
-    aging = {
-        row.get_attribute("data-age"): row.text.split()[-1]
-        for row in browser.find_elements(By.CSS_SELECTOR, "#aging tr")
-    }
-    assert aging == {"under_1h": "2", "1h_4h": "1", "4h_24h": "0", "1d_3d": "0", "over_3d": "0"}
-    gap = browser.find_element(By.ID, "gap")
-    needed = int(gap.text.split("needed ")[1].split()[0])
-    assert (
-        "online 1" in gap.text and needed >= 1 and gap.get_attribute("data-gap") == str(1 - needed)
+    # each topic is consumed on its own: wait for every panel to show its final state
+    _until(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "reasons").text.splitlines() == ["billing: 2", "returns: 1"]
+        ),
+        "top reasons",
     )
+    _until(browser, lambda d: _aging(d) == AGING, f"aging backlog {AGING}")
+    _until(browser, _gap_is_consistent, "staffing gap: online 1 minus the agents needed")
     for chart in ("sl", "backlog"):
         points = browser.find_element(By.CSS_SELECTOR, f"#{chart} polyline").get_attribute("points")
         assert points and points.strip(), chart

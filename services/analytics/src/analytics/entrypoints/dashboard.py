@@ -38,7 +38,8 @@ function fmt(k, v) {
 }
 function tiles(snap) {
   const box = document.getElementById("tiles"); box.innerHTML = "";
-  for (const [k, cell] of Object.entries(snap.current)) {
+  for (const k of snap.tiles) {
+    const cell = snap.current[k];
     const t = document.createElement("div");
     t.className = "tile " + cell.colour; t.dataset.kpi = k; t.dataset.colour = cell.colour;
     t.innerHTML = `<div class="n">${k.replaceAll("_", " ")}</div><div class="v">${fmt(k, cell.value)}</div>` +
@@ -53,14 +54,16 @@ function chart(id, points, key) {
     const d = new Date(p.interval_start); const x = d.getUTCHours() * 4 + d.getUTCMinutes() / 15;
     return `${x},${100 - 100 * p[key] / top}`;
   });
+  const dots = xy.map(p => p.split(",")).map(([x, y]) =>
+    `<circle cx="${x}" cy="${y}" r="0.8" fill="#6cf"/>`).join("");
   document.getElementById(id).innerHTML =
-    `<polyline fill="none" stroke="#6cf" stroke-width="1" points="${xy.join(" ")}"/>`;
+    `<polyline fill="none" stroke="#6cf" stroke-width="1" points="${xy.join(" ")}"/>` + dots;
 }
 function draw(snap) {
   tiles(snap); chart("sl", snap.series, "service_level"); chart("backlog", snap.series, "backlog");
   document.getElementById("reasons").innerHTML =
     snap.top_reasons.map(([c, n]) => `<li>${c.replaceAll("_", " ")}: ${n}</li>`).join("");
-  document.getElementById("aging").innerHTML = Object.entries(snap.aging)
+  document.getElementById("aging").innerHTML = snap.aging
     .map(([b, n]) => `<tr data-age="${b}"><td>${b.replaceAll("_", " ")}</td>` +
       `<td>${fmt(b, n)}</td></tr>`).join("");
   const st = snap.staffing, gap = document.getElementById("gap");

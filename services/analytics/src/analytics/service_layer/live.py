@@ -60,8 +60,9 @@ async def snapshot(uow: UnitOfWork, tenant: str, at: datetime, params: Params) -
             for r in series["rows"]
         ],
         "top_reasons": sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:5],
-        "aging": {
-            k.removeprefix("backlog_age_"): aging["rows"][0]["kpis"][k]["value"] for k in AGING
-        },
+        "tiles": list(TILES),  # the page's order (the JSON's keys are sorted)
+        "aging": [
+            [k.removeprefix("backlog_age_"), aging["rows"][0]["kpis"][k]["value"]] for k in AGING
+        ],
         "staffing": gap,
     }
