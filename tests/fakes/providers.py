@@ -4,7 +4,8 @@ It listens on 127.0.0.1 (a free port), checks what a real provider checks (the w
 HMAC over the raw body, Twilio's basic auth and form fields, the email API's bearer key),
 records every request, dedupes on the idempotency key like those providers do (a repeated
 key answers the first message's id and sends nothing new), and fails on demand: a status
-per API, or `down()` (nothing listening, connections refused) until `up()`.
+per API, a hang per API (`hang[api] = seconds`: read the request, answer nothing in time, accept
+nothing), or `down()` (nothing listening, connections refused) until `up()`.
 `kill_on_accept` SIGKILLs a process right after a message was accepted and before the
 answer leaves: the "crash between sent and recorded" of the issue.
 """
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +50,7 @@ class ProviderServer:
     requests: list[Seen] = field(default_factory=list)
     accepted: dict[str, Seen] = field(default_factory=dict)  # idempotency key -> first message
     status: dict[str, int] = field(default_factory=dict)  # api -> forced failure status
+    hang: dict[str, float] = field(default_factory=dict)  # api -> seconds before a late 504
     kill_on_accept: int | None = None
     _httpd: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,6 +60,7 @@ class ProviderServer:
         """Listen (again, on the same port once one was chosen)."""
         handler = type("Handler", (_Handler,), {"provider": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._httpd.daemon_threads = True  # a hanging request never blocks down()
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
@@ -96,6 +100,12 @@ class ProviderServer:
     def handle(self, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         """Check, record, dedupe; returns the status and the JSON answer."""
         seen = _parse(path, headers, body)
+        if seen.api in self.hang:
+            seen.status = 504
+            with self._lock:
+                self.requests.append(seen)
+            time.sleep(self.hang[seen.api])
+            return 504, {"error": "timeout"}
         with self._lock:
             status = 401 if not seen.authentic else self.status.get(seen.api, 0)
             first = self.accepted.get(seen.key) if seen.key else None

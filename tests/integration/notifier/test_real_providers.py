@@ -147,6 +147,8 @@ async def test_quiet_hours_defer_the_request_to_the_customers_morning(
     await deliver(notifier, scan(clock.now, carrier_code="DY", is_delay=True))
     await notifier.tick()
     assert providers.calls() == [] and await _statuses(notifier) == [("deferred", "quiet_hours")]
+    (scheduled,) = await outbox(notifier, "notification.scheduled")
+    assert scheduled.data.not_before == START.replace(day=21, hour=7)  # 08:00 in Warsaw
     clock.now = START.replace(day=21, hour=6, minute=59)  # 07:59 in Warsaw
     await notifier.tick()
     assert providers.calls() == []
@@ -190,6 +192,18 @@ async def test_a_failing_webhook_falls_back_to_a_twilio_sms(
     (failed,) = await outbox(notifier, "notification.failed")
     assert failed.data.next_channel == Channel.SMS
     assert (await notifications(notifier))[0].provider_message_id == "sms-0"
+
+
+async def test_a_webhook_that_hangs_times_out_is_retried_boundedly_and_falls_back(
+    notifier: NotifierService, providers: ProviderServer
+) -> None:
+    providers.hang["webhook"] = 5.0  # longer than the 2 s client timeout
+    await _known_customer(notifier)
+    await deliver(notifier, scan(START, carrier_code="DY", is_delay=True))
+    await notifier.tick()
+    assert len(providers.calls("webhook")) == 2  # notifier_http_attempts
+    failed = (await outbox(notifier, "notification.failed"))[0]
+    assert "ReadTimeout" in (failed.data.error or "") and failed.data.next_channel == Channel.SMS
 
 
 async def test_not_delivered_in_time_falls_back_to_the_next_channel(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from notifier.adapters.notifications import Notifications
-from notifier.bootstrap import NotifierService
+from notifier.bootstrap import NotifierService, bootstrap
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.events.routing import TicketOpened
+from sbkit.bus.local import LocalBus
 from tests.unit.notifier.conftest import (
     START,
     TENANT,
@@ -23,6 +25,7 @@ from tests.unit.notifier.conftest import (
     order,
     outbox,
     scan,
+    settings_for,
 )
 
 
@@ -251,4 +254,39 @@ async def test_stall_threshold_is_learned_from_the_carriers_observed_gaps(
     await notifier.tick()
     assert [(r.shipment_id, r.delay_reason) for r in await notifications(notifier)] == [
         ("s-1", "stalled")
+    ]
+
+
+async def test_stall_and_cutoff_timers_survive_a_restart(
+    tmp_path: Path, sender: FakeSender
+) -> None:
+    clock = Clock()
+    settings = settings_for(tmp_path)
+    first = bootstrap(settings, bus=LocalBus(":memory:"), clock=clock, sender=sender, timers=False)
+    await first.runtime.migrate()
+    await _known_customer(first)
+    await deliver(first, order(n=2, dispatch_by=START + timedelta(hours=2)))
+    await deliver(first, scan(START - timedelta(hours=1)))
+    await first.runtime.stop()  # the process goes away with both timers armed
+    clock.advance(timedelta(hours=48))
+    second = bootstrap(settings, bus=LocalBus(":memory:"), clock=clock, sender=sender, timers=False)
+    await second.tick()
+    reasons = sorted(r.delay_reason for r in await notifications(second))
+    assert reasons == ["missed_dispatch_cutoff", "stalled"]
+    await second.runtime.stop()
+
+
+async def test_a_new_delay_after_recovery_is_a_new_episode_and_a_new_alert(
+    notifier: NotifierService, clock: Clock, sender: FakeSender
+) -> None:
+    await _known_customer(notifier)
+    await deliver(notifier, scan(START, carrier_code="DY", is_delay=True))
+    await deliver(notifier, scan(START + timedelta(hours=1), carrier_code="DY", is_delay=True))
+    back = scan(START + timedelta(hours=2), estimate_to=START + timedelta(days=2))  # within promise
+    await deliver(notifier, back)
+    await deliver(notifier, scan(START + timedelta(hours=3), carrier_code="WX", is_delay=True))
+    rows = await notifications(notifier)
+    assert [(r.episode, r.delay_reason) for r in rows] == [
+        (1, "carrier_delay_code"),
+        (2, "carrier_delay_code"),
     ]
