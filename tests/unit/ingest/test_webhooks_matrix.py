@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from sbcontracts.topics import CALLS
 from tests.unit.ingest import samples
 from tests.unit.ingest.conftest import Harness, add_channel, start_harness
 
@@ -167,3 +168,25 @@ async def test_every_provider_normalises_each_language(small: Harness, kind: str
     assert {e["sender"]["kind"] for e in events} == {SENDER_KIND[kind]}
     assert len({e["provider_message_id"] for e in events}) == 4
     assert [e["text"] for e in events] == list(samples.TEXTS.values())
+
+
+async def test_twilio_voice_duplicates_and_rejections(small: Harness) -> None:
+    """Voice status callbacks: the same matrix as the message providers, on the calls topic."""
+    path = await add_channel(small, "twilio_voice", {"auth_token": "tw"}, default_region="PL")
+    call = {
+        "CallSid": "CA" + "8" * 32,
+        "CallStatus": "ringing",
+        "From": "+48221112233",
+        "To": "+48220000000",
+        "Timestamp": "Fri, 22 Nov 2024 08:00:00 +0000",
+    }
+    codes = await asyncio.gather(*[_send(small, path, _twilio(path, call)) for _ in range(5)])
+    assert codes == [200] * 5
+    assert len(await small.events(CALLS.name)) == 1
+    other = {**call, "CallSid": "CA" + "9" * 32}
+    assert await _send(small, path.replace("/acme/", "/globex/"), _twilio(path, other)) == 404
+    assert await _send(small, path, _twilio(path, other, token="wrong")) == 401
+    assert await _send(small, path, _twilio(path, other | {"Pad": "x" * LIMIT})) == 413
+    assert await _send(small, path, _twilio(path, {"CallStatus": "ringing"})) == 400
+    assert await _send(small, path, _twilio(path, other | {"Timestamp": "yesterday"})) == 400
+    assert len(await small.events(CALLS.name)) == 1

@@ -28,7 +28,7 @@ class IngestSettings(KitSettings):
         description="External base URL (https://host) Twilio signs; defaults to the request URL.",
     )
     ingest_commit_groups_in_flight: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=32,
         description="Webhook group commits running at once (requests arriving meanwhile join the next).",

@@ -39,7 +39,7 @@ class GroupCommit(Generic[S, R]):
     """
 
     def __init__(
-        self, new_uow: UowFactory, store: Store[S, R], *, in_flight: int = 2, max_rows: int = 2000
+        self, new_uow: UowFactory, store: Store[S, R], *, in_flight: int = 1, max_rows: int = 2000
     ) -> None:
         self._new_uow = new_uow
         self._store = store
@@ -53,8 +53,8 @@ class GroupCommit(Generic[S, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(submission, size, future))
         self._start_groups()
-        # shielded: a request cancelled while waiting must not cancel its group's commit
-        return await asyncio.shield(future)
+        # a request cancelled here cancels only its own future: the group commits regardless
+        return await future
 
     def _start_groups(self) -> None:
         while self._waiting and len(self._running) < self._in_flight:
