@@ -99,3 +99,13 @@ async def test_concurrent_channel_misses_share_one_lookup() -> None:
     found = await asyncio.gather(*[cache.load(key, fetch) for _ in range(20)])
     assert len(calls) == 1 and len({id(f) for f in found}) == 1
     assert cache.get(key) is found[0]
+
+
+async def test_a_group_cancelled_at_shutdown_releases_its_waiters() -> None:
+    g = group()
+    waiting = asyncio.ensure_future(g.submit("a"))
+    await asyncio.sleep(0.001)
+    for task in list(g._running):
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 1)

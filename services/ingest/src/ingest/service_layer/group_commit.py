@@ -79,6 +79,10 @@ class GroupCommit(Generic[S, R]):
 
         try:
             results = await committed(self._new_uow, work)
+        except asyncio.CancelledError:  # shutting down: nobody may wait forever
+            for waiting in group:
+                waiting.future.cancel()
+            raise
         except Exception as exc:  # noqa: BLE001 - handed to every request of the group
             for waiting in group:
                 if not waiting.future.done():
