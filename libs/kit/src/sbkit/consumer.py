@@ -12,6 +12,7 @@ from sbkit.bus.ports import BatchHandler, Handler, PoisonMessage, Record
 from sbkit.db.uow import UnitOfWork
 
 EventHandler = Callable[[UnitOfWork, CloudEvent[Any]], Awaitable[None]]
+BatchEventHandler = Callable[[UnitOfWork, Sequence[CloudEvent[Any]]], Awaitable[None]]
 UowFactory = Callable[[], UnitOfWork]
 
 
@@ -36,8 +37,15 @@ def record_handler(uows: UowFactory, *, consumer: str, handle: EventHandler) -> 
     return handler
 
 
-def batch_handler(uows: UowFactory, *, consumer: str, handle: EventHandler) -> BatchHandler:
-    """Many records, one transaction: one inbox statement, then the new events in order.
+def batch_handler(
+    uows: UowFactory,
+    *,
+    consumer: str,
+    handle: EventHandler,
+    handle_batch: BatchEventHandler | None = None,
+) -> BatchHandler:
+    """Many records, one transaction: one inbox statement, then the new events in order
+    (through `handle_batch` at once when given, else `handle` one by one).
 
     Any failure (an undecodable record, a poison event, a deadlock) rolls the whole batch back
     and raises, so the bus handles its records again one by one; the offsets are committed
@@ -48,12 +56,17 @@ def batch_handler(uows: UowFactory, *, consumer: str, handle: EventHandler) -> B
         events = [_decode(r) for r in records]
         async with uows() as uow:
             fresh = await uow.unseen(consumer=consumer, event_ids=[e.id for e in events])
+            todo: list[tuple[Record, CloudEvent[Any]]] = []
             for record, event in zip(records, events, strict=True):
-                if event.id not in fresh:
-                    continue  # applied by an earlier batch
-                fresh.discard(event.id)  # a second copy later in this batch is skipped too
-                with record_span(record):
-                    await handle(uow, event)
+                if event.id in fresh:  # else applied by an earlier batch
+                    fresh.discard(event.id)  # a second copy later in this batch is skipped too
+                    todo.append((record, event))
+            if handle_batch is not None:
+                await handle_batch(uow, [event for _, event in todo])
+            else:
+                for record, event in todo:
+                    with record_span(record):
+                        await handle(uow, event)
             await uow.commit()
 
     return handler

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from opentelemetry import propagate, trace
+from opentelemetry import baggage, propagate, trace
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ OUTBOX_PUBLISHED = Counter("sb_outbox_published_total", "Outbox rows relayed", [
 
 def trace_headers() -> tuple[tuple[str, bytes], ...]:
     """The current trace context (W3C traceparent) as record headers."""
+    if not trace.get_current_span().get_span_context().is_valid and not baggage.get_all():
+        return ()  # nothing to carry: skip the propagators (a hot path when emitting in bulk)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return tuple((k, v.encode()) for k, v in carrier.items())

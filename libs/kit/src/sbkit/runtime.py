@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
 from sbkit.bus.ports import Bus, PoisonMessage, RetryPolicy, Subscription
-from sbkit.consumer import EventHandler, batch_handler, record_handler
+from sbkit.consumer import BatchEventHandler, EventHandler, batch_handler, record_handler
 from sbkit.db.engine import make_engine, make_sessionmaker
 from sbkit.db.migrate import upgrade
 from sbkit.db.outage import outage_guard
@@ -24,7 +24,7 @@ from sbkit.settings import KitSettings
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BuiltService", "EventHandler", "ServiceRuntime"]
+__all__ = ["BatchEventHandler", "BuiltService", "EventHandler", "ServiceRuntime"]
 
 
 class BuiltService(Protocol):
@@ -77,13 +77,21 @@ class ServiceRuntime:
         return UnitOfWork(self.sessionmaker, self.tables, on_commit=self.relay.notify)
 
     def consume(
-        self, consumer: str, topics: Sequence[str], handle: EventHandler, *, batch: bool = True
+        self,
+        consumer: str,
+        topics: Sequence[str],
+        handle: EventHandler,
+        *,
+        batch: bool = True,
+        handle_batch: BatchEventHandler | None = None,
     ) -> None:
         """Register an idempotent consumer: decode, skip seen ids, apply and commit, then ack.
 
         By default each partition's polled records are applied in one transaction (up to
         `consumer_batch_max`), falling back to one transaction per record when that fails;
-        `batch=False` keeps one transaction per record always.
+        `batch=False` keeps one transaction per record always. `handle_batch` (optional) gets
+        a batch's new events at once, to do set-at-a-time work; it must have the same effect
+        as `handle` on each event in order, which stays the per-record fallback.
         """
         uows = self.uow
         self._subscriptions.append(
@@ -99,7 +107,9 @@ class ServiceRuntime:
                 retry=self.retry,
                 poison_types=(PoisonMessage, ValidationError),
                 batch_handler=(
-                    batch_handler(uows, consumer=consumer, handle=handle) if batch else None
+                    batch_handler(uows, consumer=consumer, handle=handle, handle_batch=handle_batch)
+                    if batch
+                    else None
                 ),
                 max_batch=self.settings.consumer_batch_max,
             )

@@ -30,6 +30,18 @@ class ErasureQueries:
         erased = (await self.session.execute(q)).scalar_one_or_none()
         return erased is not None and _aware(erased) >= when
 
+    async def erased_at_of(self, handles: set[HandleKey]) -> dict[HandleKey, datetime]:
+        """When each of these handles' person was erased (handles never erased are absent)."""
+        if not handles:
+            return {}
+        by_hash = {h.hashed(self.tenant): h for h in handles}
+        t = orm.tombstones.c
+        q = select(t.handle_hash, t.erased_at).where(
+            t.tenant_id == self.tenant, t.handle_hash.in_(list(by_hash))
+        )
+        rows = await self.session.execute(q)
+        return {by_hash[r.handle_hash]: _aware(r.erased_at) for r in rows}
+
     async def add_tombstones(self, customer_id: str, hashes: list[str], now: datetime) -> None:
         """Remember erased handles (hashed) and when they were erased."""
         for h in hashes:

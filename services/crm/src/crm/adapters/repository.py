@@ -13,12 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.adapters import orm
+from crm.adapters.bulk import BulkQueries
 from crm.adapters.erasure import ErasureQueries
 from crm.domain.handles import HandleKey
 from crm.domain.model import ROW_KINDS, Customer, Merge, Status
 
 
-class CustomerRepository(ErasureQueries):
+class CustomerRepository(ErasureQueries, BulkQueries):
     """Customers and the rows they own, for one tenant, in the caller's transaction."""
 
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:

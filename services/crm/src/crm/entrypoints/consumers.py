@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm.domain.handles import InvalidHandle
-from crm.service_layer import activity, events
+from crm.service_layer import activity, attribution, events
 from crm.service_layer.context import Ctx
 from crm.service_layer.errors import CustomerNotFound
 from sbcontracts.envelope import CloudEvent
@@ -35,6 +35,14 @@ async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
     try:
         await events.on_message(_ctx(uow, event), event.id, event.data)
     except InvalidHandle as exc:
+        raise PoisonMessage(f"sender handle: {exc}") from exc
+
+
+async def messages_batch(uow: UnitOfWork, batch: Sequence[CloudEvent[Any]]) -> None:
+    """sb.messages.v1, a polled batch at once: the same attribution in a few round trips."""
+    try:
+        await attribution.on_messages(uow, batch)
+    except InvalidHandle as exc:  # the kit replays the batch message by message: only it is poison
         raise PoisonMessage(f"sender handle: {exc}") from exc
 
 
@@ -74,8 +82,10 @@ async def notifications(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
 def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -> None:
     """Subscribe crm's consumers (`rename` maps topic names, for isolated tests)."""
     names = dict(rename or {})
+    runtime.consume(
+        "messages", [names.get(MESSAGES.name, MESSAGES.name)], messages, handle_batch=messages_batch
+    )
     for consumer, topic, handler in (
-        ("messages", MESSAGES.name, messages),
         ("commerce", COMMERCE.name, commerce),
         ("surveys", SURVEYS.name, surveys),
         ("tickets", TICKETS.name, tickets),
