@@ -4,7 +4,7 @@
 
 Runs the ingest service as it runs in the local stack (`python -m ingest`: uvicorn, uvloop,
 httptools; SB_BENCH_WORKERS replicas on consecutive ports from SB_STACK_BASE_PORT+1, default
-8001) in a fresh schema, and drives it from this process with `bench.http_load` (pre-built,
+28011) in a fresh schema, and drives it from this process with `bench.http_load` (pre-built,
 pre-signed requests over keep-alive sockets, so the client spends little of the CPU it
 measures; its share is printed). Phases: open loop at fixed request rates (SB_BENCH_RATES,
 default 100,250,500 per second for SB_BENCH_SECONDS each) of single-message signed WhatsApp
@@ -50,7 +50,7 @@ BATCH = int(os.environ.get("SB_BENCH_BATCH", "20"))
 CONCURRENCY = int(os.environ.get("SB_BENCH_CONCURRENCY", "16"))
 SUSTAIN_S = float(os.environ.get("SB_BENCH_SUSTAIN_SECONDS", "10"))
 WORKERS = int(os.environ.get("SB_BENCH_WORKERS", "1"))
-BASE_PORT = int(os.environ.get("SB_STACK_BASE_PORT", "8000")) + 1
+BASE_PORT = int(os.environ.get("SB_STACK_BASE_PORT", "28010")) + 1  # clear of a local stack
 SECRET = "bench-secret"
 TEXT = "Dzień dobry, moja paczka nie dotarła. Proszę o informację, kiedy mogę się jej spodziewać."
 
