@@ -60,6 +60,8 @@ class Service:
     cpu_limit: str = "1"
     memory_limit: str = "512Mi"
     config: dict[str, str] = field(default_factory=dict)
+    # this service's own secret settings: env var → (secret name, key)
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 SERVICES: tuple[Service, ...] = (
@@ -75,7 +77,11 @@ SERVICES: tuple[Service, ...] = (
             "/v1/channels",
         ),
     ),
-    Service("crm", ("/v1/customers", "/v1/merges")),
+    Service(
+        "crm",
+        ("/v1/customers", "/v1/merges"),
+        secrets={"SB_CRM_TOMBSTONE_SECRET": ("crm-tombstone", "secret")},
+    ),
     Service("routing", ("/v1/tickets", "/v1/queues", "/v1/agents", "/v1/rules")),
     Service("analytics", ("/v1/kpis", "/v1/staffing", "/v1/trends", "/dashboard")),
     Service(
@@ -150,7 +156,7 @@ def env_sources(s: Service) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
             "name": var,
             "valueFrom": {"secretKeyRef": {"name": secret.format(service=s.name), "key": key}},
         }
-        for var, (secret, key) in SECRET_ENV.items()
+        for var, (secret, key) in {**SECRET_ENV, **s.secrets}.items()
     ]
     return env_from, env
 

@@ -22,6 +22,7 @@ WORKLOAD_OVERLAYS = tuple(o for o in OVERLAYS if o != "prod-topics")
 SAMPLE_SECRETS = {
     "database-url": "postgresql+asyncpg://svc:secret@postgres.example:5432/switchboard",
     "public-keys": "{}",
+    "secret": "0123456789abcdef0123456789abcdef",  # crm-tombstone
 }
 
 

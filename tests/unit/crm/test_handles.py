@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from crm.domain.handles import HandleKey, InvalidHandle, normalise, parse_handle
@@ -31,4 +33,16 @@ def test_invalid_handles_name_the_field(kind: str, raw: str) -> None:
 def test_scoped_messenger_ids_parse_and_differ_by_scope() -> None:
     a = parse_handle("messenger:page1:123")
     assert a == HandleKey("messenger", "123", "page1") and a != parse_handle("messenger:page2:123")
-    assert a.hashed("t1") != a.hashed("t2") and len(a.hashed("t1")) == 64
+    k = b"s" * 32
+    assert (
+        a.hashed("t1", secret=k) != a.hashed("t2", secret=k) and len(a.hashed("t1", secret=k)) == 64
+    )
+
+
+def test_tombstone_hash_depends_on_the_secret_and_is_no_plain_hash() -> None:
+    phone = HandleKey("phone", "+48601234567")
+    keyed = phone.hashed("t1", secret=b"a" * 32)
+    assert keyed == phone.hashed("t1", secret=b"a" * 32)  # stable: tombstones keep matching
+    assert keyed != phone.hashed("t1", secret=b"b" * 32)
+    plain = hashlib.sha256(f"t1\x00{phone.key()}".encode()).hexdigest()
+    assert keyed != plain  # what a dictionary of phone numbers could be checked against

@@ -73,7 +73,7 @@ async def _state(service: CrmService) -> dict[str, Any]:
 async def _step(service: CrmService, op: tuple[Any, ...], merges: list[str], n: int) -> None:
     """Apply one operation in its own unit of work (refusals roll back)."""
     async with service.runtime.uow() as uow:
-        ctx = Ctx(uow, TENANT)
+        ctx = Ctx(uow, TENANT, tombstone_secret=b"property-test-secret")
         prov = provenance(ProvenanceKind.AGENT, "prop")
         try:
             if op[0] == "message":

@@ -45,5 +45,6 @@ def bootstrap(
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
     )
-    consumers.register(runtime, topic_names)
-    return CrmService(runtime=runtime, routers=[build_router(runtime)])
+    secret = settings.tombstone_secret()
+    consumers.register(runtime, topic_names, tombstone_secret=secret)
+    return CrmService(runtime=runtime, routers=[build_router(runtime, tombstone_secret=secret)])

@@ -20,12 +20,19 @@ class ErasureQueries:
 
     session: AsyncSession
     tenant: str
+    tombstone_secret: bytes | None
+
+    def tombstone_of(self, handle: HandleKey) -> str:
+        """The keyed hash a tombstone keeps of a handle."""
+        if not self.tombstone_secret:
+            raise RuntimeError("crm has no tombstone secret (bootstrap passes it to the Ctx)")
+        return handle.hashed(self.tenant, secret=self.tombstone_secret)
 
     async def erased_since(self, handle: HandleKey, when: datetime) -> bool:
         """Whether the handle's person was erased at or after `when` (old data must stay gone)."""
         t = orm.tombstones.c
         q = select(t.erased_at).where(
-            t.tenant_id == self.tenant, t.handle_hash == handle.hashed(self.tenant)
+            t.tenant_id == self.tenant, t.handle_hash == self.tombstone_of(handle)
         )
         erased = (await self.session.execute(q)).scalar_one_or_none()
         return erased is not None and _aware(erased) >= when
@@ -34,7 +41,7 @@ class ErasureQueries:
         """When each of these handles' person was erased (handles never erased are absent)."""
         if not handles:
             return {}
-        by_hash = {h.hashed(self.tenant): h for h in handles}
+        by_hash = {self.tombstone_of(h): h for h in handles}
         t = orm.tombstones.c
         q = select(t.handle_hash, t.erased_at).where(
             t.tenant_id == self.tenant, t.handle_hash.in_(list(by_hash))

@@ -22,9 +22,12 @@ from crm.domain.model import ROW_KINDS, Customer, Merge, Status
 class CustomerRepository(ErasureQueries, BulkQueries):
     """Customers and the rows they own, for one tenant, in the caller's transaction."""
 
-    def __init__(self, session: AsyncSession, tenant_id: str) -> None:
+    def __init__(
+        self, session: AsyncSession, tenant_id: str, *, tombstone_secret: bytes | None = None
+    ) -> None:
         self.session = session
         self.tenant = tenant_id
+        self.tombstone_secret = tombstone_secret
 
     def _insert(self, table: Table) -> Any:
         dialect = self.session.get_bind().dialect.name

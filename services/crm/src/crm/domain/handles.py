@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -33,9 +34,11 @@ class HandleKey:
         """The stable string form, as in the contracts' Handle.key()."""
         return f"{self.kind}:{self.scope + ':' if self.scope else ''}{self.value}"
 
-    def hashed(self, tenant_id: str) -> str:
-        """A one-way form kept after erasure (sha256 of tenant and key)."""
-        return hashlib.sha256(f"{tenant_id}\x00{self.key()}".encode()).hexdigest()
+    def hashed(self, tenant_id: str, *, secret: bytes) -> str:
+        """A one-way form kept after erasure: HMAC-SHA256 of tenant and key under a secret, so
+        nobody without the secret can test guesses (a phone number space is small)."""
+        message = f"{tenant_id}\x00{self.key()}".encode()
+        return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def normalise_email(raw: str, *, field: str = "email") -> str:

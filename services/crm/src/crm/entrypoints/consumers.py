@@ -24,71 +24,86 @@ from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import ServiceRuntime
 
 
-def _ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
-    return Ctx(uow, event.tenantid, correlation_id=event.correlationid, causation_id=event.id)
+class Consumers:
+    """crm's event handlers, bound to the secret its erasure tombstones are keyed with."""
 
+    def __init__(self, tombstone_secret: bytes) -> None:
+        self.secret = tombstone_secret
 
-async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """sb.messages.v1: attribute each message to a customer."""
-    if not isinstance(event.data, MessageReceived):
-        return  # other types on the topic are not ours
-    try:
-        await events.on_message(_ctx(uow, event), event.id, event.data)
-    except InvalidHandle as exc:
-        raise PoisonMessage(f"sender handle: {exc}") from exc
+    def _ctx(self, uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
+        return Ctx(
+            uow,
+            event.tenantid,
+            correlation_id=event.correlationid,
+            causation_id=event.id,
+            tombstone_secret=self.secret,
+        )
 
-
-async def messages_batch(uow: UnitOfWork, batch: Sequence[CloudEvent[Any]]) -> None:
-    """sb.messages.v1, a polled batch at once: the same attribution in a few round trips."""
-    try:
-        await attribution.on_messages(uow, batch)
-    except InvalidHandle as exc:  # the kit replays the batch message by message: only it is poison
-        raise PoisonMessage(f"sender handle: {exc}") from exc
-
-
-async def commerce(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """sb.commerce.v1: orders link handles; shipments update the card's orders."""
-    ctx = _ctx(uow, event)
-    try:
-        if isinstance(event.data, OrderData):
-            await events.on_order(ctx, event.id, event.data)
-        elif isinstance(event.data, ShipmentEventReceived):
-            await events.on_shipment(ctx, event.id, event.data)
-    except CustomerNotFound as exc:
-        raise PoisonMessage(str(exc)) from exc
-
-
-async def surveys(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """sb.surveys.v1: survey answers on the timeline."""
-    if isinstance(event.data, SurveyResponded):
+    async def messages(self, uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.messages.v1: attribute each message to a customer."""
+        if not isinstance(event.data, MessageReceived):
+            return  # other types on the topic are not ours
         try:
-            await events.on_survey(_ctx(uow, event), event.id, event.data)
+            await events.on_message(self._ctx(uow, event), event.id, event.data)
         except InvalidHandle as exc:
-            raise PoisonMessage(f"respondent handle: {exc}") from exc
+            raise PoisonMessage(f"sender handle: {exc}") from exc
+
+    async def messages_batch(self, uow: UnitOfWork, batch: Sequence[CloudEvent[Any]]) -> None:
+        """sb.messages.v1, a polled batch at once: the same attribution in a few round trips."""
+        try:
+            await attribution.on_messages(uow, batch, tombstone_secret=self.secret)
+        except InvalidHandle as exc:  # the kit replays the batch one by one: only it is poison
+            raise PoisonMessage(f"sender handle: {exc}") from exc
+
+    async def commerce(self, uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.commerce.v1: orders link handles; shipments update the card's orders."""
+        ctx = self._ctx(uow, event)
+        try:
+            if isinstance(event.data, OrderData):
+                await events.on_order(ctx, event.id, event.data)
+            elif isinstance(event.data, ShipmentEventReceived):
+                await events.on_shipment(ctx, event.id, event.data)
+        except CustomerNotFound as exc:
+            raise PoisonMessage(str(exc)) from exc
+
+    async def surveys(self, uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.surveys.v1: survey answers on the timeline."""
+        if isinstance(event.data, SurveyResponded):
+            try:
+                await events.on_survey(self._ctx(uow, event), event.id, event.data)
+            except InvalidHandle as exc:
+                raise PoisonMessage(f"respondent handle: {exc}") from exc
+
+    async def tickets(self, uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.tickets.v1: open cases and contact reasons for the card, milestones on the timeline."""
+        if isinstance(event.data, TicketData):
+            await activity.on_ticket(self._ctx(uow, event), event.id, event.data)
+
+    async def notifications(self, uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        """sb.notifications.v1: proactive notifications on the timeline."""
+        if isinstance(event.data, NotificationData):
+            await activity.on_notification(self._ctx(uow, event), event.id, event.data)
 
 
-async def tickets(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """sb.tickets.v1: open cases and contact reasons for the card, case milestones on the timeline."""
-    if isinstance(event.data, TicketData):
-        await activity.on_ticket(_ctx(uow, event), event.id, event.data)
-
-
-async def notifications(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """sb.notifications.v1: proactive notifications on the timeline."""
-    if isinstance(event.data, NotificationData):
-        await activity.on_notification(_ctx(uow, event), event.id, event.data)
-
-
-def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -> None:
+def register(
+    runtime: ServiceRuntime,
+    rename: Mapping[str, str] | None = None,
+    *,
+    tombstone_secret: bytes,
+) -> None:
     """Subscribe crm's consumers (`rename` maps topic names, for isolated tests)."""
     names = dict(rename or {})
+    c = Consumers(tombstone_secret)
     runtime.consume(
-        "messages", [names.get(MESSAGES.name, MESSAGES.name)], messages, handle_batch=messages_batch
+        "messages",
+        [names.get(MESSAGES.name, MESSAGES.name)],
+        c.messages,
+        handle_batch=c.messages_batch,
     )
     for consumer, topic, handler in (
-        ("commerce", COMMERCE.name, commerce),
-        ("surveys", SURVEYS.name, surveys),
-        ("tickets", TICKETS.name, tickets),
-        ("notifications", NOTIFICATIONS.name, notifications),
+        ("commerce", COMMERCE.name, c.commerce),
+        ("surveys", SURVEYS.name, c.surveys),
+        ("tickets", TICKETS.name, c.tickets),
+        ("notifications", NOTIFICATIONS.name, c.notifications),
     ):
         runtime.consume(consumer, [names.get(topic, topic)], handler)

@@ -39,7 +39,7 @@ def _changes(body: schemas.Profile) -> Changes:
     return Changes(attributes=body.values(), consents=consents)
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+def build_router(runtime: ServiceRuntime, *, tombstone_secret: bytes) -> APIRouter:
     """The /v1 routes of crm."""
     router = APIRouter(prefix="/v1", tags=["crm"])
 
@@ -49,7 +49,10 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         async def attempt() -> T:
             async with runtime.uow() as uow:
                 correlation = request.headers.get("x-correlation-id")
-                result = await use(Ctx(uow, p.tenant_id, correlation_id=correlation))
+                ctx = Ctx(
+                    uow, p.tenant_id, correlation_id=correlation, tombstone_secret=tombstone_secret
+                )
+                result = await use(ctx)
                 await uow.commit()
                 return result
 

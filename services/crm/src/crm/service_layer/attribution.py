@@ -40,14 +40,16 @@ class _Sender:
     profile: tuple[dict[str, str], set[str]]
 
 
-async def on_messages(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
+async def on_messages(
+    uow: UnitOfWork, events: Sequence[CloudEvent[Any]], *, tombstone_secret: bytes
+) -> None:
     """Attribute message.received events (in order), tenant by tenant, in one transaction."""
     by_tenant: dict[str, list[CloudEvent[Any]]] = {}
     for e in events:
         if isinstance(e.data, MessageReceived):
             by_tenant.setdefault(e.tenantid, []).append(e)
     for tenant, mine in by_tenant.items():
-        await _attribute(Ctx(uow, tenant), mine)
+        await _attribute(Ctx(uow, tenant, tombstone_secret=tombstone_secret), mine)
 
 
 async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:

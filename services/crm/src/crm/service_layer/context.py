@@ -23,9 +23,12 @@ class Ctx:
     correlation_id: str | None = None
     causation_id: str | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    tombstone_secret: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.repo = CustomerRepository(self.uow.session, self.tenant)
+        self.repo = CustomerRepository(
+            self.uow.session, self.tenant, tombstone_secret=self.tombstone_secret
+        )
 
     async def emit(self, data: EventData, customer_id: str) -> None:
         """Queue an event about a customer, keyed so it stays in order per customer."""

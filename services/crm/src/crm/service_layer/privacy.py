@@ -39,7 +39,7 @@ async def erase(ctx: Ctx, customer_id: str) -> dict[str, Any]:
     q = CustomerQueries(ctx.uow.session, ctx.tenant)
     ids = [row.id, *await q.merged_into(row.id)]
     handles = [HandleKey(i["kind"], i["value"], i["scope"]) for i in await q.identities(row.id)]
-    hashes = sorted({h.hashed(ctx.tenant) for h in handles})
+    hashes = sorted({ctx.repo.tombstone_of(h) for h in handles})
     await ctx.repo.add_tombstones(row.id, hashes, ctx.now)
     order_ids = [o["order_id"] for o in await q.orders(row.id)]
     await ctx.repo.purge(
