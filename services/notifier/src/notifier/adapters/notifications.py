@@ -10,10 +10,11 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
-from notifier.adapters.sql import is_postgres, memo, upsert
+from notifier.adapters.sql import drop_pending, is_postgres, memo, write_later
 
 N = orm.notifications.c
 SENT = ("sent", "delivered")
+TIMER_KEY = ("tenant_id", "kind", "ref")
 
 
 class Notifications:
@@ -138,16 +139,14 @@ class Notifications:
     async def arm(
         self, kind: str, ref: str, *, due_at: datetime, armed_for: datetime | None = None
     ) -> None:
-        """Set (or move) the one timer of this kind for `ref` (one statement)."""
-        when = {"due_at": due_at, "armed_for": armed_for}
-        row = {"tenant_id": self.tenant, "kind": kind, "ref": ref, **when}
-        keys = ("tenant_id", "kind", "ref")
-        await self.session.execute(
-            upsert(self.session, orm.timers, keys=keys, row=row, update=when)
-        )
+        """Set (or move) the one timer of this kind for `ref` (written at commit)."""
+        row: dict[str, Any] = {"tenant_id": self.tenant, "kind": kind, "ref": ref}
+        row |= {"due_at": due_at, "armed_for": armed_for}
+        write_later(self.session, orm.timers, keys=TIMER_KEY, row=row)
 
     async def disarm(self, kind: str, ref: str) -> None:
-        """Drop the timer of this kind for `ref`, if any."""
+        """Drop the timer of this kind for `ref`, if any (also one armed in this transaction)."""
+        drop_pending(self.session, orm.timers, keys=TIMER_KEY, values=(self.tenant, kind, ref))
         t = orm.timers.c
         await self.session.execute(
             delete(orm.timers).where(t.tenant_id == self.tenant, t.kind == kind, t.ref == ref)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
-from notifier.adapters.sql import is_postgres, memo, upsert
+from notifier.adapters.sql import is_postgres, memo, upsert, write_later
 from notifier.domain.delays import GapStats
 from notifier.domain.episodes import Episode
 from notifier.domain.policy import Customer
@@ -54,7 +54,10 @@ class Repository:
         )
 
     async def shipment(self, shipment_id: str) -> Shipment | None:
-        """A shipment with its order's promise, if known."""
+        """A shipment with its order's promise, if known (this transaction's writes included)."""
+        written = memo(self.session).get(("ship", self.tenant, shipment_id))
+        if written is not None:
+            return written
         s, o = orm.shipments.c, orm.orders.c
         q = (
             select(orm.shipments, o.promised_to)
@@ -77,8 +80,11 @@ class Repository:
         )
 
     async def put_shipment(self, s: Shipment, *, tracking_number: str) -> None:
-        """Save a shipment's state."""
-        values = {
+        """Save a shipment's state (written at commit, one statement for a whole batch)."""
+        memo(self.session)[("ship", self.tenant, s.shipment_id)] = s
+        row = {
+            "tenant_id": self.tenant,
+            "shipment_id": s.shipment_id,
             "order_id": s.order_id,
             "carrier": s.carrier,
             "tracking_number": tracking_number,
@@ -88,10 +94,10 @@ class Repository:
             "dispatch_by": s.dispatch_by,
             "dispatched": s.dispatched,
         }
-        await self._put(orm.shipments, {"shipment_id": s.shipment_id}, values)
+        write_later(self.session, orm.shipments, keys=("tenant_id", "shipment_id"), row=row)
 
     async def tracking_number(self, shipment_id: str) -> str:
-        """The tracking number of a shipment ('' when unknown)."""
+        """The tracking number of a shipment ('' when unknown; read in the worker, after commit)."""
         c = orm.shipments.c
         row = await self._one(
             select(c.tracking_number).where(
@@ -140,12 +146,10 @@ class Repository:
         return known[key]
 
     async def add_gap(self, carrier: str, lane: str, gap: timedelta) -> None:
-        """Record one observed scan gap (an insert: no row shared by concurrent transactions)."""
-        await self.session.execute(
-            insert(orm.gap_samples).values(
-                tenant_id=self.tenant, carrier=carrier, lane=lane, gap_s=int(gap.total_seconds())
-            )
-        )
+        """Record one observed scan gap (an insert at commit: no row shared by transactions)."""
+        row: dict[str, Any] = {"tenant_id": self.tenant, "carrier": carrier, "lane": lane}
+        row["gap_s"] = int(gap.total_seconds())
+        write_later(self.session, orm.gap_samples, keys=(), row=row)
 
     # customers read model -------------------------------------------------------
     async def customer(self, customer_id: str) -> Customer | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -36,3 +37,48 @@ def memo(session: AsyncSession) -> dict[Any, Any]:
     """Values read once per transaction (policy, learned gaps): a batch of events shares them."""
     found: dict[Any, Any] = session.info.setdefault("notifier.memo", {})
     return found
+
+
+# Write-behind: a consumer batch applies hundreds of events in one transaction; rows written per
+# event (shipment state, timers, gap samples) are kept here, last write per key wins, and written
+# by one multi-row statement per table when the transaction commits (SQLAlchemy's before_commit,
+# which runs inside the async commit, so the sync API is allowed). Reads of those rows go through
+# the repositories, which look here first.
+PENDING = "notifier.pending"
+
+
+def write_later(
+    session: AsyncSession, table: Table, *, keys: Sequence[str], row: dict[str, Any]
+) -> None:
+    """Upsert `row` at commit (keyed by `keys`; empty keys: a plain insert, every row kept)."""
+    rows = session.info.setdefault(PENDING, {}).setdefault((table, tuple(keys)), {})
+    rows[tuple(row[k] for k in keys) if keys else len(rows)] = row
+
+
+def drop_pending(
+    session: AsyncSession, table: Table, *, keys: Sequence[str], values: tuple[Any, ...]
+) -> None:
+    """Forget a pending upsert (the row is being deleted in this transaction)."""
+    session.info.get(PENDING, {}).get((table, tuple(keys)), {}).pop(values, None)
+
+
+def _flush(session: Session) -> None:
+    pending: dict[tuple[Table, tuple[str, ...]], dict[Any, dict[str, Any]]] = session.info.pop(
+        PENDING, {}
+    )
+    if not pending:
+        return  # another service's session, or nothing written behind
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for (table, keys), by_key in pending.items():
+        rows = list(by_key.values())
+        if not rows:
+            continue
+        stmt = insert(table)
+        if keys:
+            update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+        session.execute(stmt, rows)
+
+
+event.listen(Session, "before_commit", _flush)

@@ -29,7 +29,12 @@ async def on_order(ctx: Ctx, order: OrderData) -> None:
     for ref in order.shipments:
         known = await ctx.repo.shipment(ref.shipment_id)
         ship = known or Shipment(ref.shipment_id, ref.carrier, order_id=order.order_id)
-        ship = replace(ship, order_id=order.order_id, dispatch_by=ref.dispatch_by)
+        ship = replace(
+            ship,
+            order_id=order.order_id,
+            dispatch_by=ref.dispatch_by,
+            promised_to=order.promised_to,
+        )
         await ctx.repo.put_shipment(ship, tracking_number=ref.tracking_number)
         if ref.dispatch_by and not ship.dispatched and not ship.terminal:
             await ctx.notes.arm(CUTOFF, ship.shipment_id, due_at=ref.dispatch_by)
