@@ -8,7 +8,7 @@ export SB_DATA_DIR ?= $(CURDIR)/.data
 # Test infrastructure: its own ports and data, so it never touches a running `make up`.
 TEST_ENV := SB_DATA_DIR=$(CURDIR)/.data/test SB_KAFKA_PORT=19092 SB_PG_PORT=15432
 
-.PHONY: venv run up down test test-fast bench lint contracts manifests migrate clean
+.PHONY: venv run up down test test-fast bench chaos lint contracts manifests migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run b
 	@# every bench runs and the servers are stopped even when one fails; make reports the failure
 	rc=0; for b in $(BENCHES); do echo "== $$b"; $(BENCH_ENV) $(BIN)/python -m $$b || rc=$$?; done; \
 	  $(BENCH_ENV) bash deploy/local/kafka.sh stop; $(BENCH_ENV) bash deploy/local/postgres.sh stop; exit $$rc
+
+CHAOS_ENV := SB_DATA_DIR=$(CURDIR)/.data/chaos SB_KAFKA_PORT=29792 SB_PG_PORT=26132 SB_STACK_BASE_PORT=8800
+
+chaos: $(STAMP) ## faults under load on a stack of its own (100k messages, 30 kills, 3+3 restarts); CHAOS_ARGS=--help
+	$(CHAOS_ENV) $(BIN)/python -m tests.reliability.chaos $(CHAOS_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
