@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sbcontracts.envelope import CloudEvent, EventData
+from sbcontracts.envelope import CloudEvent, EventData, envelope_of
 from sbcontracts.events import control, crm, ingest, notifier, outbound, routing
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
@@ -66,7 +66,7 @@ def decode(raw: bytes) -> CloudEvent[Any]:
     """Parse a wire record into a typed envelope, or raise InvalidEvent."""
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting too
         raise InvalidEvent(f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidEvent("envelope is not an object")
@@ -74,6 +74,6 @@ def decode(raw: bytes) -> CloudEvent[Any]:
     if model is None:
         raise InvalidEvent(f"unknown event type {doc.get('type')!r}")
     try:
-        return CloudEvent[model].model_validate(doc)  # type: ignore[valid-type]
+        return envelope_of(model).model_validate(doc)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid {model.event_type}: {exc.error_count()} errors") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -40,6 +41,13 @@ class CloudEvent(BaseModel, Generic[D]):
     data: D
 
 
+@cache
+def envelope_of(data_type: type[BaseModel]) -> type[CloudEvent[Any]]:
+    """`CloudEvent[data_type]`, kept for good: pydantic holds parametrized classes only weakly,
+    so after a garbage collection every event rebuilt its envelope class (milliseconds each)."""
+    return CloudEvent[data_type]  # type: ignore[valid-type]
+
+
 def new_event(
     data: EventData,
     *,
@@ -53,7 +61,7 @@ def new_event(
 ) -> CloudEvent[Any]:
     """Wrap a payload in an envelope; ids default to fresh UUIDs, correlation to the event id."""
     eid = event_id or str(uuid.uuid4())
-    return CloudEvent[type(data)](  # type: ignore[misc,operator]
+    return envelope_of(type(data))(
         id=eid,
         source=source if source.startswith(SOURCE_PREFIX) else SOURCE_PREFIX + source,
         type=data.event_type,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.topics import CUSTOMERS, MESSAGES_ATTRIBUTED
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+OrderId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class MessageAttributed(EventData):
@@ -25,6 +26,11 @@ class MessageAttributed(EventData):
     is_new_customer: bool = False
     customer_language: str | None = Field(default=None, max_length=8, description="ISO 639-1")
     customer_tier: str | None = Field(default=None, max_length=50)
+    recent_order_ids: tuple[OrderId, ...] = Field(
+        default=(),
+        max_length=5,
+        description="The customer's orders placed in the last 30 days, newest first (at most 5)",
+    )
 
 
 class ProvenanceKind(StrEnum):
