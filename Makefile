@@ -8,7 +8,7 @@ export SB_DATA_DIR ?= $(CURDIR)/.data
 # Test infrastructure: its own ports and data, so it never touches a running `make up`.
 TEST_ENV := SB_DATA_DIR=$(CURDIR)/.data/test SB_KAFKA_PORT=19092 SB_PG_PORT=15432
 
-.PHONY: venv run up down test test-fast bench chaos lint contracts manifests migrate clean
+.PHONY: venv run up down test test-fast bench chaos fuzz lint contracts manifests migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,9 @@ CHAOS_ENV := SB_DATA_DIR=$(CURDIR)/.data/chaos SB_KAFKA_PORT=29792 SB_PG_PORT=26
 
 chaos: $(STAMP) ## faults under load on a stack of its own (100k messages, 30 kills, 3+3 restarts); CHAOS_ARGS=--help
 	$(CHAOS_ENV) $(BIN)/python -m tests.reliability.chaos $(CHAOS_ARGS)
+
+fuzz: $(STAMP) ## every ingest parser, 100,000 mutated inputs each (FUZZ_ARGS="--inputs N target...")
+	$(BIN)/python -m tests.fuzz.ingest_parsers $(FUZZ_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,11 @@ from ingest.domain.providers.mailgun import parse_mailgun, read_form
 from ingest.domain.providers.meta import parse_messenger, parse_whatsapp
 from ingest.domain.providers.telegram import parse_telegram
 from ingest.domain.providers.twilio import parse_twilio_call, parse_twilio_message
+from sbcontracts.catalog import InvalidEvent, decode
+from tests.fuzz.ingest_parsers import TARGETS, fuzz, summary
 from tests.unit.ingest import samples
+
+SHORT_RUN = 1500  # inputs per target in `make test`; `make fuzz` runs 100,000
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(
@@ -168,3 +173,64 @@ def test_mime_parser_on_random_bytes(raw: bytes) -> None:
 def test_mime_parser_on_mutated_real_message(at: int, cut: int, insert: bytes) -> None:
     raw = MIME_SEED[:at] + insert + MIME_SEED[at + cut :]
     _only_parse_errors(parse_mime, raw)
+
+
+# Inputs the fuzz target (tests/fuzz/ingest_parsers.py) found escaping as undeclared errors or
+# taking seconds; each is now a ParseError (or InvalidEvent for adapter records).
+WA_SURROGATE = samples.whatsapp([samples.wa_text("wamid.1", "hi")]).replace(
+    b"48221234567", b"+\xed\xa0\x80"
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [WA_SURROGATE, WA_SURROGATE.replace(b"+\xed\xa0\x80", b"+\\ud800")],
+    ids=["raw", "escaped"],
+)
+def test_lone_surrogates_in_json_are_parse_errors(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_whatsapp(raw)
+
+
+def test_messenger_delivery_mids_that_are_no_list_are_parse_errors() -> None:
+    raw = samples.messenger([{"sender": {"id": "1"}, "delivery": {"mids": 7, "watermark": 1}}])
+    with pytest.raises(ParseError):
+        parse_messenger(raw)
+
+
+def test_messenger_page_id_too_long_for_a_handle_scope_skips_the_message() -> None:
+    from ingest.domain.handles import normalise_handle
+    from ingest.domain.model import RawSender
+    from sbcontracts.events.common import HandleKind
+
+    with pytest.raises(ParseError):
+        normalise_handle(RawSender(HandleKind.MESSENGER, "1", "9" * 201), region=None)
+
+
+def test_telegram_chat_and_message_ids_too_long_together_are_parse_errors() -> None:
+    doc = json.loads(samples.telegram(1, 1, "hi"))
+    doc["message"]["chat"]["id"] = "9" * 300
+    with pytest.raises(ParseError):
+        parse_telegram(json.dumps(doc).encode(), bot_id="b")
+
+
+def test_headers_full_of_quoted_strings_are_refused_before_the_quadratic_parser() -> None:
+    header = b'From: "x' + b'"' * 20_000 + b'" <a@b.pl>\r\n'
+    with pytest.raises(ParseError):
+        parse_mime(header + b"Subject: s\r\n\r\nbody")
+    part = b'--b\r\nContent-Disposition: form-data; name="' + b'"' * 20_000 + b'"\r\n\r\nv\r\n--b--'
+    with pytest.raises(ParseError):
+        read_form(part, "multipart/form-data; boundary=b")
+
+
+def test_deeply_nested_adapter_records_are_invalid_events() -> None:
+    with pytest.raises(InvalidEvent):
+        decode(b'{"type": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_fuzz_target_short_run_only_declared_errors_and_under_a_second(target: str) -> None:
+    report = fuzz(target, SHORT_RUN)
+    print(f"\n{summary(target, SHORT_RUN, report)}")
+    assert not report.failures, [(error, raw[:300]) for error, raw in report.failures]
+    assert not report.slow, [(took, raw[:300]) for took, raw in report.slow]

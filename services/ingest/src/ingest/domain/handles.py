@@ -47,4 +47,6 @@ def normalise_handle(raw: RawSender, *, region: str | None) -> Handle:
         value = e164(value, region)
     if len(value) > 320:
         raise InvalidHandle("sender too long")
+    if raw.scope is not None and len(raw.scope) > 200:
+        raise InvalidHandle("sender scope (page or bot id) too long")
     return Handle(kind=raw.kind, value=value, scope=raw.scope)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
@@ -16,6 +17,28 @@ from sbcontracts.events.common import Channel, HandleKind
 from sbcontracts.events.ingest import Attachment, ThreadRefs
 
 _MAX_ATTACHMENTS = 50
+# The stdlib header parser is quadratic in the quoted strings of one header (20,000 quotes take
+# seconds). No real header has more than a few; a field with more is refused before parsing.
+MAX_HEADER_QUOTES = 200
+_HEADER_START = re.compile(rb"^[!-9;-~]+:")
+
+
+def refuse_pathological_headers(raw: bytes) -> None:
+    """ParseError when a header-looking field (with its folded lines) holds too many quotes.
+
+    Every line is considered (part headers sit deep in multipart bodies); a body line that
+    looks like a header counts too, which only refuses absurd input.
+    """
+    quotes = 0
+    for line in raw.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            quotes += line.count(b'"')
+        elif _HEADER_START.match(line):
+            quotes = line.count(b'"')
+        else:
+            quotes = 0
+        if quotes > MAX_HEADER_QUOTES:
+            raise ParseError("a header has too many quoted strings")
 
 
 def _decoded(part: Message) -> str:
@@ -103,6 +126,7 @@ def parse_mime(raw: bytes, *, inbox: str | None = None) -> InboundMessage:
     """The message of a raw RFC 5322 email; ParseError for anything that is not one."""
     if not raw.strip():
         raise ParseError("empty message")
+    refuse_pathological_headers(raw)
     try:
         return _build(raw, inbox)
     except ParseError:

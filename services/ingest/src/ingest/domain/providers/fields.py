@@ -15,11 +15,17 @@ MAX_ID = 300
 def load_json(raw: bytes) -> dict[str, Any]:
     """A JSON object from raw bytes."""
     try:
-        doc = json.loads(raw)
+        # strict UTF-8 first: json.loads(bytes) would let encoded lone surrogates through
+        doc = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise ParseError("body is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise ParseError("body is not a JSON object")
+    if b"\\u" in raw:  # an escaped lone surrogate decodes to a str no UTF-8 text can hold
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ParseError("body has an invalid unicode escape") from exc
     return doc
 
 

@@ -10,7 +10,7 @@ from email.utils import parseaddr
 from ingest.domain.errors import ParseError
 from ingest.domain.model import InboundMessage, RawSender
 from ingest.domain.normalise import attachment_of
-from ingest.domain.providers.email_mime import parse_mime
+from ingest.domain.providers.email_mime import parse_mime, refuse_pathological_headers
 from ingest.domain.providers.fields import load_form
 from sbcontracts.events.common import Channel, HandleKind
 from sbcontracts.events.ingest import Attachment, ThreadRefs
@@ -22,6 +22,8 @@ def read_form(raw: bytes, content_type: str) -> tuple[dict[str, str], tuple[Atta
         return load_form(raw), ()
     if not content_type.startswith("multipart/form-data"):
         raise ParseError("expected a form")
+    head = f"Content-Type: {content_type}\n".encode("latin-1", "replace")
+    refuse_pathological_headers(head + raw)
     try:
         head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
         doc = message_from_bytes(head + raw, policy=policy.HTTP)

@@ -195,7 +195,10 @@ def _ms_event(event: dict[str, Any], page_id: str, batch: Batch) -> None:
             )
         )
     delivery = obj(event, "delivery", required=False)
-    for mid in delivery.get("mids") or []:
+    mids = delivery.get("mids") or []
+    if not isinstance(mids, list):
+        raise ParseError("delivery.mids must be a list")
+    for mid in mids:
         if isinstance(mid, str) and mid:
             batch.receipts.append(
                 Receipt(

@@ -6,7 +6,7 @@ from typing import Any
 
 from ingest.domain.errors import ParseError
 from ingest.domain.model import InboundMessage, RawSender
-from ingest.domain.providers.fields import epoch, ident, load_json, obj, text
+from ingest.domain.providers.fields import MAX_ID, epoch, ident, load_json, obj, text
 from sbcontracts.events.common import Channel, HandleKind
 from sbcontracts.events.ingest import Attachment, ThreadRefs
 
@@ -41,6 +41,14 @@ def _attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+def _ref(chat_id: str, message: dict[str, Any]) -> str:
+    """A message's id in its chat (chat and message ids are each bounded, so is the pair)."""
+    ref = f"{chat_id}:{ident(message, 'message_id')}"
+    if len(ref) > MAX_ID:
+        raise ParseError("chat and message ids too long")
+    return ref
+
+
 def parse_telegram(raw: bytes, *, bot_id: str) -> tuple[int, InboundMessage | None]:
     """The update id and the message an update carries (None for other update kinds)."""
     doc = load_json(raw)
@@ -59,14 +67,14 @@ def parse_telegram(raw: bytes, *, bot_id: str) -> tuple[int, InboundMessage | No
     return update_id, InboundMessage(
         channel=Channel.TELEGRAM,
         provider="telegram",
-        provider_message_id=f"{chat_id}:{ident(message, 'message_id')}",
+        provider_message_id=_ref(chat_id, message),
         sender=RawSender(HandleKind.TELEGRAM, user_id, scope=bot_id),
         provider_timestamp=epoch(message.get("date")),
         sequence=update_id,
         display_name=name[:300] or None,
         inbox=bot_id,
         thread=ThreadRefs(
-            in_reply_to=f"{chat_id}:{ident(reply, 'message_id')}" if reply else None,
+            in_reply_to=_ref(chat_id, reply) if reply else None,
             conversation_id=chat_id,
         ),
         text=text(message, "text") or text(message, "caption") or "",
