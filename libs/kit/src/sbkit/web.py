@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,7 +19,8 @@ from sbkit.auth import TokenVerifier
 from sbkit.bus.ports import Bus
 from sbkit.control import revocation_subscription
 from sbkit.observability import HTTP_LATENCY, HTTP_REQUESTS
-from sbkit.problems import install_problem_handlers, problem_response
+from sbkit.openapi import complete_openapi
+from sbkit.problems import error_responses, install_problem_handlers, problem_response
 from sbkit.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -113,7 +115,7 @@ def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=error_responses(503))
     async def readyz() -> Response:
         checks = {f"db.{r.name}": await r.db_ready() for r in runtimes}
         checks["bus"] = await bus.ping()
@@ -125,7 +127,7 @@ def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
             )
         return problem_response(503, "Not ready", checks=checks)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         for r in runtimes:
             await r.relay.backlog()
@@ -165,6 +167,7 @@ def create_app(
     app.state.runtimes = {r.name: r for r in runtimes}
     app.state.bus = bus
     install_problem_handlers(app)
+    complete_openapi(app)
     app.include_router(health_router(runtimes, bus))
     for router in routers:
         app.include_router(router)
