@@ -97,3 +97,29 @@ def test_erlang_a_needs_fewer_agents_than_erlang_c_when_callers_abandon() -> Non
 def test_erlang_a_works_when_agents_are_fewer_than_the_traffic() -> None:
     f = erlang.erlang_a_figures(5, rate=RATE, aht_s=180, patience_s=60, threshold_s=20)
     assert 0 < f.p_abandon < 1 and f.occupancy <= 1
+
+
+@pytest.mark.parametrize("patience_s", [30.0, 120.0, 600.0])
+@pytest.mark.parametrize(("rate", "aht_s"), [(0.01, 240.0), (0.05, 180.0), (0.2, 120.0)])
+@pytest.mark.parametrize(("target", "cap"), [(0.8, 0.85), (0.95, 1.0), (0.5, 0.7)])
+def test_erlang_a_search_equals_a_linear_scan(
+    rate: float, aht_s: float, patience_s: float, target: float, cap: float
+) -> None:
+    """Doubling and bisection find the same smallest N as trying every N from 1."""
+    goal = {"rate": rate, "aht_s": aht_s, "patience_s": patience_s, "threshold_s": 20}
+    n = 1
+    while True:
+        f = erlang.erlang_a_figures(n, **goal)
+        if f.service_level >= target and f.occupancy <= cap:
+            break
+        n += 1
+    got = erlang.agents_erlang_a(**goal, target_sl=target, max_occupancy=cap)
+    assert got.agents == n
+
+
+@pytest.mark.parametrize(("rate", "aht_s"), [(0.05, 180.0), (2.0, 300.0)])
+def test_erlang_a_with_endless_patience_staffs_like_erlang_c(rate: float, aht_s: float) -> None:
+    """No abandons measured (patience endless): the search never builds the overloaded chains."""
+    goal = {"rate": rate, "aht_s": aht_s, "target_sl": 0.8, "threshold_s": 20}
+    a = erlang.agents_erlang_a(**goal, patience_s=1e9, max_occupancy=0.85)
+    assert a.agents == erlang.agents_erlang_c(**goal, max_occupancy=0.85).agents
