@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifier.adapters.notifications import Notifications
 from notifier.adapters.repository import Repository
 from notifier.bootstrap import NotifierService
 from notifier.domain.policy import Customer
@@ -167,3 +168,25 @@ async def test_erasure_forgets_the_merge_record(notifier: NotifierService) -> No
     await deliver(notifier, event_of(erased))
     async with notifier.runtime.uow() as uow:
         assert await Repository(uow.session, TENANT).merge("m-1") is None
+
+
+async def test_the_frequency_cap_counts_what_the_merged_away_customer_was_sent(
+    notifier: NotifierService, sender: FakeSender
+) -> None:
+    async with notifier.runtime.uow() as uow:
+        await Notifications(uow.session, TENANT).put_policy({"cap": 1})
+        await uow.commit()
+    for e in _two_customers():
+        await deliver(notifier, e)
+    await _alert(notifier, shipment=1)  # sent to c-1 by email
+    c1_into_c2 = CustomerMerged(
+        merge_id="m-2", customer_id="c-2", survivor_id="c-2", merged_id="c-1",
+        provenance=PROV, merged_at=START,
+    )  # fmt: skip
+    await deliver(notifier, event_of(c1_into_c2))
+    await _alert(notifier, shipment=2)  # Anna again, now as c-2: the cap holds
+    assert len(sender.sent) == 1
+    rows = await notifications(notifier)
+    assert [(r.customer_id, r.status, r.reason) for r in rows][-1] == (
+        "c-2", "deferred", "frequency_cap"
+    )  # fmt: skip

@@ -66,11 +66,11 @@ class Notifications:
             .values(updated_at=now, history=[*row.history, entry], **values)
         )
 
-    async def sent_times(self, customer_id: str, *, since: datetime) -> list[datetime]:
-        """When this customer was last sent alerts (for the frequency cap)."""
+    async def sent_times(self, customer_ids: Sequence[str], *, since: datetime) -> list[datetime]:
+        """When these customers (one person, merges included) were last sent alerts (the cap)."""
         q = select(N.updated_at).where(
             N.tenant_id == self.tenant,
-            N.customer_id == customer_id,
+            N.customer_id.in_(list(customer_ids)),
             N.status.in_(SENT),
             N.updated_at > since,
         )

@@ -227,6 +227,21 @@ class Repository:
             select(orm.merges).where(m.tenant_id == self.tenant, m.merge_id == merge_id)
         )
 
+    async def same_person(self, customer_id: str) -> list[str]:
+        """This customer and every id merged with it (merges not undone, followed both ways)."""
+        m = orm.merges.c
+        ids, frontier = {customer_id}, {customer_id}
+        while frontier:
+            q = select(m.survivor_id, m.merged_id).where(
+                m.tenant_id == self.tenant,
+                m.undone.is_(False),
+                or_(m.survivor_id.in_(frontier), m.merged_id.in_(frontier)),
+            )
+            found = {i for r in await self.session.execute(q) for i in r} - ids
+            ids |= found
+            frontier = found
+        return sorted(ids)
+
     async def put_merge(self, merge_id: str, **values: Any) -> None:
         """Record a merge (or its undo)."""
         await self._put(orm.merges, {"merge_id": merge_id}, values)

@@ -50,7 +50,8 @@ async def fire_send(ctx: Ctx, nid: str, *, sender: Sender) -> None:
     policy = await ctx.policy()
     _, customer = await for_order(ctx, row.order_id)
     ticket = await ctx.repo.open_case(row.order_id, row.customer_id)
-    sent = await ctx.notes.sent_times(row.customer_id, since=ctx.now - policy.cap_window)
+    person = await ctx.repo.same_person(row.customer_id)
+    sent = await ctx.notes.sent_times(person, since=ctx.now - policy.cap_window)
     decision = decide(customer, now=ctx.now, policy=policy, open_case=bool(ticket), sent=sent)
     channels = [c for c in row.channels_left if c in decision.channels]
     if decision.status == "send" and not channels:

@@ -27,7 +27,8 @@ async def create(ctx: Ctx, ship: Shipment, alert: Alert, *, policy: Policy) -> N
         return
     customer_id, customer = await for_order(ctx, ship.order_id)
     ticket = await ctx.repo.open_case(ship.order_id, customer_id)
-    sent = await ctx.notes.sent_times(customer_id, since=ctx.now - policy.cap_window)
+    person = await ctx.repo.same_person(customer_id)
+    sent = await ctx.notes.sent_times(person, since=ctx.now - policy.cap_window)
     decision = decide(customer, now=ctx.now, policy=policy, open_case=bool(ticket), sent=sent)
     nid = str(uuid.uuid4())
     language = (customer.language if customer else None) or policy.default_language
