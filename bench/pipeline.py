@@ -178,6 +178,7 @@ class Bench:
             "name": name,
             "rate": rate,
             "seconds": seconds,
+            "elapsed_s": elapsed,
             "accepted": accepted,
             "accepted_rate": accepted / max(sent.ended - sent.started, 1e-9),
             "failures": {str(k): v for k, v in sent.failures.items()},

@@ -22,6 +22,32 @@ def _ms(x: float | None) -> str:
     return "   -   " if x is None else f"{x:7.0f}"
 
 
+def cpu_per_message(phase: dict[str, Any]) -> dict[str, float]:
+    """CPU milliseconds each hop's service spent per message it handled in the phase.
+
+    Less sensitive to other work on the machine than rates are: a single-threaded service
+    that needs x ms per message cannot go beyond 1000/x messages/s on one core."""
+    b, accepted = phase["backlog_end"], phase["accepted"]
+    handled = {
+        "ingest": accepted,
+        "crm": accepted - b["ingest_outbox"] - b["crm_lag"],
+        "routing": accepted - b["in_flight"],
+    }
+    elapsed = phase.get("elapsed_s") or (phase["series"][-1]["t"] if phase["series"] else 0.0)
+    return {
+        svc: phase["cpu"][svc]["cpu_pct"] / 100 * elapsed * 1000 / n
+        for svc, n in handled.items()
+        if n > 0
+    }
+
+
+def _cost_line(phase: dict[str, Any]) -> str:
+    cost = cpu_per_message(phase)
+    return ", ".join(
+        f"{svc} {ms:.1f} ms (≤ {1000 / ms:,.0f}/s per core)" for svc, ms in cost.items()
+    )
+
+
 def bottleneck(phase: dict[str, Any]) -> str:
     """Where the messages of an overloaded phase were waiting, and that service's CPU."""
     cpu = phase["cpu"]
@@ -36,8 +62,11 @@ def bottleneck(phase: dict[str, Any]) -> str:
     else:
         svc = STAGE_SERVICE[stage]
         why = f"{backlog[stage]} messages waiting in {stage} at the end of the step"
+    cost = cpu_per_message(phase)
+    costly = max(cost, key=lambda k: cost[k]) if cost else svc
     return (
-        f"{svc}: {why}; its CPU {cpu[svc]['cpu_pct']:.0f}% of a core "
+        f"{svc}: {why}; the most CPU per message: {costly} ({_cost_line(phase)}); "
+        f"{svc} used {cpu[svc]['cpu_pct']:.0f}% of a core "
         f"(stack + load generator {total:.0f}%, whole machine {cpu['machine']['cpu_pct']:.0f}% "
         f"of {100 * (os.cpu_count() or 1)}%)"
     )
@@ -75,8 +104,12 @@ def _print_phase_table(phases: list[dict[str, Any]]) -> None:
                 f"  note {ph['name']}: other work on the machine used {others:.0f}% of a core "
                 f"meanwhile (machine {ph['cpu']['machine']['cpu_pct']:.0f}%): figures are noisy"
             )
+    for ph in phases:
+        print(f"  CPU per message handled, {ph['name']}: {_cost_line(ph)}")
     rss = " ".join(f"{p}={phases[-1]['cpu'][p]['rss_mib']:.0f}" for p in PROCS)
-    print(f"RSS MiB at the end of the last phase: {rss}")
+    print(
+        f"RSS MiB at the end of the last phase (PostgreSQL: summed, shared buffers repeat): {rss}"
+    )
 
 
 def report(doc: dict[str, Any], out: Path) -> None:
