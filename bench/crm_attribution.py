@@ -47,6 +47,7 @@ CUSTOMERS = int(os.environ.get("SB_BENCH_CUSTOMERS", "1000000"))
 TIMELINE = int(os.environ.get("SB_BENCH_TIMELINE", "10000000"))
 MESSAGES_N = int(os.environ.get("SB_BENCH_MESSAGES", "20000"))
 READS = int(os.environ.get("SB_BENCH_READS", "1000"))
+KEEP = os.environ.get("SB_BENCH_SCHEMA")  # load once into this schema, keep and reuse it
 KAFKA = f"127.0.0.1:{os.environ.get('SB_KAFKA_PORT', '19092')}"
 PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15432')}/switchboard"
 TENANT = "bench"
@@ -201,7 +202,10 @@ async def attribute(runtime: Any, seeded_max_id: int) -> None:
 
 async def main() -> None:
     """Seed, attribute, read, report."""
-    schema, topic = f"bench_{uuid.uuid4().hex[:8]}", f"bench.messages.{uuid.uuid4().hex[:8]}"
+    schema, topic = (
+        KEEP or f"bench_{uuid.uuid4().hex[:8]}",
+        f"bench.messages.{uuid.uuid4().hex[:8]}",
+    )
     tmp = Path(tempfile.mkdtemp())
     settings = CrmSettings(
         service=f"crm-bench-{uuid.uuid4().hex[:6]}",
@@ -222,12 +226,16 @@ async def main() -> None:
     try:
         await service.runtime.migrate()
         start = time.perf_counter()
-        await seed(service.runtime.engine)
-        print(
-            f"bulk-loaded {CUSTOMERS:,} customers (handle + name each) and {TIMELINE:,}"
-            f" timeline entries in {time.perf_counter() - start:.0f} s"
-            " (generate_series, indexes built after, VACUUM ANALYZE)"
-        )
+        engine = service.runtime.engine
+        if KEEP and await scalar(engine, "SELECT count(*) FROM customers") >= CUSTOMERS:
+            print(f"reusing the data loaded into schema {KEEP} (SB_BENCH_SCHEMA)")
+        else:
+            await seed(engine)
+            print(
+                f"bulk-loaded {CUSTOMERS:,} customers (handle + name each) and {TIMELINE:,}"
+                f" timeline entries in {time.perf_counter() - start:.0f} s"
+                " (generate_series, indexes built after, VACUUM ANALYZE)"
+            )
         seeded_max = await scalar(service.runtime.engine, "SELECT max(id) FROM timeline")
         await bus.start()  # producer only until the app starts its consumers
         await bus.publish(messages(topic))
@@ -240,10 +248,11 @@ async def main() -> None:
             ) as client:
                 await reads(client, {"authorization": f"Bearer {token}"})
     finally:
-        admin = make_engine(PG)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
+        if not KEEP:
+            admin = make_engine(PG)
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            await admin.dispose()
 
 
 if __name__ == "__main__":

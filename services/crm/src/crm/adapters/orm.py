@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from sbkit.db.tables import BigId, KitTables
@@ -103,6 +104,15 @@ timeline = _owned(
     Column("summary", Text, nullable=True),
     UniqueConstraint("tenant_id", "source_event_id", name="uq_timeline_source_event"),
     Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),
+    # only messages: the card's last contact without walking orders, scans, notifications
+    Index(
+        "ix_timeline_last_message",
+        "customer_id",
+        "occurred_at",
+        "id",
+        postgresql_where=text("kind = 'message'"),
+        sqlite_where=text("kind = 'message'"),
+    ),
 )
 
 shipments = Table(

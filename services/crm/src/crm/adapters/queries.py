@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.adapters import orm
@@ -70,7 +70,8 @@ class CustomerQueries:
         t = orm.timeline.c
         q = (
             select(orm.timeline)
-            .where(t.customer_id == customer_id, t.kind == "message")
+            # inline 'message' so PostgreSQL can use the partial index in a generic plan too
+            .where(t.customer_id == customer_id, t.kind == literal("message", literal_execute=True))
             .order_by(t.occurred_at.desc(), t.id.desc())
             .limit(1)
         )
