@@ -13,6 +13,7 @@ from analytics.domain.components import INTERVAL
 from analytics.domain.sketch import ALPHA
 from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.common import Channel
+from sbcontracts.events.ingest import CallCompleted
 from sbcontracts.events.notifier import (
     NotificationDelivered,
     NotificationScheduled,
@@ -125,6 +126,7 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
                         minute(),
                         cycle=cycle,
                         resolution_ms=rng.randint(0, 10**9),
+                        business_resolution_ms=rng.choice([None, rng.randint(0, 10**8)]),
                     )
                 )
                 if rng.random() < 0.4:
@@ -209,6 +211,9 @@ def _calls(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         "asa": _ratio(sum(ans), len(ans) * 1000),
         "aht": _ratio(sum(handle), len(handle) * 1000),
         "offered": len(by["offered"]),
+        "answered": len(ans),
+        "abandoned": len(ab),
+        "handled": len(handle),
     }
 
 
@@ -221,6 +226,11 @@ def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         if isinstance(d, TicketAgentReplied) and d.business_response_ms is not None
     ]
     res = [d.resolution_ms for d in data if isinstance(d, TicketResolved)]
+    res_b = [
+        d.business_resolution_ms
+        for d in data
+        if isinstance(d, TicketResolved) and d.business_resolution_ms is not None
+    ]
     n = lambda cls: sum(isinstance(d, cls) and d.occurred_at < END for d in data)  # noqa: E731
     scores: dict[str, list[int]] = defaultdict(list)
     for e in events:
@@ -231,6 +241,10 @@ def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         "frt": _ratio(sum(frt), len(frt) * 1000),
         "frt_business": _ratio(sum(frt_b), len(frt_b) * 1000),
         "resolution_time": _ratio(sum(res), len(res) * 1000),
+        "resolution_time_business": _ratio(sum(res_b), len(res_b) * 1000),
+        "opened": n(TicketOpened)
+        - sum(isinstance(d, TicketOpened) and d.occurred_at < T0 for d in data),
+        "resolved": n(TicketResolved),
         "backlog": n(TicketOpened) + n(TicketReopened) - n(TicketResolved),
         "negative_sentiment_share": brute.sentiment_share(events, Sentiment.NEGATIVE),
         "positive_sentiment_share": brute.sentiment_share(events, Sentiment.POSITIVE),
@@ -294,10 +308,19 @@ async def test_random_streams_equal_brute_force(api: Api, seed: int) -> None:
             },
         )
 
-    waits = [e.data.wait_ms for e in calls if e.type.endswith("answered")]
-    got = (await _get(api, kpi="wait_p50,wait_p90"))[0]["kpis"]
-    for q, key in ((0.5, "wait_p50"), (0.9, "wait_p90")):
-        assert got[key] == pytest.approx(_exact_quantile(waits, q), rel=ALPHA, abs=1e-9)
+    data = [e.data for e in events]
+    samples = {
+        "wait": [e.data.wait_ms for e in calls if e.type.endswith("answered")],
+        "handle": [d.talk_ms + d.hold_ms + d.wrap_ms for d in data if isinstance(d, CallCompleted)],
+        "frt": [d.response_ms for d in data if isinstance(d, TicketAgentReplied)],
+        "resolution": [d.resolution_ms for d in data if isinstance(d, TicketResolved)],
+    }
+    names = ",".join(f"{k}_p{q}" for k in samples for q in (50, 90))
+    got = (await _get(api, kpi=names))[0]["kpis"]
+    for k, values in samples.items():
+        for q in (50, 90):
+            want_q = _exact_quantile(values, q / 100)
+            assert got[f"{k}_p{q}"] == pytest.approx(want_q, rel=ALPHA, abs=1e-9), (k, q)
 
 
 @pytest.mark.parametrize("seed", [3, 4])

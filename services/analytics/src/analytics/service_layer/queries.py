@@ -140,9 +140,12 @@ def _cell(kpi: str, value: float | None, lights: dict[str, Threshold]) -> dict[s
 def _row(
     q: KpiQuery, key: tuple[str, datetime], t: Totals, lights: dict[str, Threshold]
 ) -> dict[str, Any]:
-    if CUMULATIVE & set(q.kpis):
-        t = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
-    values = evaluate(q.kpis, t, q.params)
+    snapshot = [k for k in q.kpis if k in CUMULATIVE]
+    values = dict(evaluate([k for k in q.kpis if k not in CUMULATIVE], t, q.params))
+    if snapshot:  # only these see the since-the-beginning parts (`opened` stays in-range)
+        cum = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
+        values |= evaluate(snapshot, cum, q.params)
+    values = {k: values[k] for k in q.kpis}
     row: dict[str, Any] = {"kpis": {k: _cell(k, v, lights) for k, v in values.items()}}
     if q.group_by:
         row[q.group_by] = key[0]
