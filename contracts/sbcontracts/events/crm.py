@@ -142,6 +142,8 @@ class CustomerErased(EventData):
         default=(), description="Every customer id that resolved to this person (merged-away ids)"
     )
     handle_hashes: tuple[str, ...] = Field(
-        default=(), description="sha256 of tenant + handle key, to purge by handle"
+        default=(),
+        description="HMAC-SHA256 under crm's secret of tenant + handle key: opaque, equal for"
+        " equal handles (no plain hash a guessed phone number could be checked against)",
     )
     erased_at: AwareDatetime
