@@ -23,7 +23,7 @@ from routing.adapters import orm
 from routing.bootstrap import bootstrap
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import actions, admin, inbound
-from routing.service_layer.context import Ctx
+from routing.service_layer.context import Ctx, buffered_events
 from sbcontracts.events.common import Channel
 from sbkit.bus.local import LocalBus
 from tests.unit.routing.conftest import TENANT, attributed, settings_for
@@ -101,6 +101,31 @@ class Routing(RuleBasedStateMachine):
             language=language,
         )
         self.run(self.ctx(lambda c: inbound.on_message(c, event.data)))
+
+    @rule(
+        customers=st.lists(st.integers(0, 5), min_size=2, max_size=4),
+        language=st.sampled_from(["pl", "en", "ru"]),
+        channel=st.sampled_from([Channel.EMAIL, Channel.WEBCHAT, Channel.VOICE]),
+    )
+    def arrive_in_one_batch(self, customers: list[int], language: str, channel: Channel) -> None:
+        """Several messages applied in one transaction, as a consumer batch applies them."""
+        events = [
+            attributed(
+                "Gdzie paczka?", customer=f"c{c}", channel=channel, at=self.now, language=language
+            )
+            for c in customers
+        ]
+
+        async def batch() -> None:
+            async with self.service.runtime.uow() as uow:
+                async with buffered_events(uow):
+                    ctx = Ctx(uow, TENANT, now=self.now, knobs=self.service.knobs)
+                    known = await inbound.prefetch(ctx, [e.data for e in events])
+                    for event in events:
+                        await inbound.on_message(ctx, event.data, known=known)
+                await uow.commit()
+
+        self.run(batch())
 
     @rule(
         agent=st.sampled_from(sorted(AGENTS)),

@@ -18,6 +18,10 @@ class HistoryQueries:
     session: AsyncSession
     tenant: str
 
+    async def bump_config(self) -> None:
+        """Mark the tenant's configuration changed (implemented by the repository)."""
+        raise NotImplementedError
+
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         return (await self.session.execute(q)).all()
 
@@ -107,6 +111,7 @@ class HistoryQueries:
 
     async def replace_rules(self, rules: Iterable[dict[str, Any]]) -> None:
         """Replace every rule of the tenant."""
+        await self.bump_config()
         await self.session.execute(delete(orm.rules).where(orm.rules.c.tenant_id == self.tenant))
         rows = [{"tenant_id": self.tenant, **r} for r in rules]
         if rows:

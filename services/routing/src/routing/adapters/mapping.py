@@ -28,6 +28,7 @@ def queue_from(row: Any) -> Queue:
     return Queue(
         id=row.id,
         position=row.position,
+        policy=row.policy,
         filters=tuple(
             Filter(**{k: frozenset(v) for k, v in f.items()}) for f in cfg.get("filters") or ()
         ),
@@ -38,6 +39,7 @@ def queue_from(row: Any) -> Queue:
         fallback_queue=cfg.get("fallback_queue"),
         escalate_after_s=cfg.get("escalate_after_s"),
         auto_reply=cfg.get("auto_reply"),
+        callback=bool(cfg.get("callback")),
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from sbkit.db.tables import BigId, KitTables
@@ -23,6 +24,10 @@ kit = KitTables(metadata)
 
 
 TS = UtcDateTime()
+# partial indexes: the backlog (unowned active cases), a customer's last agent, pending timers
+_WAITING = text("agent_id IS NULL AND status IN ('new', 'open', 'pending')")
+_OWNED_BEFORE = text("last_agent_id IS NOT NULL")
+_PENDING = text("done = false")
 
 queues = Table(
     "queues",
@@ -89,8 +94,25 @@ tickets = Table(
     Column("original_customer_id", String(64), nullable=True),
     Column("merge_id", String(64), nullable=True),
     Column("merged_into", String(64), nullable=True),
+    Column("order_id", String(200), nullable=True),
     Index("ix_tickets_customer", "tenant_id", "customer_id", "status"),
     Index("ix_tickets_waiting", "tenant_id", "queue_id", "agent_id", "status"),
+    Index(
+        "ix_tickets_backlog",
+        "tenant_id",
+        "queue_id",
+        "queued_at",
+        postgresql_where=_WAITING,
+        sqlite_where=_WAITING,
+    ),
+    Index(
+        "ix_tickets_last_agent",
+        "tenant_id",
+        "customer_id",
+        "updated_at",
+        postgresql_where=_OWNED_BEFORE,
+        sqlite_where=_OWNED_BEFORE,
+    ),
 )
 
 ticket_messages = Table(
@@ -121,8 +143,17 @@ timers = Table(
     Column("metric", String(20), nullable=True),
     Column("cycle", Integer, nullable=False),
     Column("due_at", TS, nullable=False),
-    Column("fire_at", TS, nullable=False, index=True),
+    Column("fire_at", TS, nullable=False),
     Column("done", Boolean, nullable=False),
+    Index("ix_timers_due", "fire_at", postgresql_where=_PENDING, sqlite_where=_PENDING),
+)
+
+# Bumped with every change of a tenant's queues or rules: processes cache both per version.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
 )
 
 rules = Table(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
+from routing.adapters.eligibility import Want, statements
 from routing.adapters.history import HistoryQueries
 
 ACTIVE = ("new", "open", "pending")
@@ -19,29 +21,9 @@ _RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=orm.tickets.
 T = orm.tickets.c
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_A = orm.agents.c
-_POLICY_ORDER: dict[str, tuple[Any, ...]] = {
-    "longest_idle": (_A.load > 0, func.coalesce(_A.idle_since, _A.last_assigned_at, _EPOCH), _A.id),
-    "least_loaded": (
-        _A.load * 1.0 / _A.capacity,
-        func.coalesce(_A.last_assigned_at, _EPOCH),
-        _A.id,
-    ),
-    "round_robin": (func.coalesce(_A.last_assigned_at, _EPOCH), _A.id),
-}
-
-
-@dataclass(frozen=True)
-class Want:
-    """What a case needs of an agent, for the SQL pre-filter (the domain re-checks)."""
-
-    weight: int
-    policy: str
-    queue_id: str | None = None
-    language: str | None = None
-    skills: tuple[tuple[str, int], ...] = ()
-    only: str | None = None
+# keys in the session's info: this transaction changed the configuration; its config memo
+_CHANGED, CONFIG_MEMO = "routing.config_changed", "routing.config"
+_HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its row lock)
 
 
 class RoutingRepository(HistoryQueries):
@@ -50,7 +32,6 @@ class RoutingRepository(HistoryQueries):
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:
         self.session = session
         self.tenant = tenant_id
-        self._queue_memo: dict[str, Row[Any] | None] = {}
 
     @property
     def postgres(self) -> bool:
@@ -72,16 +53,13 @@ class RoutingRepository(HistoryQueries):
         )
 
     async def queue(self, queue_id: str) -> Row[Any] | None:
-        """One queue (remembered for the rest of this transaction)."""
-        if queue_id not in self._queue_memo:
-            q = orm.queues
-            found = select(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id)
-            self._queue_memo[queue_id] = await self._one(found)
-        return self._queue_memo[queue_id]
+        """One queue."""
+        q = orm.queues
+        return await self._one(select(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id))
 
     async def put_queue(self, queue_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or replace a queue."""
-        self._queue_memo.pop(queue_id, None)
+        await self.bump_config()
         q = orm.queues
         if exists:
             await self.session.execute(
@@ -94,11 +72,36 @@ class RoutingRepository(HistoryQueries):
 
     async def delete_queue(self, queue_id: str) -> None:
         """Remove a queue."""
-        self._queue_memo.pop(queue_id, None)
+        await self.bump_config()
         q = orm.queues
         await self.session.execute(
             delete(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id)
         )
+
+    # configuration versions ---------------------------------------------------
+    async def config_version(self) -> int:
+        """The version of the tenant's queues and rules (0 before the first change)."""
+        v = orm.config_versions.c
+        found = await self._one(select(v.version).where(v.tenant_id == self.tenant))
+        return int(found.version) if found else 0
+
+    @property
+    def config_changed(self) -> bool:
+        """Whether this transaction changed the tenant's queues or rules."""
+        return bool(self.session.info.get(_CHANGED))
+
+    async def bump_config(self) -> None:
+        """Mark the tenant's queues/rules changed (every process re-reads them after commit)."""
+        v = orm.config_versions
+        insert_ = pg_insert if self.postgres else sqlite_insert
+        stmt = insert_(v).values(tenant_id=self.tenant, version=1)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id"], set_={"version": v.c.version + 1}
+            )
+        )
+        self.session.info[_CHANGED] = True
+        self.session.info.pop(CONFIG_MEMO, None)
 
     # agents -----------------------------------------------------------------
     async def agents(self) -> Sequence[Row[Any]]:
@@ -112,35 +115,22 @@ class RoutingRepository(HistoryQueries):
         q = select(a).where(a.c.tenant_id == self.tenant, a.c.id == agent_id)
         return await self._one(q.with_for_update() if lock else q)
 
-    async def online_count(self, queue_id: str | None) -> int:
-        """How many online agents serve a queue (the pool a decision looks at)."""
-        a = orm.agents.c
-        conds = [a.tenant_id == self.tenant, a.presence == "online"]
-        if queue_id is not None:
-            conds.append(or_(a.queue_keys == "", a.queue_keys.contains(f"|{queue_id}|")))
-        found = await self.session.execute(
-            select(func.count()).select_from(orm.agents).where(*conds)
-        )
-        return int(found.scalar_one())
+    async def candidates(self, want: Want) -> Sequence[Row[Any]]:
+        """The best eligible agents (online, room, language, skills, serving the queue; the
+        customer's last agent first if among them, then by the policy); each row also carries
+        `pool`, how many online agents serve the queue (the decision's candidates)."""
+        found = statements(want.shape(), postgres=self.postgres).candidates
+        return (await self.session.execute(found, want.params(self.tenant))).all()
 
-    async def candidates(self, want: Want, *, limit: int) -> Sequence[Row[Any]]:
-        """Online agents with room, the language and every skill, serving the queue, best first."""
-        a = orm.agents.c
-        conds = [
-            a.tenant_id == self.tenant,
-            a.presence == "online",
-            a.load + want.weight <= a.capacity,
-        ]
-        if want.queue_id is not None:
-            conds.append(or_(a.queue_keys == "", a.queue_keys.contains(f"|{want.queue_id}|")))
-        if want.language is not None:
-            conds.append(func.coalesce(a.languages[want.language].as_integer(), 0) > 0)
-        for skill, level in want.skills:
-            conds.append(func.coalesce(a.skills[skill].as_integer(), 0) >= level)
-        if want.only is not None:
-            conds.append(a.id == want.only)
-        q = select(orm.agents).where(*conds).order_by(*_POLICY_ORDER[want.policy]).limit(limit)
-        return await self._all(q)
+    async def reserve_best(self, want: Want, now: datetime) -> str | None:
+        """Take the capacity of the best eligible agent that no other transaction is changing
+        (skipped, never waited for: a consumer batch holds the agents it reserved until it
+        commits), in one statement; None if every eligible agent is full or held."""
+        found = statements(want.shape(), postgres=self.postgres).reserve
+        result = await self.session.execute(found, want.params(self.tenant, now=now))
+        got: str | None = result.scalar_one_or_none()
+        self._holding(got is not None)
+        return got
 
     async def put_agent(self, agent_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or update an agent."""
@@ -175,7 +165,17 @@ class RoutingRepository(HistoryQueries):
             )
             .values(load=a.load + weight, last_assigned_at=now, idle_since=None)
         )
+        self._holding(bool(result.rowcount))  # type: ignore[attr-defined]
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _holding(self, reserved: bool) -> None:
+        if reserved:
+            self.session.info[_HOLDS] = True
+
+    @property
+    def holds_agents(self) -> bool:
+        """Whether this transaction reserved (and so row-locks) some agent."""
+        return bool(self.session.info.get(_HOLDS))
 
     async def release(self, agent_id: str, weight: int, now: datetime) -> None:
         """Give capacity back; an agent whose load reaches zero becomes idle now."""
@@ -206,6 +206,55 @@ class RoutingRepository(HistoryQueries):
         """One ticket (locked FOR UPDATE when asked)."""
         q = select(orm.tickets).where(T.tenant_id == self.tenant, T.id == ticket_id)
         return await self._one(q.with_for_update() if lock else q)
+
+    async def arrival(self, message_id: str, customer_id: str) -> tuple[bool, str | None]:
+        """One round trip for a new message: is it already in a case; the customer's last agent."""
+        m = orm.ticket_messages.c
+        dup = (
+            select(m.id).where(m.tenant_id == self.tenant, m.message_id == message_id).limit(1)
+        ).exists()
+        last = (
+            select(T.last_agent_id)
+            .where(
+                T.tenant_id == self.tenant,
+                T.customer_id == customer_id,
+                T.last_agent_id.is_not(None),
+            )
+            .order_by(T.updated_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        row = (await self.session.execute(select(dup.label("dup"), last.label("last")))).one()
+        return bool(row.dup), row.last
+
+    async def known_messages(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of these inbound message ids are already in some case."""
+        m = orm.ticket_messages.c
+        q = select(m.message_id).where(
+            m.tenant_id == self.tenant, m.message_id.in_(list(message_ids))
+        )
+        return set((await self.session.execute(q)).scalars())
+
+    async def last_agents(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """Each customer's most recent agent (customers who never had one are absent)."""
+        newest = (
+            func.row_number()
+            .over(partition_by=T.customer_id, order_by=T.updated_at.desc())
+            .label("n")
+        )
+        ranked = (
+            select(T.customer_id, T.last_agent_id, newest)
+            .where(
+                T.tenant_id == self.tenant,
+                T.customer_id.in_(list(customer_ids)),
+                T.last_agent_id.is_not(None),
+            )
+            .subquery()
+        )
+        rows = await self._all(
+            select(ranked.c.customer_id, ranked.c.last_agent_id).where(ranked.c.n == 1)
+        )
+        return {r.customer_id: r.last_agent_id for r in rows}
 
     async def customer_cases(self, customer_ids: Iterable[str]) -> Sequence[Row[Any]]:
         """Active and resolved tickets of customers (candidates for joining)."""
@@ -238,13 +287,15 @@ class RoutingRepository(HistoryQueries):
             select(orm.tickets).where(T.tenant_id == self.tenant, T.id.in_(list(ids)))
         )
 
-    async def add_ticket(self, values: dict[str, Any]) -> str:
-        """Insert a ticket; returns its id."""
+    async def add_ticket(self, values: dict[str, Any]) -> Row[Any]:
+        """Insert a ticket (a new id unless given); returns the row."""
         ticket_id = values.pop("id", None) or str(uuid.uuid4())
-        await self.session.execute(
-            insert(orm.tickets).values(id=ticket_id, tenant_id=self.tenant, **values)
+        result = await self.session.execute(
+            insert(orm.tickets)
+            .values(id=ticket_id, tenant_id=self.tenant, **values)
+            .returning(*orm.tickets.c)
         )
-        return ticket_id
+        return result.one()
 
     async def update_ticket(self, ticket_id: str, **values: Any) -> Row[Any] | None:
         """Change ticket columns; returns the updated row (None if there is no such ticket)."""

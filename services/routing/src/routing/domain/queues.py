@@ -79,6 +79,8 @@ class Queue:
     fallback_queue: str | None = None
     escalate_after_s: int | None = None
     auto_reply: str | None = None
+    callback: bool = False
+    policy: str = "longest_idle"
 
     def matches(self, facts: CaseFacts) -> bool:
         """A queue without filters is a catch-all; otherwise any filter may match."""

@@ -40,3 +40,18 @@ def deadline(
 def targets_for(sla: dict[str, SlaTargets], priority: str) -> SlaTargets:
     """The targets of a priority (falling back to `normal`, then none)."""
     return sla.get(priority) or sla.get("normal") or SlaTargets()
+
+
+# A provider's timestamp earlier than our receipt by more than this is not believed: a phone with
+# a wrong clock or an email's self-declared Date header must not breach an SLA on arrival.
+PROVIDER_CLOCK_TRUST = timedelta(hours=1)
+
+
+def message_time(provider_at: datetime | None, received_at: datetime, *, now: datetime) -> datetime:
+    """When the customer wrote, which SLA clocks start from: the provider's timestamp when it is
+    plausible (not after ingest received the message, at most PROVIDER_CLOCK_TRUST before),
+    else the receive time; never later than `now` (routing processing it late does not count)."""
+    at = received_at
+    if provider_at is not None and received_at - PROVIDER_CLOCK_TRUST <= provider_at <= received_at:
+        at = provider_at
+    return min(at, now)

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
-from routing.adapters.mapping import agent_from, queue_from
-from routing.adapters.repository import Want
+from routing.adapters.eligibility import Want
+from routing.adapters.mapping import agent_from
 from routing.domain.agents import Decision, Demand, Policy
 from routing.domain.agents import choose as choose_agent
 from routing.domain.queues import Queue
+from routing.service_layer.config import config
 from routing.service_layer.context import Ctx
 from sbcontracts.events.routing import TicketAssigned
 
 ACTIVE = ("new", "open", "pending")
 DRAIN_LIMIT = 50
-CANDIDATES = 20  # best agents by the policy fetched per decision (SQL does the filtering)
+BUSY_RETRY = timedelta(seconds=1)  # every eligible agent was held by another transaction
 
 
-async def _queue(ctx: Ctx, queue_id: str | None) -> tuple[Queue | None, Policy]:
-    row = await ctx.repo.queue(queue_id) if queue_id else None
-    if row is None:
-        return None, Policy.LONGEST_IDLE
-    return queue_from(row), Policy(row.policy)
+@dataclass(frozen=True)
+class Picked:
+    """An agent whose capacity is reserved for a case, and why."""
+
+    decision: Decision
+    pool: int
 
 
 def demand_of(ticket: Any, queue: Queue | None, ctx: Ctx) -> Demand:
@@ -34,60 +37,95 @@ def demand_of(ticket: Any, queue: Queue | None, ctx: Ctx) -> Demand:
     )
 
 
-async def try_assign(ctx: Ctx, ticket_id: str, *, only: str | None = None) -> str | None:
+async def try_assign(
+    ctx: Ctx, ticket_id: str, *, only: str | None = None, ticket: Any = None
+) -> str | None:
     """Give an unowned active ticket to the best eligible online agent; returns the agent id."""
-    ticket = await ctx.repo.ticket(ticket_id)
+    ticket = ticket if ticket is not None else await ctx.repo.ticket(ticket_id)
     if ticket is None or ticket.agent_id or ticket.status not in ACTIVE:
         return None
-    queue, policy = await _queue(ctx, ticket.queue_id)
-    demand = demand_of(ticket, queue, ctx)
-    rows = await _candidates(ctx, ticket, demand, policy, only)
-    agents = [agent_from(r) for r in rows]
-    while agents:
-        decision = choose_agent(agents, demand, policy=policy)
-        if decision.agent_id is None:
-            return None
-        if await ctx.repo.reserve(decision.agent_id, demand.weight, ctx.now):
-            if not await ctx.repo.claim(ticket.id, decision.agent_id, ctx.now):
-                await ctx.repo.release(decision.agent_id, demand.weight, ctx.now)
-                return None  # another worker owns it now
-            pool = await ctx.repo.online_count(ticket.queue_id) if only is None else 1
-            await _announce(ctx, ticket, decision, candidates=pool)
-            return decision.agent_id
-        agents = [a for a in agents if a.id != decision.agent_id]  # it filled up meanwhile
-    return None
+    queue = (await config(ctx)).queue(ticket.queue_id)
+    picked = await pick(ctx, demand_of(ticket, queue, ctx), queue, only=only, cycle=ticket.cycle)
+    if picked is None:
+        return None
+    agent_id = picked.decision.agent_id
+    assert agent_id is not None
+    if not await ctx.repo.claim(ticket.id, agent_id, ctx.now):
+        await ctx.repo.release(agent_id, ticket.weight, ctx.now)
+        return None  # another worker owns it now
+    await announce(ctx, ticket, picked, previous=ticket.last_agent_id)
+    return agent_id
 
 
-async def _candidates(
-    ctx: Ctx, ticket: Any, demand: Demand, policy: Policy, only: str | None
-) -> list[Any]:
-    """The best few eligible agents by the policy, plus the customer's last agent if eligible."""
+async def pick(
+    ctx: Ctx, demand: Demand, queue: Queue | None, *, only: str | None = None, cycle: int = 1
+) -> Picked | None:
+    """Choose by the queue's policy (the customer's last agent first) and reserve the capacity.
+
+    Agents another transaction is changing are skipped (a consumer batch holds the agents it
+    reserved until it commits). If all were skipped, a transaction holding no agent yet waits
+    for them in order (no lock cycle is possible); one that holds some (later in a batch) asks a
+    retry timer to offer the case again shortly instead, since nothing else might wake it. An
+    offer to one agent (`only`, a drain for the agent being changed) waits for that agent.
+    """
+    policy = Policy(queue.policy) if queue else Policy.LONGEST_IDLE
     want = Want(
         weight=demand.weight,
         policy=policy,
-        queue_id=ticket.queue_id,
+        queue_id=queue.id if queue else None,
         language=demand.language,
         skills=tuple((n.skill, n.level) for n in demand.needs),
         only=only,
+        last=demand.last_agent_id if only in (None, demand.last_agent_id) else None,
     )
-    rows = list(await ctx.repo.candidates(want, limit=CANDIDATES))
-    last = demand.last_agent_id
-    if last and only in (None, last) and all(r.id != last for r in rows):
-        rows += await ctx.repo.candidates(replace(want, only=last), limit=1)
-    return rows
+    rows = await ctx.repo.candidates(want)
+    decision = choose_agent([agent_from(r) for r in rows], demand, policy=policy)
+    if decision.agent_id is None:
+        return None
+    best = decision.agent_id
+    if only is not None:  # offering to one agent (a drain): wait for them like a manual assign
+        got = best if await ctx.repo.reserve(best, demand.weight, ctx.now) else None
+        return Picked(decision, 1) if got else None
+    got = await ctx.repo.reserve_best(want, ctx.now)
+    if got is None and not ctx.repo.holds_agents:
+        order = (best, *(a for a in decision.eligible if a != best))
+        got = await _wait_for_first(ctx, order, demand.weight)
+    if got is None:
+        await _retry_soon(ctx, demand.case_id, queue, cycle)
+        return None
+    if got != best:
+        decision = replace(decision, agent_id=got, reason=f"{decision.reason}; {best} was busy")
+    return Picked(decision, rows[0].pool)
 
 
-async def _announce(ctx: Ctx, ticket: Any, decision: Decision, *, candidates: int) -> None:
+async def _wait_for_first(ctx: Ctx, order: tuple[str, ...], weight: int) -> str | None:
+    """Reserve the first agent with room, waiting for each one's row (holding none, this
+    transaction cannot be part of a lock cycle over agents)."""
+    for agent_id in order:
+        if await ctx.repo.reserve(agent_id, weight, ctx.now):
+            return agent_id
+    return None
+
+
+async def _retry_soon(ctx: Ctx, ticket_id: str, queue: Queue | None, cycle: int) -> None:
+    at = ctx.now + BUSY_RETRY
+    row = {"kind": "retry", "metric": queue.id if queue else None, "cycle": cycle}
+    await ctx.repo.add_timers(ticket_id, [row | {"due_at": at, "fire_at": at}])
+
+
+async def announce(ctx: Ctx, ticket: Any, picked: Picked, *, previous: str | None) -> None:
+    """Emit ticket.assigned explaining the decision (policy, candidates, why this agent)."""
+    decision = picked.decision
     wait_ms = int((ctx.now - (ticket.queued_at or ticket.created_at)).total_seconds() * 1000)
     await ctx.ticket_event(
         TicketAssigned,
         ticket,
         agent_id=decision.agent_id,
-        previous_agent_id=ticket.last_agent_id,
+        previous_agent_id=previous,
         wait_ms=max(wait_ms, 0),
         policy=str(decision.policy),
         reason=decision.reason,
-        candidates_considered=candidates,
+        candidates_considered=picked.pool,
         eligible_agents=decision.eligible[:20],
     )
 
@@ -101,7 +139,7 @@ async def claim_for(ctx: Ctx, ticket: Any, agent_id: str) -> bool:
         await ctx.repo.release(agent_id, weight, ctx.now)
         return False
     decision = Decision(agent_id, "manual", 1, (agent_id,), "assigned by a person")
-    await _announce(ctx, ticket, decision, candidates=1)
+    await announce(ctx, ticket, Picked(decision, 1), previous=ticket.last_agent_id)
     return True
 
 
@@ -120,7 +158,7 @@ async def drain(ctx: Ctx, agent_id: str) -> int:
     queues = list(agent.queues) if agent.queues else None
     taken = 0
     for ticket in await ctx.repo.waiting(queues, limit=DRAIN_LIMIT):
-        if await try_assign(ctx, ticket.id, only=agent_id):
+        if await try_assign(ctx, ticket.id, only=agent_id, ticket=ticket):
             taken += 1
         fresh = await ctx.repo.agent(agent_id)
         if fresh is None or fresh.load + 10 > fresh.capacity:
@@ -132,6 +170,6 @@ async def drain_all(ctx: Ctx, queue_ids: list[str] | None = None) -> int:
     """Try every waiting ticket (oldest highest-priority first) against all online agents."""
     taken = 0
     for ticket in await ctx.repo.waiting(queue_ids, limit=DRAIN_LIMIT):
-        if await try_assign(ctx, ticket.id):
+        if await try_assign(ctx, ticket.id, ticket=ticket):
             taken += 1
     return taken

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from routing.adapters.repository import RoutingRepository
-from sbcontracts.envelope import EventData, new_event
+from routing.service_layer.snapshot import ConfigCache
+from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.routing import TicketData
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
@@ -19,6 +22,26 @@ class Knobs:
 
     reopen_window: timedelta = timedelta(days=3)
     offline_grace: timedelta = timedelta(minutes=2)
+    cache: ConfigCache = field(default_factory=ConfigCache, compare=False, repr=False)
+
+
+_PENDING = "routing.pending_events"  # in the session's info while events are buffered
+
+
+@asynccontextmanager
+async def buffered_events(uow: UnitOfWork) -> AsyncIterator[None]:
+    """Collect the events emitted inside into one outbox statement, written (in order) when the
+    block completes; on an error nothing is written and the transaction is rolled back anyway."""
+    if _PENDING in uow.session.info:  # already buffering: the outer block writes them
+        yield
+        return
+    pending: list[tuple[CloudEvent[Any], str]] = []
+    uow.session.info[_PENDING] = pending
+    try:
+        yield
+    finally:
+        del uow.session.info[_PENDING]
+    await uow.emit_many(pending)
 
 
 @dataclass
@@ -45,7 +68,12 @@ class Ctx:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        await self.uow.emit(event, key=partition_key(self.tenant, key_id))
+        pending: list[tuple[CloudEvent[Any], str]] | None = self.uow.session.info.get(_PENDING)
+        key = partition_key(self.tenant, key_id)
+        if pending is None:
+            await self.uow.emit(event, key=key)
+        else:
+            pending.append((event, key))
 
     async def ticket_event(self, model: type[TicketData], ticket: Any, **extra: Any) -> None:
         """Emit a ticket event carrying the ticket's common fields (current row + overrides)."""

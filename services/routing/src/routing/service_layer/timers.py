@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from routing.adapters.mapping import queue_from
 from routing.domain.calendar import business_between
 from routing.domain.queues import Queue
 from routing.domain.sla import deadline, targets_for
 from routing.service_layer.assign import ACTIVE, try_assign, unassign
+from routing.service_layer.config import config
 from routing.service_layer.context import Ctx
 from sbcontracts.events.routing import (
     SlaMetric,
@@ -23,31 +23,44 @@ SLA_KINDS = ("sla_warning", "sla_breached")
 
 async def queue_of(ctx: Ctx, ticket: Any) -> Queue | None:
     """The domain queue of a ticket, if it has one."""
-    row = await ctx.repo.queue(ticket.queue_id) if ticket.queue_id else None
-    return queue_from(row) if row else None
+    return (await config(ctx)).queue(ticket.queue_id)
+
+
+def sla_rows(
+    queue: Queue | None,
+    ticket: Any,
+    metric: SlaMetric,
+    *,
+    start: datetime,
+    used: timedelta = timedelta(0),
+) -> list[dict[str, Any]]:
+    """The warning and breach timers of one metric started at `start` (none without a target)."""
+    if queue is None:
+        return []
+    target = getattr(targets_for(queue.sla, ticket.priority), f"{metric}_s")
+    found = deadline(metric, target, start=start, hours=queue.hours, used=used)
+    if found is None:
+        return []
+    common = {"metric": metric, "cycle": ticket.cycle, "due_at": found.due_at}
+    return [
+        common | {"kind": "sla_warning", "fire_at": found.warn_at},
+        common | {"kind": "sla_breached", "fire_at": found.due_at},
+    ]
 
 
 async def start_sla(
-    ctx: Ctx, ticket: Any, metric: SlaMetric, *, used: timedelta = timedelta(0), fresh: bool = False
+    ctx: Ctx,
+    ticket: Any,
+    metric: SlaMetric,
+    *,
+    start: datetime | None = None,
+    used: timedelta = timedelta(0),
 ) -> None:
-    """Schedule the warning and breach timers of one metric from now."""
-    queue = await queue_of(ctx, ticket)
-    if queue is None:
-        return
-    target = getattr(targets_for(queue.sla, ticket.priority), f"{metric}_s")
-    found = deadline(metric, target, start=ctx.now, hours=queue.hours, used=used)
-    if found is None:
-        return
-    if not fresh:  # a brand-new case has no timers to replace
+    """(Re)schedule the warning and breach timers of one metric from `start` (default now)."""
+    rows = sla_rows(await queue_of(ctx, ticket), ticket, metric, start=start or ctx.now, used=used)
+    if rows:
         await ctx.repo.cancel_timers(ticket.id, SLA_KINDS, metric)
-    common = {"metric": metric, "cycle": ticket.cycle, "due_at": found.due_at}
-    await ctx.repo.add_timers(
-        ticket.id,
-        [
-            common | {"kind": "sla_warning", "fire_at": found.warn_at},
-            common | {"kind": "sla_breached", "fire_at": found.due_at},
-        ],
-    )
+        await ctx.repo.add_timers(ticket.id, rows)
 
 
 async def stop_sla(ctx: Ctx, ticket_id: str, metric: SlaMetric | None = None) -> None:
@@ -103,12 +116,9 @@ async def escalate(ctx: Ctx, ticket: Any, *, from_queue: str | None) -> None:
     """Move a still-unowned ticket to its queue's fallback queue."""
     if ticket.agent_id or ticket.status not in ACTIVE or ticket.queue_id != from_queue:
         return
-    queue = await queue_of(ctx, ticket)
-    if (
-        queue is None
-        or not queue.fallback_queue
-        or await ctx.repo.queue(queue.fallback_queue) is None
-    ):
+    cfg = await config(ctx)
+    queue = cfg.queue(ticket.queue_id)
+    if queue is None or not queue.fallback_queue or cfg.queue(queue.fallback_queue) is None:
         return
     await move_to_queue(
         ctx, ticket, queue.fallback_queue, reason="escalated: nobody matched in time"
@@ -129,20 +139,26 @@ async def move_to_queue(ctx: Ctx, ticket: Any, queue_id: str, *, reason: str) ->
 
 async def schedule_escalation(ctx: Ctx, ticket: Any, *, since: datetime | None = None) -> None:
     """Time the queue's relaxation steps (each retries assignment) and escalation from `since`."""
-    start = since or ctx.now
-    queue = await queue_of(ctx, ticket)
+    rows = escalation_rows(await queue_of(ctx, ticket), ticket, start=since or ctx.now, now=ctx.now)
+    await ctx.repo.add_timers(ticket.id, rows)
+
+
+def escalation_rows(
+    queue: Queue | None, ticket: Any, *, start: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """Timers of the queue's relaxation steps and escalation, counted from `start`."""
     if queue is None:
-        return
+        return []
     timers = [("retry", step.after_s) for step in queue.relax]
     if queue.fallback_queue and queue.escalate_after_s is not None:
         timers.append(("escalate", queue.escalate_after_s))
     rows = []
     for kind, after_s in timers:
-        at = max(start + timedelta(seconds=after_s), ctx.now)
+        at = max(start + timedelta(seconds=after_s), now)
         rows.append(
             {"kind": kind, "metric": queue.id, "cycle": ticket.cycle, "due_at": at, "fire_at": at}
         )
-    await ctx.repo.add_timers(ticket.id, rows)
+    return rows
 
 
 async def requeue_if_still_away(ctx: Ctx, ticket: Any, *, agent_id: str) -> None:

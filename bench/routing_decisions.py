@@ -1,0 +1,371 @@
+"""routing benchmark over real Kafka and PostgreSQL: decision latency and sustained throughput.
+
+    SB_KAFKA_PORT=19092 SB_PG_PORT=15432 python -m bench.routing_decisions
+
+Bulk-loads (SQL `generate_series`, printed with its duration) SB_BENCH_AGENTS agents (1,000,
+online, 1-2 languages, skills), SB_BENCH_QUEUES queues (100, ordered filters on category, language
+and tier, skill needs that relax, SLA targets, a fallback) and SB_BENCH_OPEN open cases (100,000:
+half owned, the rest waiting in a language nobody speaks), with a message and an SLA timer each. Then
+the routing service consumes `message.attributed` from a topic of its own (6 partitions, the
+product default) with its normal consumers, outbox relay and timer poller:
+
+- latency: messages published at SB_BENCH_RATE/s (500) for SB_BENCH_SECONDS (10 s); each new
+  case's latency is from the attributed message's Kafka timestamp to its `ticket.assigned`
+  record's Kafka timestamp (the relay publishes it after the decision committed), so it covers
+  the consumer's fetch, the decision, the commit and the outbox relay; p50/p99 printed.
+- throughput: SB_BENCH_BURST (10,000) messages published at once; messages/s from the first
+  to the last one applied (all committed), repeated SB_BENCH_REPS (3) times, median printed.
+
+90 % of messages come from new customers (a new case, classified, queued, SLA-timed, assigned),
+10 % from customers with an open case (appended, reclassified). Figures are printed, never
+asserted: this is a shared 2-core machine, broker, database and service on the same cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import event, text
+
+from routing.bootstrap import bootstrap
+from routing.config import RoutingSettings
+from sbcontracts.catalog import decode, encode
+from sbcontracts.envelope import new_event
+from sbcontracts.events.common import Channel, Handle, HandleKind
+from sbcontracts.events.crm import MessageAttributed
+from sbcontracts.events.ingest import MessageReceived
+from sbcontracts.topics import ALL_TOPICS, MESSAGES_ATTRIBUTED, TICKETS, partition_key
+from sbkit.bus.kafka import KafkaBus, TopicSpec
+from sbkit.db.engine import make_engine
+
+AGENTS = int(os.environ.get("SB_BENCH_AGENTS", "1000"))
+QUEUES = int(os.environ.get("SB_BENCH_QUEUES", "100"))
+OPEN = int(os.environ.get("SB_BENCH_OPEN", "100000"))
+RATE = int(os.environ.get("SB_BENCH_RATE", "500"))
+SECONDS = int(os.environ.get("SB_BENCH_SECONDS", "10"))
+BURST = int(os.environ.get("SB_BENCH_BURST", "10000"))
+REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
+KAFKA = f"127.0.0.1:{os.environ.get('SB_KAFKA_PORT', '19092')}"
+PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15432')}/switchboard"
+TENANT = "bench"
+CATEGORIES = ("delivery_delay", "damaged_parcel", "returns", "billing", "technical", "account")
+LANGUAGES = ("pl", "en", "ru", "ro")
+TIERS = ("gold", "silver", "bronze")
+TEXTS = {
+    "pl": ("Gdzie jest moja paczka? Zamówienie się spóźnia.", "Paczka przyszła uszkodzona"),
+    "en": ("Where is my parcel? It is late again!", "I want to return these shoes"),
+    "ru": ("Где моя посылка? Заказ опаздывает.", "Посылка пришла повреждённой"),
+    "ro": ("Unde este coletul meu? Comanda întârzie.", "Vreau să returnez produsul"),
+}
+
+
+def _queue_config(n: int) -> tuple[str, dict[str, Any]]:
+    """Queue n's name and config: one (category, language, tier) filter, a skill, SLA, fallback."""
+    cat = CATEGORIES[n % len(CATEGORIES)]
+    lang = LANGUAGES[(n // len(CATEGORIES)) % len(LANGUAGES)]
+    tier = TIERS[(n // (len(CATEGORIES) * len(LANGUAGES))) % len(TIERS)]
+    sla = {"first_response_s": 3600, "next_response_s": 7200, "resolution_s": 86400}
+    return f"q{n:03d}", {
+        "filters": [{"categories": [cat], "languages": [lang], "tiers": [tier]}],
+        "skills": [{"skill": cat, "level": 3}],
+        "relax": [{"after_s": 120, "lower_by": 1}, {"after_s": 600, "lower_by": 2}],
+        "sla": {"normal": sla, "high": sla, "urgent": sla},
+        "fallback_queue": "catchall",
+        "escalate_after_s": 1800,
+    }
+
+
+async def load_fixture(engine: Any) -> None:
+    """Queues, agents and open cases with their messages and timers, in a few SQL statements."""
+    import json
+
+    queues = [_queue_config(n) for n in range(QUEUES - 1)]
+    rows = [
+        {"id": qid, "position": n + 1, "config": json.dumps(cfg)}
+        for n, (qid, cfg) in enumerate(queues)
+    ]
+    rows.append({"id": "catchall", "position": QUEUES, "config": json.dumps({})})
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO queues (id, tenant_id, name, position, policy, config)"
+                " VALUES (:id, 'bench', :id, :position, 'longest_idle', CAST(:config AS json))"
+            ),
+            rows,
+        )
+        # agents: 2 languages each (round robin over 4), a skill level 1-5 on every category
+        cats = ",".join(f"'{c}'" for c in CATEGORIES)
+        await conn.execute(
+            text(f"""
+            INSERT INTO agents (id, tenant_id, name, presence, capacity, load, skills, languages,
+                                queues, queue_keys, idle_since, last_assigned_at, presence_at)
+            SELECT 'a' || g, 'bench', 'agent ' || g, 'online', 1000, 0,
+                   (SELECT json_object_agg(c, 1 + (g * 7 + i * 3) % 5)
+                      FROM unnest(ARRAY[{cats}]) WITH ORDINALITY AS s(c, i)),
+                   json_build_object((ARRAY['pl','en','ru','ro'])[1 + g % 4], 5,
+                                     (ARRAY['pl','en','ru','ro'])[1 + (g + 1) % 4], 3),
+                   '[]'::json, '', now() - (g || ' seconds')::interval, NULL, now()
+            FROM generate_series(0, {AGENTS - 1}) AS g
+            """)
+        )
+        # open cases: half owned by agents (10 units each), the rest waiting in a skill queue
+        await conn.execute(
+            text(f"""
+            INSERT INTO tickets (id, tenant_id, customer_id, kind, status, cycle, queue_id,
+                agent_id, last_agent_id, weight, channel, recipient, category, sentiment,
+                priority, language, confidence, created_at, updated_at, queued_at,
+                cycle_started_at, awaiting_since, paused_ms, last_provider_message_id)
+            SELECT 'fx-' || g, 'bench', 'fc-' || g, 'case',
+                   (ARRAY['new','open','pending'])[1 + g % 3], 1,
+                   'q' || lpad((g % {QUEUES - 1})::text, 3, '0'),
+                   CASE WHEN g % 10 < 5 THEN 'a' || (g % {AGENTS}) END,
+                   CASE WHEN g % 10 < 5 THEN 'a' || (g % {AGENTS}) END,
+                   10, 'email',
+                   json_build_object('kind', 'email', 'value', 'fc-' || g || '@x.test'),
+                   (ARRAY[{cats}])[1 + g % 6], 'neutral', 'normal', 'en', 1.0,
+                   now() - interval '1 hour', now() - interval '1 hour',
+                   now() - interval '1 hour', now() - interval '1 hour',
+                   now() - interval '1 hour', 0, 'fp-' || g
+            FROM generate_series(0, {OPEN - 1}) AS g
+            """)
+        )
+        # the waiting half: ask for a skill nobody has, so they stay waiting (a real backlog)
+        await conn.execute(
+            text("UPDATE tickets SET language = 'xx' WHERE agent_id IS NULL AND id LIKE 'fx-%'")
+        )
+        await conn.execute(
+            text("""
+            UPDATE agents a SET load = s.units, idle_since = NULL,
+                   last_assigned_at = now() - interval '30 minutes'
+            FROM (SELECT agent_id, sum(weight) AS units FROM tickets
+                  WHERE agent_id IS NOT NULL GROUP BY agent_id) s
+            WHERE a.id = s.agent_id AND a.tenant_id = 'bench'
+            """)
+        )
+        await conn.execute(
+            text(f"""
+            INSERT INTO ticket_messages (tenant_id, ticket_id, message_id, origin_ticket_id,
+                direction, channel, thread_id, text, at)
+            SELECT 'bench', 'fx-' || g, 'fm-' || g, 'fx-' || g, 'inbound', 'email',
+                   '<fm-' || g || '@x.test>', 'where is my parcel', now() - interval '1 hour'
+            FROM generate_series(0, {OPEN - 1}) AS g
+            """)
+        )
+        await conn.execute(
+            text(f"""
+            INSERT INTO timers (tenant_id, ticket_id, kind, metric, cycle, due_at, fire_at, done)
+            SELECT 'bench', 'fx-' || g, 'sla_breached', 'resolution', 1,
+                   now() + interval '23 hours', now() + interval '23 hours', false
+            FROM generate_series(0, {OPEN - 1}) AS g
+            """)
+        )
+    async with engine.connect() as conn:
+        await conn.execute(text("COMMIT"))
+        await conn.execute(text("ANALYZE"))
+
+
+def message(n: int, topic: str, tag: str) -> tuple[bytes, bytes]:
+    """An attributed message: a new customer (90 %) or one with an open case (10 %)."""
+    rnd = random.Random(n)
+    lang = rnd.choice(LANGUAGES)
+    if rnd.random() < 0.1:
+        customer = f"fc-{rnd.randrange(OPEN)}"
+    else:
+        customer = f"{tag}-c{n}"
+    msg = MessageReceived(
+        message_id=f"{tag}-m{n}",
+        channel=Channel.EMAIL,
+        provider="bench",
+        provider_message_id=f"{tag}-p{n}",
+        received_at=datetime.now(UTC),
+        sender=Handle(kind=HandleKind.EMAIL, value=f"{customer}@x.test"),
+        text=rnd.choice(TEXTS[lang]),
+        body="",
+        language=lang if rnd.random() < 0.5 else None,
+    )
+    data = MessageAttributed(
+        message=msg, customer_id=customer, customer_language=lang, customer_tier=rnd.choice(TIERS)
+    )
+    event = new_event(data, tenant_id=TENANT, source="bench")
+    return partition_key(TENANT, customer).encode(), encode(event)
+
+
+class Assigned:
+    """Reads ticket.assigned records from the end of the tickets topic: causation id → Kafka time."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start reading from the current end."""
+        await self._consumer.start()
+        tps = [TopicPartition(TICKETS.name, p) for p in range(TICKETS.partitions)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            for recs in (await self._consumer.getmany(timeout_ms=100)).values():
+                for r in recs:
+                    if dict(r.headers).get("ce_type") == b"com.switchboard.ticket.assigned":
+                        event = decode(r.value)
+                        if event.causationid:
+                            self.seen[event.causationid] = r.timestamp
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+def pct(samples: list[float], q: int) -> float:
+    """A percentile of samples (already in ms)."""
+    return statistics.quantiles(samples, n=100)[q - 1] if len(samples) > 1 else samples[0]
+
+
+async def applied(engine: Any, tag: str) -> int:
+    """How many bench messages with `tag` routing has applied (committed)."""
+    async with engine.connect() as conn:
+        q = text("SELECT count(*) FROM ticket_messages WHERE message_id LIKE :p")
+        return int((await conn.execute(q, {"p": f"{tag}-m%"})).scalar_one())
+
+
+async def latency_phase(producer: AIOKafkaProducer, topic: str, engine: Any) -> None:
+    """Paced publishing; latency of each new case from its message to its ticket.assigned."""
+    assigned = Assigned()
+    await assigned.start()
+    sent: dict[str, int] = {}
+    total = RATE * SECONDS
+    start = time.perf_counter()
+    futures = []
+    for n in range(total):
+        delay = start + n / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        key, value = message(n, topic, "lat")
+        futures.append((decode(value), await producer.send(topic, value, key=key)))
+    for sent_event, fut in futures:
+        meta = await fut
+        if not sent_event.data.customer_id.startswith("fc-"):
+            sent[sent_event.id] = meta.timestamp
+    while await applied(engine, "lat") < total:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # the relay publishes the last assignments
+    await assigned.stop()
+    lat = [assigned.seen[i] - t for i, t in sent.items() if i in assigned.seen]
+    print(
+        f"latency at {RATE}/s for {SECONDS} s: {len(lat):,} of {len(sent):,} new cases assigned;"
+        f" message → ticket.assigned p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
+        f" max {max(lat):.0f} ms (goal p99 ≤ 20 ms)"
+    )
+
+
+class Statements:
+    """Counts the SQL statements this process sends (the service's and the bench's polling)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.count = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_: Any) -> None:
+        self.count += 1
+
+
+async def throughput_phase(producer: AIOKafkaProducer, topic: str, engine: Any) -> None:
+    """Bursts published at once; messages/s until all are applied; median of REPS. Also the
+    statements and this process's CPU time per message, which the machine's load hardly moves."""
+    rates, cpu, sql = [], [], []
+    statements = Statements(engine)
+    for rep in range(REPS):
+        tag = f"tp{rep}"
+        records = [message(n, topic, tag) for n in range(BURST)]
+        sent0, cpu0 = statements.count, time.process_time()
+        start = time.perf_counter()
+        futures = [await producer.send(topic, v, key=k) for k, v in records]
+        await asyncio.gather(*futures)
+        published = time.perf_counter() - start
+        while await applied(engine, tag) < BURST:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        took = time.perf_counter() - start
+        rates.append(BURST / took)
+        cpu.append((time.process_time() - cpu0) * 1000 / BURST)
+        sql.append((statements.count - sent0) / BURST)
+        print(
+            f"  rep {rep + 1}: {BURST:,} messages applied in {took:.1f} s"
+            f" ({published:.1f} s publishing): {BURST / took:,.0f} messages/s;"
+            f" {sql[-1]:.1f} SQL statements and {cpu[-1]:.2f} ms CPU of this process per message"
+        )
+    print(
+        f"throughput: median {statistics.median(rates):,.0f} messages/s over {REPS} bursts"
+        f" (goal ≥ 2,000/s); per message {statistics.median(sql):.1f} SQL statements,"
+        f" {statistics.median(cpu):.2f} ms CPU in the service process"
+        f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
+
+
+async def main() -> None:
+    """Load, warm up, measure latency at a fixed rate, then sustained throughput."""
+    suffix = uuid.uuid4().hex[:8]
+    schema, topic = f"bench_{suffix}", f"bench.attributed.{suffix}"
+    tmp = Path(tempfile.mkdtemp())
+    settings = RoutingSettings(
+        service=f"routing-bench-{suffix}",
+        bus="kafka",
+        kafka_bootstrap=KAFKA,
+        database_url=PG,
+        db_schema=schema,
+        auth_key_dir=str(tmp / "keys"),
+        log_level="WARNING",
+        outbox_poll_ms=50,
+    )
+    partitions = MESSAGES_ATTRIBUTED.partitions
+    specs = [TopicSpec(t.name, t.partitions, t.retention_ms) for t in ALL_TOPICS]
+    bus = KafkaBus(KAFKA, topics=[*specs, TopicSpec(topic, partitions, 3_600_000)])
+    service = bootstrap(settings, bus=bus, topic_names={MESSAGES_ATTRIBUTED.name: topic})
+    runtime = service.runtime
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=1)
+    try:
+        await runtime.migrate()
+        start = time.perf_counter()
+        await load_fixture(runtime.engine)
+        print(
+            f"loaded {AGENTS:,} agents, {QUEUES} queues, {OPEN:,} open cases (+ a message and"
+            f" a timer each) in {time.perf_counter() - start:.1f} s"
+        )
+        await bus.start()
+        await runtime.start()
+        while not bus.consumers_ready():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        await producer.start()
+        warm = [message(n, topic, "warm") for n in range(500)]
+        await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
+        while await applied(runtime.engine, "warm") < len(warm):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await latency_phase(producer, topic, runtime.engine)
+        await throughput_phase(producer, topic, runtime.engine)
+    finally:
+        await producer.stop()
+        await bus.stop()
+        await runtime.stop()
+        admin = make_engine(PG)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
