@@ -88,9 +88,9 @@ def _canonical(events: list[CloudEvent[Any]]) -> list[tuple[Any, ...]]:
     for e in events:
         d = e.data
         cid = ids.setdefault(d.customer_id, len(ids))
-        if e.type.endswith("message.attributed"):
-            fields = (d.message.message_id, d.is_new_customer, d.customer_language)
-            out.append((e.type, e.tenantid, cid, *fields, e.causationid))
+        if e.type.endswith("message.attributed"):  # every field: a new one must be in both paths
+            fields = d.model_dump_json(exclude={"customer_id"})
+            out.append((e.type, e.tenantid, cid, fields, e.causationid))
         else:
             out.append((e.type, e.tenantid, cid))
     return sorted(out, key=lambda t: (t[2], t[0] != "com.switchboard.customer.created"))
