@@ -28,33 +28,48 @@ def _insert(session: AsyncSession) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(components)
 
 
+# Summed increments of many buckets: (bucket, component name, bin) -> value.
+Deltas = dict[tuple[Bucket, str, int], int]
+ROWS_PER_STATEMENT = 2000  # 8 parameters per row, under asyncpg's 32,767
+
+
+def collect(deltas: Deltas, bucket: Bucket, increments: Iterable[Increment]) -> None:
+    """Sum increments into `deltas` (in memory)."""
+    for inc in increments:
+        key = (bucket, inc.name, inc.bin)
+        deltas[key] = deltas.get(key, 0) + inc.value
+
+
 async def add(session: AsyncSession, bucket: Bucket, increments: Iterable[Increment]) -> None:
     """Add increments to a bucket's components (INSERT ... ON CONFLICT DO UPDATE value + new)."""
-    summed: dict[tuple[str, int], int] = {}
-    for inc in increments:
-        summed[(inc.name, inc.bin)] = summed.get((inc.name, inc.bin), 0) + inc.value
+    deltas: Deltas = {}
+    collect(deltas, bucket, increments)
+    await add_deltas(session, deltas)
+
+
+def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
+    (b, name, bin_), _ = item
+    return (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_)
+
+
+async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
+    """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
+    same order, so they wait for each other instead of deadlocking)."""
     rows = [
-        {
-            "tenant_id": bucket.tenant,
-            "interval_start": bucket.interval,
-            "queue": bucket.queue,
-            "channel": bucket.channel,
-            "agent": bucket.agent,
-            "name": name,
-            "bin": bin_,
-            "value": value,
-        }
-        for (name, bin_), value in summed.items()
-        if value
+        dict(zip(_COLUMNS, (*_key(item), item[1]), strict=True))
+        for item in sorted(deltas.items(), key=_key)
+        if item[1]
     ]
-    if not rows:
-        return
-    stmt = _insert(session).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[c.name for c in components.primary_key.columns],
-        set_={"value": components.c.value + stmt.excluded.value},
-    )
-    await session.execute(stmt)
+    for i in range(0, len(rows), ROWS_PER_STATEMENT):
+        stmt = _insert(session).values(rows[i : i + ROWS_PER_STATEMENT])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.name for c in components.primary_key.columns],
+            set_={"value": components.c.value + stmt.excluded.value},
+        )
+        await session.execute(stmt)
+
+
+_COLUMNS = ("tenant_id", "interval_start", "queue", "channel", "agent", "name", "bin", "value")
 
 
 async def sums(

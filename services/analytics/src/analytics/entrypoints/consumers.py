@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics.service_layer import ingest
@@ -30,9 +30,18 @@ async def fold(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         raise PoisonMessage(str(exc)) from exc
 
 
+async def fold_batch(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
+    """A partition batch's new events: each touched bucket upserted once (`fold`, event by event,
+    stays the fallback when the batch fails, e.g. on a poison event)."""
+    try:
+        await ingest.on_events(uow, events)
+    except ingest.InvalidScore as exc:
+        raise PoisonMessage(str(exc)) from exc
+
+
 def register(runtime: ServiceRuntime, rename: Mapping[str, str] | None = None) -> None:
     """Subscribe one consumer per input topic (`rename` maps topic names, for isolated tests)."""
     names = dict(rename or {})
     for topic in TOPICS:
         consumer = topic.removeprefix("sb.").removesuffix(".v1").replace(".", "_")
-        runtime.consume(consumer, [names.get(topic, topic)], fold)
+        runtime.consume(consumer, [names.get(topic, topic)], fold, handle_batch=fold_batch)

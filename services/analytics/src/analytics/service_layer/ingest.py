@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from analytics.adapters import repository
@@ -31,6 +32,7 @@ from sbcontracts.events.routing import (
 from sbkit.db.uow import UnitOfWork
 
 InvalidScore = comp.InvalidScore
+Parts = tuple[comp.Bucket, list[comp.Increment]]
 
 
 def _call(data: CallData) -> list[comp.Increment]:
@@ -61,60 +63,76 @@ def _ticket(data: TicketData) -> list[comp.Increment]:
     return []  # classifications are derived per case (service_layer.derive)
 
 
-async def _busy(uow: UnitOfWork, tenant: str, data: CallCompleted) -> None:
+def _busy(tenant: str, data: CallCompleted) -> list[Parts]:
     """A handled call keeps its agent busy over the intervals it spans (occupancy)."""
     if not data.agent_id:
-        return
+        return []
     handle = data.talk_ms + data.hold_ms + data.wrap_ms
-    for slot, incs in presence.busy_spans(data.occurred_at, handle):
-        bucket = comp.Bucket(
-            tenant, slot, queue=data.queue or "", channel=Channel.VOICE.value, agent=data.agent_id
-        )
-        await repository.add(uow.session, bucket, incs)
+    return [
+        (comp.Bucket(tenant, slot, queue=data.queue or "", channel=Channel.VOICE.value,
+                     agent=data.agent_id), incs)
+        for slot, incs in presence.busy_spans(data.occurred_at, handle)
+    ]  # fmt: skip
 
 
-async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """Add the event's components to the bucket of its event time; other event types are ignored."""
-    data = event.data
-    if isinstance(data, TicketData) and isinstance(data, derive.TICKET_FACTS):
-        await derive.on_customer_event(uow.session, event.tenantid, data)
-    elif isinstance(data, NotificationData):
-        await derive.on_customer_event(uow.session, event.tenantid, data)
-        return
-    elif isinstance(data, AgentPresenceChanged):
-        await derive.on_presence(uow.session, event.tenantid, data)
-        return
-    elif isinstance(data, CallCompleted):
-        await _busy(uow, event.tenantid, data)
+def increments(tenant: str, data: Any) -> list[Parts]:
+    """What an event adds to buckets by itself (a pure function; derived parts are not included)."""
     if isinstance(data, CallData):
-        incs = _call(data)
         bucket = comp.Bucket(
-            event.tenantid,
+            tenant,
             comp.interval_of(data.occurred_at),
             queue=data.queue or "",
             channel=Channel.VOICE.value,
             agent=data.agent_id or "",
         )
-    elif isinstance(data, TicketData):
-        incs = _ticket(data)
+        busy = _busy(tenant, data) if isinstance(data, CallCompleted) else []
+        return [*busy, (bucket, _call(data))]
+    if isinstance(data, TicketData):
         channel = data.channel.value if data.channel else ""
         bucket = comp.Bucket(
-            event.tenantid,
+            tenant,
             comp.interval_of(data.occurred_at),
             queue=data.queue or "",
             channel=channel,
             agent=data.agent_id or "",
         )
-    elif isinstance(data, SurveyResponded):
+        return [(bucket, _ticket(data))]
+    if isinstance(data, SurveyResponded):
         incs = comp.survey(data.kind.value, data.score)
-        bucket = comp.Bucket(event.tenantid, comp.interval_of(data.responded_at))
-    elif isinstance(data, MessageAttributed):
-        incs = comp.message_attributed()
+        return [(comp.Bucket(tenant, comp.interval_of(data.responded_at)), incs)]
+    if isinstance(data, MessageAttributed):
         bucket = comp.Bucket(
-            event.tenantid,
+            tenant,
             comp.interval_of(data.message.received_at),
             channel=data.message.channel.value,
         )
-    else:
-        return
-    await repository.add(uow.session, bucket, incs)
+        return [(bucket, comp.message_attributed())]
+    return []
+
+
+async def _derive(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """Derived parts (cases, alerts, presence): they read and update stored facts, so in order."""
+    data = event.data
+    if isinstance(data, TicketData) and isinstance(data, derive.TICKET_FACTS):
+        await derive.on_customer_event(uow.session, event.tenantid, data)
+    elif isinstance(data, NotificationData):
+        await derive.on_customer_event(uow.session, event.tenantid, data)
+    elif isinstance(data, AgentPresenceChanged):
+        await derive.on_presence(uow.session, event.tenantid, data)
+
+
+async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    """Add the event's components to the bucket of its event time; other event types are ignored."""
+    await on_events(uow, [event])
+
+
+async def on_events(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
+    """A batch of new events with the effect of `on_event` on each in order: derived parts event
+    by event, and every bucket's own increments summed in memory and upserted once (all additive,
+    so the order of the sums does not matter)."""
+    deltas: repository.Deltas = {}
+    for event in events:
+        await _derive(uow, event)
+        for bucket, incs in increments(event.tenantid, event.data):
+            repository.collect(deltas, bucket, incs)
+    await repository.add_deltas(uow.session, deltas)
