@@ -12,8 +12,9 @@ import pytest
 from analytics.domain.components import INTERVAL
 from analytics.domain.sketch import ALPHA
 from sbcontracts.envelope import CloudEvent, new_event
-from sbcontracts.events.common import Channel
-from sbcontracts.events.ingest import CallCompleted
+from sbcontracts.events.common import Channel, Handle, HandleKind
+from sbcontracts.events.crm import MessageAttributed
+from sbcontracts.events.ingest import CallCompleted, MessageReceived
 from sbcontracts.events.notifier import (
     NotificationDelivered,
     NotificationScheduled,
@@ -135,7 +136,27 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
         kind = rng.choice(["csat", "nps", "ces"])
         low, high = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]
         out.append(survey(kind, rng.randint(low, high), f"r{i}", minutes=minute()))
-    return out + _presence(rng) + _alerts(rng)
+    return out + _presence(rng) + _alerts(rng) + _messages(rng)
+
+
+def _messages(rng: random.Random) -> list[CloudEvent[Any]]:
+    """Inbound customer messages attributed by crm (contact volume)."""
+    out = []
+    for i in range(25):
+        at = T0 + timedelta(minutes=_minute(rng))
+        msg = MessageReceived(
+            message_id=f"m{i}",
+            channel=rng.choice([Channel.WHATSAPP, Channel.EMAIL]),
+            provider="test",
+            provider_message_id=f"m{i}",
+            received_at=at,
+            sender=Handle(kind=HandleKind.PHONE, value="+48600100200"),
+            text="hi",
+            body="hi",
+        )
+        data = MessageAttributed(message=msg, customer_id=f"cust{rng.randrange(CUSTOMERS)}")
+        out.append(new_event(data, tenant_id=TENANT, source="crm", time=at))
+    return out
 
 
 def _presence(rng: random.Random) -> list[CloudEvent[Any]]:
@@ -245,6 +266,7 @@ def _rest(events: list[CloudEvent[Any]]) -> dict[str, float | None]:
         "opened": n(TicketOpened)
         - sum(isinstance(d, TicketOpened) and d.occurred_at < T0 for d in data),
         "resolved": n(TicketResolved),
+        "messages": sum(isinstance(d, MessageAttributed) for d in data),
         "backlog": n(TicketOpened) + n(TicketReopened) - n(TicketResolved),
         "negative_sentiment_share": brute.sentiment_share(events, Sentiment.NEGATIVE),
         "positive_sentiment_share": brute.sentiment_share(events, Sentiment.POSITIVE),
