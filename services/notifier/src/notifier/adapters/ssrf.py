@@ -60,10 +60,15 @@ NOTHING = Allowlist()
 
 
 def _refused(ip: IP) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address a relay or the OS would reach: judge that one
+        teredo = ip.teredo
+        wrapped = ip.ipv4_mapped or ip.sixtofour or (teredo[1] if teredo else None)
+        if wrapped is not None and _refused(wrapped):
+            return True
     return (
-        ip.is_private
+        not ip.is_global  # shared (100.64/10), benchmarking, documentation ranges too
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_multicast
