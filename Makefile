@@ -37,7 +37,7 @@ test-fast: $(STAMP) ## unit and contract tests only (no broker, no database serv
 	$(BIN)/python -m pytest -q tests/unit tests/contract
 
 BENCH_ENV := SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_PG_PORT=25432
-BENCHES := bench.bus_throughput bench.ingest_webhooks bench.crm_attribution bench.routing_decisions bench.notifier_alerts bench.pipeline
+BENCHES := bench.bus_throughput bench.ingest_webhooks bench.crm_attribution bench.routing_decisions bench.notifier_alerts bench.pipeline bench.analytics_kpis
 
 bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run baselines
 	$(BENCH_ENV) SB_KAFKA_HEAP=1g bash deploy/local/kafka.sh start

@@ -1,0 +1,381 @@
+"""analytics: KPI query latency by stored size, bucket update throughput, and freshness.
+
+    SB_KAFKA_PORT=29092 SB_PG_PORT=25432 python -m bench.analytics_kpis [sizes...]
+
+1. Query latency: `GET /v1/kpis` (all KPIs, total and `group_by=queue`) and
+   `GET /v1/trends/categories` over 30 days x 50 queues, through the real app in process
+   (httpx ASGI transport, tokens checked), at 10^5, 10^6 and 10^7 stored events (argv overrides).
+   The stored state is bulk-loaded: one day of synthetic events (50 queues x 10 agents: calls
+   offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
+   consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
+   consumer runs), COPYed into `kpi_components` and repeated for 30 days with
+   `generate_series`. Section 2 checks that this bulk fold and the real consumer (Kafka ->
+   analytics -> PostgreSQL) store identical rows for the same events.
+2. Throughput: calls and surveys published to copies of the topics, then analytics' consumers
+   (kit batch consumption, `fold_batch`) timed until every event is in the inbox.
+3. Freshness: one call offered at a time, produced to Kafka, `/v1/kpis` polled until it counts.
+
+Writes .data/bench/analytics_kpis.json. Numbers are noisy on a shared machine (load printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, text
+
+from analytics.adapters import repository
+from analytics.adapters.orm import components
+from analytics.bootstrap import AnalyticsService, bootstrap
+from analytics.config import AnalyticsSettings
+from analytics.domain import components as comp
+from analytics.entrypoints.consumers import TOPICS
+from analytics.service_layer import ingest
+from sbcontracts.catalog import encode
+from sbcontracts.envelope import EventData, new_event
+from sbcontracts.events.ingest import (
+    CallAbandoned,
+    CallAnswered,
+    CallCompleted,
+    CallOffered,
+    SurveyKind,
+    SurveyResponded,
+)
+from sbcontracts.topics import ALL_TOPICS, CALLS, partition_key
+from sbkit.auth import Keyring, TokenVerifier, mint
+from sbkit.bus.kafka import KafkaBus, TopicSpec
+from sbkit.bus.ports import OutgoingRecord
+from sbkit.db.engine import make_engine
+from sbkit.web import standalone_app
+
+KAFKA = f"127.0.0.1:{os.environ.get('SB_KAFKA_PORT', '19092')}"
+PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15432')}/switchboard"
+TENANT = "bench"
+DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
+DAYS, QUEUES, AGENTS = 30, 50, 10  # agents per queue
+REASONS = ("delivery", "returns", "billing", "product", "account")
+SIZES = (10**5, 10**6, 10**7)
+QUERIES = int(os.environ.get("SB_BENCH_ANALYTICS_QUERIES", "20"))
+PIPELINE_EVENTS = int(os.environ.get("SB_BENCH_ANALYTICS_EVENTS", "30000"))
+OUT = Path(os.environ.get("SB_DATA_DIR", ".data/bench")) / "analytics_kpis.json"
+
+
+def day_events(day: datetime, n: int, rnd: random.Random) -> Iterator[tuple[str, EventData]]:
+    """About n events of one day: (partition key, data); a call is 3 events, 1 in 10 a survey."""
+    i = 0
+    while i < n:
+        q = rnd.randrange(QUEUES)
+        queue, agent = f"q{q:02d}", f"a{q:02d}-{rnd.randrange(AGENTS)}"
+        cid = f"c{uuid.uuid4().hex[:12]}"
+        at = day + timedelta(seconds=rnd.uniform(0, 86_000))
+        wait = int(rnd.expovariate(1 / 30_000))
+        base = {"call_id": cid, "queue": queue}
+        yield cid, CallOffered(**base, occurred_at=at)
+        if rnd.random() < 0.12:
+            yield cid, CallAbandoned(**base, occurred_at=at, wait_ms=wait)
+            i += 2
+            continue
+        picked = at + timedelta(milliseconds=wait)
+        yield cid, CallAnswered(**base, agent_id=agent, occurred_at=picked, wait_ms=wait)
+        talk, hold, wrap = (int(rnd.expovariate(1 / m)) for m in (240_000, 20_000, 30_000))
+        ended = picked + timedelta(milliseconds=talk + hold + wrap)
+        done = CallCompleted(
+            **base, agent_id=agent, occurred_at=ended, talk_ms=talk, hold_ms=hold, wrap_ms=wrap
+        )
+        yield cid, done
+        i += 3
+        if rnd.random() < 0.1:
+            kind = rnd.choice(list(SurveyKind))
+            score = {"csat": rnd.randint(1, 5), "nps": rnd.randint(0, 10)}.get(kind.value, 4)
+            yield (
+                cid,
+                SurveyResponded(
+                    response_id=cid,
+                    kind=kind,
+                    score=score,
+                    responded_at=ended + timedelta(minutes=5),
+                ),
+            )
+            i += 1
+
+
+def fold(events: list[tuple[str, EventData]], rnd: random.Random) -> repository.Deltas:
+    """The consumer's own fold of the events (plus one classified case per 20 calls: what
+    routing's classification adds through the derived path, for the category trends)."""
+    deltas: repository.Deltas = {}
+    for _, data in events:
+        for bucket, incs in ingest.increments(TENANT, data):
+            repository.collect(deltas, bucket, incs)
+        if isinstance(data, CallOffered) and rnd.random() < 0.05:
+            bucket = comp.Bucket(
+                TENANT, comp.interval_of(data.occurred_at), data.queue or "", "email"
+            )
+            repository.collect(
+                deltas, bucket, comp.ticket_classified(rnd.choice(REASONS), "neutral")
+            )
+    return deltas
+
+
+def _settings(schema: str, **extra: Any) -> AnalyticsSettings:
+    return AnalyticsSettings(
+        service=f"analytics-bench-{uuid.uuid4().hex[:6]}", bus="kafka", kafka_bootstrap=KAFKA,
+        database_url=PG, db_schema=schema, auth_key_dir=str(Path(tempfile.mkdtemp()) / "keys"),
+        log_level="WARNING", **extra,
+    )  # fmt: skip
+
+
+async def _drop(schema: str) -> None:
+    admin = make_engine(PG)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+class Client:
+    """The analytics app in process, with a token of the bench tenant."""
+
+    def __init__(self, service: AnalyticsService, settings: AnalyticsSettings) -> None:
+        self.ring = Keyring.load(Path(settings.auth_key_dir))
+        self.app = standalone_app(service.runtime, service.routers, TokenVerifier(self.ring))
+        _, token = mint(self.ring, tenant_id=TENANT, scopes=["kpis:*"], ttl_s=3600)
+        self.headers = {"authorization": f"Bearer {token}"}
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(self.app), base_url="http://analytics"
+        )
+
+    async def get(self, url: str, **params: Any) -> Any:
+        r = await self.http.get(url, params=params, headers=self.headers)
+        r.raise_for_status()
+        return r.json()
+
+
+async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, float]]:
+    """Bulk-load 30 days of about n events; returns stored rows and the seconds per step."""
+    rnd = random.Random(n)
+    t0 = time.perf_counter()
+    events = list(day_events(DAY0, n // DAYS, rnd))
+    t1 = time.perf_counter()
+    deltas = fold(events, rnd)
+    t2 = time.perf_counter()
+    rows = [
+        (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_, v)
+        for (b, name, bin_), v in deltas.items()
+        if v  # the consumer stores no zero increments
+    ]
+    schema = service.runtime.settings.db_schema
+    async with service.runtime.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "kpi_components", records=rows, schema_name=schema
+        )
+        await conn.execute(
+            text(
+                f'INSERT INTO "{schema}".kpi_components SELECT tenant_id,'
+                " interval_start + k * interval '1 day', queue, channel, agent, name, bin, value"
+                f' FROM "{schema}".kpi_components, generate_series(1, {DAYS - 1}) AS k'
+            )
+        )
+        await conn.commit()
+        await conn.execute(text(f'ANALYZE "{schema}".kpi_components'))
+        await conn.commit()
+        stored = int((await conn.execute(select(func.count()).select_from(components))).scalar())
+    t3 = time.perf_counter()
+    return stored, {"generate_s": t1 - t0, "fold_s": t2 - t1, "copy_and_repeat_s": t3 - t2}
+
+
+async def query_latency(n: int) -> dict[str, Any]:
+    """p50/p99 of the queries over 30 days x 50 queues with about n events stored."""
+    schema = f"bench_an_{uuid.uuid4().hex[:8]}"
+    settings = _settings(schema)
+    service = bootstrap(settings, bus=KafkaBus(KAFKA, topics=[]))
+    try:
+        await service.runtime.migrate()
+        stored, load = await _load(service, n)
+        client = Client(service, settings)
+        span = {"from": DAY0.isoformat(), "to": (DAY0 + timedelta(days=DAYS)).isoformat()}
+        queries = {
+            "kpis total": ("/v1/kpis", span),
+            "kpis group_by=queue": ("/v1/kpis", {**span, "group_by": "queue"}),
+            "kpis asa,service_level per day": (
+                "/v1/kpis", {**span, "kpi": "asa,service_level", "interval": "1d"},
+            ),
+            "trends/categories per day": ("/v1/trends/categories", {**span, "interval": "1d"}),
+        }  # fmt: skip
+        out: dict[str, Any] = {"events": n, "stored_rows": stored, "load": load, "queries": {}}
+        first = await client.get("/v1/kpis", **span, kpi="offered,answered,abandoned,handled")
+        out["counted"] = {k: v["value"] for k, v in first["rows"][0]["kpis"].items()}
+        for name, (url, params) in queries.items():
+            times, cpu = [], []
+            for i in range(QUERIES + 2):
+                t, c = time.perf_counter(), time.process_time()
+                await client.get(url, **params)
+                if i >= 2:  # warm-up
+                    times.append((time.perf_counter() - t) * 1000)
+                    cpu.append((time.process_time() - c) * 1000)
+            out["queries"][name] = {
+                "p50_ms": _pct(times, 50),
+                "p99_ms": _pct(times, 99),
+                "app_cpu_ms_median": statistics.median(cpu),
+            }
+        await client.http.aclose()
+        return out
+    finally:
+        await service.runtime.stop()
+        await _drop(schema)
+
+
+async def pipeline(n: int) -> dict[str, Any]:
+    """Events/s through Kafka -> consumers -> PostgreSQL, the bulk fold checked equal, freshness."""
+    schema = f"bench_an_{uuid.uuid4().hex[:8]}"
+    settings = _settings(schema)
+    names = {t: f"bench.{t}.{uuid.uuid4().hex[:6]}" for t in TOPICS}
+    specs = [TopicSpec(t.name, t.partitions, t.retention_ms) for t in ALL_TOPICS]
+    specs += [TopicSpec(name, 6, 3_600_000) for name in names.values()]
+    bus = KafkaBus(KAFKA, topics=specs, linger_ms=1)
+    service = bootstrap(settings, bus=bus, topic_names=names)
+    runtime = service.runtime
+    inbox = runtime.tables.inbox
+    try:
+        await runtime.migrate()
+        events = list(day_events(DAY0, n, random.Random(1)))
+        recs = [
+            OutgoingRecord(
+                names[data.topic],
+                partition_key(TENANT, key),
+                encode(new_event(data, tenant_id=TENANT, source="bench")),
+            )
+            for key, data in events
+        ]
+        await bus.start()  # producer only, until the consumers subscribe
+        await bus.publish(recs)
+        await bus.stop()
+        await runtime.start()
+        await bus.start()
+        count = select(func.count()).select_from(inbox)
+
+        async def applied() -> int:
+            async with runtime.engine.connect() as conn:
+                return int((await conn.execute(count)).scalar_one())
+
+        started, cpu = time.perf_counter(), time.process_time()
+        while (first := await applied()) == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        joined = time.perf_counter()
+        while await applied() < len(recs):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        end, cpu = time.perf_counter(), time.process_time() - cpu
+        rate = (len(recs) - first) / (end - joined)
+        async with runtime.engine.connect() as conn:
+            stored = {
+                (r.tenant_id, r.interval_start, r.queue, r.channel, r.agent, r.name, r.bin): r.value
+                for r in await conn.execute(select(components))
+            }
+        bulk = {
+            (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_): v
+            for (b, name, bin_), v in fold(events, random.Random(0)).items()
+            if v and not name.startswith(("classified", "cat:", "sent:"))
+        }
+        if bulk != stored:
+            diff = set(bulk.items()) ^ set(stored.items())
+            print(f"bulk fold != consumer on {len(diff)} rows, e.g. {sorted(diff, key=str)[:4]}")
+        fresh = await freshness(service, settings, names[CALLS.name])
+        return {
+            "events": len(recs),
+            "seconds": end - started,
+            "joining_s": joined - started,
+            "events_per_s": rate,
+            "analytics_cpu_ms_per_event": cpu * 1000 / len(recs),
+            "bulk_fold_equals_consumer": bulk == stored,
+            "rows": len(stored),
+            "freshness": fresh,
+        }
+    finally:
+        await bus.stop()
+        await runtime.stop()
+        await _drop(schema)
+
+
+async def freshness(service: AnalyticsService, settings: AnalyticsSettings, topic: str) -> Any:
+    """Produced -> counted in /v1/kpis, one call offered at a time (polled every 5 ms)."""
+    client = Client(service, settings)
+    at = DAY0 + timedelta(days=3)  # an interval of its own
+    span = {"from": at.isoformat(), "to": (at + timedelta(minutes=15)).isoformat()}
+    lags = []
+    for i in range(30):
+        data = CallOffered(call_id=f"fresh{i}", queue="q00", occurred_at=at)
+        rec = OutgoingRecord(
+            topic,
+            partition_key(TENANT, f"fresh{i}"),
+            encode(new_event(data, tenant_id=TENANT, source="bench")),
+        )
+        t = time.perf_counter()
+        await service.runtime.bus.publish([rec])
+        while True:
+            got = await client.get("/v1/kpis", **span, kpi="offered")
+            if got["rows"][0]["kpis"]["offered"]["value"] == i + 1:
+                break
+            await asyncio.sleep(0.005)
+        lags.append((time.perf_counter() - t) * 1000)
+    await client.http.aclose()
+    return {"p50_ms": statistics.median(lags), "p99_ms": _pct(lags, 99), "samples": len(lags)}
+
+
+async def main(sizes: tuple[int, ...]) -> None:
+    load = os.getloadavg()
+    print(f"analytics bench; load average {load[0]:.1f} on {os.cpu_count()} cores (noisy)")
+    result: dict[str, Any] = {"load_average": load[0], "sizes": [], "at": time.time()}
+    p = await pipeline(PIPELINE_EVENTS)
+    result["pipeline"] = p
+    print(
+        f"bucket updates Kafka -> analytics (batch fold) -> PostgreSQL: {p['events']:,} events"
+        f" (calls, surveys) in {p['seconds']:.1f} s ({p['joining_s']:.1f} s joining):"
+        f" {p['events_per_s']:,.0f} events/s after the first (goal 5,000/s),"
+        f" analytics CPU {p['analytics_cpu_ms_per_event']:.3f} ms/event"
+        f" (= {1000 / p['analytics_cpu_ms_per_event']:,.0f} events per CPU-second; PostgreSQL"
+        " and Kafka not counted);"
+        f" bulk fold == consumer's rows: {p['bulk_fold_equals_consumer']}"
+    )
+    f = p["freshness"]
+    print(
+        f"freshness produced -> visible in /v1/kpis: p50 {f['p50_ms']:.0f} ms,"
+        f" p99 {f['p99_ms']:.0f} ms over {f['samples']} (goal p99 <= 1 s)"
+    )
+    for n in sizes:
+        r = await query_latency(n)
+        result["sizes"].append(r)
+        ld = r["load"]
+        print(
+            f"{n:,} events ({r['stored_rows']:,} component rows, 30 days x {QUEUES} queues):"
+            f" loaded in {sum(ld.values()):.1f} s (generate {ld['generate_s']:.1f}, fold"
+            f" {ld['fold_s']:.1f}, COPY + repeat {ld['copy_and_repeat_s']:.1f}); counted {r['counted']}"
+        )
+        for name, q in r["queries"].items():
+            print(
+                f"   {name:34} p50 {q['p50_ms']:8.1f} ms  p99 {q['p99_ms']:8.1f} ms (goal p99 <= 20)"
+            )
+    result["load_average_end"] = os.getloadavg()[0]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2, default=str))
+    print(f"load average at the end {result['load_average_end']:.1f}; wrote {OUT}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(tuple(int(float(a)) for a in sys.argv[1:]) or SIZES))
