@@ -177,6 +177,28 @@ class CustomerRepository(ErasureQueries, BulkQueries):
         )
         return {r.field: r.value for r in await self.session.execute(q)}
 
+    async def recent_orders(
+        self, customer_ids: set[str], since: datetime
+    ) -> dict[str, tuple[str, ...]]:
+        """Each customer's orders placed since `since`, newest first, at most 5 (on the
+        attributed message, so routing can tell which order a case is about)."""
+        o = orm.orders.c
+        q = (
+            select(o.customer_id, o.order_id)
+            .where(
+                o.tenant_id == self.tenant,
+                o.customer_id.in_(sorted(customer_ids)),
+                o.placed_at >= since,
+            )
+            .order_by(o.customer_id, o.placed_at.desc(), o.id.desc())
+        )
+        found: dict[str, list[str]] = {}
+        for row in await self.session.execute(q):
+            ids = found.setdefault(row.customer_id, [])
+            if len(ids) < 5:
+                ids.append(row.order_id)
+        return {c: tuple(ids) for c, ids in found.items()}
+
     async def order(self, order_id: str) -> Row[Any] | None:
         """An order row by the shop's order id."""
         o = orm.orders.c

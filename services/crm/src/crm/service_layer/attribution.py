@@ -19,7 +19,7 @@ from crm.domain.handles import HandleKey
 from crm.domain.model import Status
 from crm.service_layer import identity
 from crm.service_layer.context import Ctx, provenance, to_handle
-from crm.service_layer.events import SUMMARY_CHARS, ErasedMeanwhile, handle_key
+from crm.service_layer.events import RECENT_ORDERS, SUMMARY_CHARS, ErasedMeanwhile, handle_key
 from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.crm import CustomerCreated, MessageAttributed, ProvenanceKind
 from sbcontracts.events.ingest import MessageReceived
@@ -61,6 +61,8 @@ async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:
         if h not in erased or erased[h] < e.data.received_at
     ]  # an old message of an erased person must not bring the data back
     senders = await _senders(ctx, kept, erased)
+    since = ctx.now - RECENT_ORDERS
+    orders = await ctx.repo.recent_orders({s.customer_id for s in senders.values()}, since)
     attributes: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
     out: list[tuple[CloudEvent[Any], str]] = []
@@ -97,6 +99,7 @@ async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:
             is_new_customer=s.created,
             customer_language=latest.get("language") or msg.language,
             customer_tier=latest.get("tier"),
+            recent_order_ids=orders.get(s.customer_id, ()),
         )
         out.append(_event(ctx.tenant, e, attributed, s.customer_id))
         s.created = False  # the sender's next message finds the customer

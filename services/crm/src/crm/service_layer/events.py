@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from crm.domain.handles import HandleKey, InvalidHandle, normalise
@@ -18,6 +19,7 @@ from sbcontracts.events.ingest import (
 )
 
 SUMMARY_CHARS = 280
+RECENT_ORDERS = timedelta(days=30)  # orders named on attributed messages (routing: case's order)
 PREFERENCES = ("language", "timezone", "preferred_channel", "tier")
 
 
@@ -66,6 +68,9 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
         is_new_customer=created,
         customer_language=profile.get("language") or msg.language,
         customer_tier=profile.get("tier"),
+        recent_order_ids=(await ctx.repo.recent_orders({cid}, ctx.now - RECENT_ORDERS)).get(
+            cid, ()
+        ),
     )
     await ctx.emit(attributed, cid)
     return cid
