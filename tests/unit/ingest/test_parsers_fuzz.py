@@ -234,3 +234,12 @@ def test_fuzz_target_short_run_only_declared_errors_and_under_a_second(target: s
     print(f"\n{summary(target, SHORT_RUN, report)}")
     assert not report.failures, [(error, raw[:300]) for error, raw in report.failures]
     assert not report.slow, [(took, raw[:300]) for took, raw in report.slow]
+
+
+def test_a_receipt_of_a_300_character_provider_id_becomes_an_event() -> None:
+    from ingest.service_layer.intake import intake_of
+    from tests.fuzz.ingest_parsers import CTX
+
+    status = {"id": "ä" * 300, "status": "delivered", "timestamp": "1732262500"}
+    intake = intake_of(CTX, parse_whatsapp(samples.whatsapp([], [{**status, "recipient_id": "1"}])))
+    assert len(intake.signals) == 1

@@ -58,7 +58,7 @@ def prepare_signal(ctx: Context, signal: Signal) -> PreparedSignal:
         signal.data,
         tenant_id=ctx.tenant_id,
         source=SOURCE,
-        subject=signal.aggregate_id,
+        subject=signal.aggregate_id[:256],  # CloudEvents subject bound; provider ids reach 300
         correlation_id=ctx.correlation_id,
     )
     return PreparedSignal(
