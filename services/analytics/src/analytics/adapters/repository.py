@@ -30,7 +30,6 @@ def _insert(session: AsyncSession) -> Any:
 
 # Summed increments of many buckets: (bucket, component name, bin) -> value.
 Deltas = dict[tuple[Bucket, str, int], int]
-ROWS_PER_STATEMENT = 2000  # 8 parameters per row, under asyncpg's 32,767
 
 
 def collect(deltas: Deltas, bucket: Bucket, increments: Iterable[Increment]) -> None:
@@ -54,19 +53,21 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
-    same order, so they wait for each other instead of deadlocking)."""
+    same order, so they wait for each other instead of deadlocking). One cached statement
+    executed for many parameter sets: compiling a multi-row VALUES cost more than the upsert."""
     rows = [
         dict(zip(_COLUMNS, (*_key(item), item[1]), strict=True))
         for item in sorted(deltas.items(), key=_key)
         if item[1]
     ]
-    for i in range(0, len(rows), ROWS_PER_STATEMENT):
-        stmt = _insert(session).values(rows[i : i + ROWS_PER_STATEMENT])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.name for c in components.primary_key.columns],
-            set_={"value": components.c.value + stmt.excluded.value},
-        )
-        await session.execute(stmt)
+    if not rows:
+        return
+    stmt = _insert(session)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in components.primary_key.columns],
+        set_={"value": components.c.value + stmt.excluded.value},
+    )
+    await session.execute(stmt, rows)
 
 
 _COLUMNS = ("tenant_id", "interval_start", "queue", "channel", "agent", "name", "bin", "value")
