@@ -243,3 +243,8 @@ def test_a_receipt_of_a_300_character_provider_id_becomes_an_event() -> None:
     status = {"id": "ä" * 300, "status": "delivered", "timestamp": "1732262500"}
     intake = intake_of(CTX, parse_whatsapp(samples.whatsapp([], [{**status, "recipient_id": "1"}])))
     assert len(intake.signals) == 1
+
+
+def test_a_call_sid_too_long_for_a_call_id_is_a_parse_error() -> None:
+    with pytest.raises(ParseError):
+        parse_twilio_call({"CallSid": "ä" * 250, "CallStatus": "completed"}, region="PL")

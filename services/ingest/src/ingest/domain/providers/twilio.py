@@ -107,6 +107,8 @@ def _caller(params: dict[str, str], region: str | None) -> Handle | None:
 def parse_twilio_call(params: dict[str, str], *, region: str | None) -> tuple[str, CallData | None]:
     """The call lifecycle event of a voice status callback (None for states we do not track)."""
     sid = _required(params, "CallSid")
+    if len(sid) > 200:  # call ids are bounded tighter than message ids
+        raise ParseError("CallSid too long")
     model = _CALL.get(params.get("CallStatus", ""))
     if model is None:
         return sid, None
