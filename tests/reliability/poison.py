@@ -9,6 +9,7 @@ fault run); and `switchboard dlq replay` must change nothing downstream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -139,7 +140,10 @@ async def read_dlq(bootstrap: str, topic: str) -> list[object]:
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await c.start()
     try:
-        parts = c.partitions_for_topic(topic) or set()
+        parts = c.partitions_for_topic(topic)
+        if not parts:
+            await c._client.force_metadata_update()
+            parts = c.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]
         if not tps:
             return []
@@ -152,7 +156,9 @@ async def read_dlq(bootstrap: str, topic: str) -> list[object]:
                 out.extend(recs)
         return out
     finally:
-        await c.stop()
+        # aiokafka's group-less consumer may surface its own cancelled internal task here
+        with contextlib.suppress(asyncio.CancelledError):
+            await c.stop()
 
 
 async def check_dlqs(
