@@ -189,11 +189,14 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, float
         await raw.driver_connection.copy_records_to_table(
             "kpi_components", records=rows, schema_name=schema
         )
-        await conn.execute(
+        t = f'"{schema}".kpi_components'
+        dims = "tenant_id, interval_start + k * interval '1 day', queue, channel, agent, name, bin"
+        await conn.execute(  # calls ending after midnight add to the next day's rows: sum them
             text(
-                f'INSERT INTO "{schema}".kpi_components SELECT tenant_id,'
-                " interval_start + k * interval '1 day', queue, channel, agent, name, bin, value"
-                f' FROM "{schema}".kpi_components, generate_series(1, {DAYS - 1}) AS k'
+                f"INSERT INTO {t} SELECT {dims}, sum(value) FROM {t},"
+                f" generate_series(1, {DAYS - 1}) AS k GROUP BY 1, 2, 3, 4, 5, 6, 7"
+                " ON CONFLICT (tenant_id, interval_start, queue, channel, agent, name, bin)"
+                " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
         await conn.commit()
