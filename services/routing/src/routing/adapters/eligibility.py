@@ -19,6 +19,17 @@ from routing.adapters import orm
 CANDIDATES = 20  # best agents fetched per decision (SQL does the filtering, the domain re-checks)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _A = orm.agents.c
+# the columns the domain decides with (`mapping.agent_from`): not the name, memberships, ...
+_DECIDES_WITH = (
+    _A.id,
+    _A.presence,
+    _A.capacity,
+    _A.load,
+    _A.skills,
+    _A.languages,
+    _A.idle_since,
+    _A.last_assigned_at,
+)
 _POLICY_ORDER: dict[str, tuple[Any, ...]] = {
     "longest_idle": (_A.load > 0, func.coalesce(_A.idle_since, _A.last_assigned_at, _EPOCH), _A.id),
     "least_loaded": (
@@ -95,7 +106,7 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
         limit += 1
     pool = select(func.count()).select_from(orm.agents).where(*online, *serves(shape.queue_id))
     candidates = (
-        select(orm.agents, pool.scalar_subquery().label("pool"))
+        select(*_DECIDES_WITH, pool.scalar_subquery().label("pool"))
         .where(*conds)
         .order_by(*order)
         .limit(limit)

@@ -11,6 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
 
+# Built once: SQLAlchemy compiles (and caches) a statement per set of parameter names, while a
+# fresh `insert(...).values(**row)` costs a cache key over every value on every call.
+_ADD_MESSAGE = insert(orm.ticket_messages)
+_ADD_TIMERS = insert(orm.timers)
+
 
 class HistoryQueries:
     """Messages, timers and rules of one tenant, in the caller's transaction."""
@@ -30,7 +35,7 @@ class HistoryQueries:
         """Append a message (inbound, outbound or internal note) to a ticket's history."""
         values.setdefault("origin_ticket_id", ticket_id)
         await self.session.execute(
-            insert(orm.ticket_messages).values(tenant_id=self.tenant, ticket_id=ticket_id, **values)
+            _ADD_MESSAGE, {"tenant_id": self.tenant, "ticket_id": ticket_id, **values}
         )
 
     async def has_message(self, message_id: str) -> bool:
@@ -78,7 +83,7 @@ class HistoryQueries:
         """Schedule several durable timers in one statement."""
         if rows:
             base = {"tenant_id": self.tenant, "ticket_id": ticket_id, "done": False}
-            await self.session.execute(insert(orm.timers), [base | r for r in rows])
+            await self.session.execute(_ADD_TIMERS, [base | r for r in rows])
 
     async def cancel_timers(
         self, ticket_id: str, kinds: Iterable[str], metric: str | None = None

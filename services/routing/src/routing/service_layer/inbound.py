@@ -13,7 +13,7 @@ from routing.domain.calendar import is_open
 from routing.domain.classify import Classification, reassess
 from routing.domain.model import Arrival, CaseRef, JoinKind, Status, join
 from routing.domain.orders import order_reference
-from routing.domain.queues import CaseFacts, Queue, SkillNeed, match_queue
+from routing.domain.queues import CaseFacts, Queue, SkillNeed
 from routing.domain.sla import message_time
 from routing.service_layer import outbound
 from routing.service_layer.assign import announce, pick, try_assign
@@ -164,9 +164,7 @@ async def _open(
 ) -> str:
     """A new case: queued, reserved for an agent if one is free, inserted once, timed."""
     msg, at = data.message, written_at(ctx, data.message)
-    queue = match_queue(
-        cfg.queues, CaseFacts(found.category, found.language, msg.channel, data.customer_tier)
-    )
+    queue = cfg.match(CaseFacts(found.category, found.language, msg.channel, data.customer_tier))
     row = _new_row(ctx, data.customer_id, msg.channel, found) | {
         "id": str(uuid.uuid4()),
         "queue_id": queue.id if queue else None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from routing.domain.classify import Classifier
-from routing.domain.queues import Queue
+from routing.domain.queues import CaseFacts, Queue, match_queue
+
+_MATCH_MEMO = 4096  # distinct (category, language, channel, tier) remembered per snapshot
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,17 @@ class Config:
     queues: tuple[Queue, ...]
     classifier: Classifier
     by_id: dict[str, Queue] = field(default_factory=dict)
+    _matched: dict[CaseFacts, Queue | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def match(self, facts: CaseFacts) -> Queue | None:
+        """The queue a case with these facts goes to (`match_queue`, remembered per snapshot:
+        the snapshot never changes, and a case's facts take few distinct values)."""
+        if facts in self._matched:
+            return self._matched[facts]
+        found = match_queue(self.queues, facts)
+        if len(self._matched) < _MATCH_MEMO:
+            self._matched[facts] = found
+        return found
 
     def queue(self, queue_id: str | None) -> Queue | None:
         """A queue by id (None for no queue or an unknown one)."""
