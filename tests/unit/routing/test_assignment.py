@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from routing.domain.agents import Agent, Demand, Policy, Presence, Waiting, backlog_order, choose
+from routing.domain.classify import RuleClassifier
 from routing.domain.queues import CaseFacts, Filter, Queue, RelaxStep, SkillNeed, match_queue
+from routing.service_layer.snapshot import Config
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PL = {"pl": 5}
@@ -23,6 +25,18 @@ def test_first_matching_queue_by_position_wins_and_catch_all_comes_last() -> Non
     assert match_queue(queues, CaseFacts("delivery_delay", "pl", "email")).id == "pl-delivery"
     assert match_queue(queues, CaseFacts("delivery_delay", "pl", "email", "gold")).id == "vip"
     assert match_queue(queues, CaseFacts("billing", "en", "email")).id == "general"
+
+
+def test_a_config_snapshot_matches_like_match_queue_and_remembers_the_answer() -> None:
+    pl_delay = Queue("pl-delivery", 1, (Filter(frozenset({"delivery_delay"}), frozenset({"pl"})),))
+    only_pl = Queue("only-pl", 2, (Filter(languages=frozenset({"pl"})),))
+    cfg = Config(1, (only_pl, pl_delay), RuleClassifier())
+    for facts in (CaseFacts("delivery_delay", "pl", "email"), CaseFacts("billing", "en", "sms")):
+        expected = match_queue(cfg.queues, facts)
+        assert cfg.match(facts) == expected
+        assert cfg.match(facts) == expected  # the remembered answer
+    assert cfg.match(CaseFacts("delivery_delay", "pl", "email")).id == "pl-delivery"  # type: ignore[union-attr]
+    assert cfg.match(CaseFacts("billing", "en", "sms")) is None  # no catch-all
 
 
 def test_skills_relax_step_by_step_as_the_case_waits() -> None:
