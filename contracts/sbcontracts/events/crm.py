@@ -146,4 +146,9 @@ class CustomerErased(EventData):
         description="HMAC-SHA256 under crm's secret of tenant + handle key: opaque, equal for"
         " equal handles (no plain hash a guessed phone number could be checked against)",
     )
+    message_ids: tuple[str, ...] = Field(
+        default=(),
+        description="The person's inbound messages (ingest's opaque ids): the services that keep"
+        " messages scrub them by id, since none but crm can compute the handle hashes",
+    )
     erased_at: AwareDatetime

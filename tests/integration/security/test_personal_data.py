@@ -147,12 +147,6 @@ def test_no_log_line_names_the_person(run: Run) -> None:
     assert not leaked, "\n".join(leaked[:20])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leaks after customer.erased, for their owners: ingest keeps messages.payload "
-    "(erasable by the event's handle_hashes), routing keeps tickets.recipient (by erased_ids), "
-    "notifier keeps orders.customer_phone",
-)
 def test_after_erasure_no_table_of_any_service_names_the_person(run: Run) -> None:
     print(f"\nafter erasure, cells naming the person: {len(run.remaining)}")
     for cell in run.remaining:

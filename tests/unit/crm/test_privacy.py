@@ -56,6 +56,8 @@ async def test_export_holds_identities_attributes_orders_timeline_and_merges(api
 
 async def test_erasure_leaves_no_personal_data_and_emits_erased(api: Api) -> None:
     cid = await _one(api)
+    doc = (await api.call("GET", f"/v1/customers/{cid}/export")).json()
+    messages = {e["ref"] for e in doc["timeline"] if e["kind"] == "message"}
     before = await _dump(api)
     assert all(p in before for p in PERSONAL)
     r = await api.call("DELETE", f"/v1/customers/{cid}")
@@ -74,7 +76,9 @@ async def test_erasure_leaves_no_personal_data_and_emits_erased(api: Api) -> Non
         ]
 
     await eventually(published)
-    assert len((await published())[0].data.handle_hashes) == 2
+    erased = (await published())[0].data
+    assert len(erased.handle_hashes) == 2
+    assert len(messages) == 2 and set(erased.message_ids) == messages  # for ingest to scrub
 
 
 async def test_redelivered_old_message_does_not_bring_erased_data_back(api: Api) -> None:

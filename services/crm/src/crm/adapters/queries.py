@@ -44,6 +44,14 @@ class CustomerQueries:
         """The whole timeline, oldest first (export)."""
         return await self._owned("timeline", customer_id, orm.timeline.c.occurred_at)
 
+    async def message_ids(self, customer_id: str) -> list[str]:
+        """Ids of the inbound messages on the customer's timeline (erasure names them)."""
+        t = orm.timeline.c
+        q = select(t.ref).where(
+            t.tenant_id == self.tenant, t.customer_id == customer_id, t.kind == "message"
+        )
+        return sorted({r for r in (await self.session.execute(q)).scalars() if r})
+
     async def orders(self, customer_id: str) -> list[dict[str, Any]]:
         """Orders, newest first, each with its shipments' latest status."""
         o, s = orm.orders.c, orm.shipments.c

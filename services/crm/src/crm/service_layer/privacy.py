@@ -42,11 +42,16 @@ async def erase(ctx: Ctx, customer_id: str) -> dict[str, Any]:
     hashes = sorted({ctx.repo.tombstone_of(h) for h in handles})
     await ctx.repo.add_tombstones(row.id, hashes, ctx.now)
     order_ids = [o["order_id"] for o in await q.orders(row.id)]
+    message_ids = await q.message_ids(row.id)  # before the purge blanks the timeline's refs
     await ctx.repo.purge(
         row.id, ids, order_ids=order_ids, merges=await q.merges_of(ids), now=ctx.now
     )
     event = CustomerErased(
-        customer_id=row.id, erased_ids=tuple(ids), handle_hashes=tuple(hashes), erased_at=ctx.now
+        customer_id=row.id,
+        erased_ids=tuple(ids),
+        handle_hashes=tuple(hashes),
+        message_ids=tuple(message_ids),
+        erased_at=ctx.now,
     )
     await ctx.emit(event, row.id)
     return {"customer_id": row.id, "erased_ids": ids, "erased_at": ctx.now}

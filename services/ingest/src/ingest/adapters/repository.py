@@ -27,6 +27,29 @@ async def message_by_id(session: AsyncSession, tenant_id: str, message_id: str) 
     return row.scalar_one_or_none()
 
 
+async def messages_by_ids(
+    session: AsyncSession, tenant_id: str, message_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored payloads of these messages of this tenant, by id (unknown ids are absent)."""
+    rows = await session.execute(
+        select(messages.c.id, messages.c.payload).where(
+            messages.c.tenant_id == tenant_id, messages.c.id.in_(message_ids)
+        )
+    )
+    return {r.id: dict(r.payload) for r in rows}
+
+
+async def replace_payload(
+    session: AsyncSession, tenant_id: str, message_id: str, payload: dict[str, Any]
+) -> None:
+    """Overwrite a stored message's payload (erasure)."""
+    await session.execute(
+        update(messages)
+        .where(messages.c.tenant_id == tenant_id, messages.c.id == message_id)
+        .values(payload=payload)
+    )
+
+
 def _insert_new(session: AsyncSession, table: Table) -> Any:
     """INSERT … ON CONFLICT DO NOTHING (PostgreSQL or SQLite): rows with a known key are skipped.
 

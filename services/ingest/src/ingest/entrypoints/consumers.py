@@ -1,4 +1,5 @@
-"""Kafka entrypoint: adapter records on `sb.inbound.v1` get the same normalisation and dedupe as HTTP."""
+"""Kafka entrypoints: adapter records on `sb.inbound.v1` get the same normalisation and dedupe as
+HTTP; `customer.erased` on `sb.customers.v1` scrubs the person's stored messages."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from typing import Any
 from ingest.domain.errors import ParseError
 from ingest.domain.providers.adapter import from_adapter
 from ingest.entrypoints.deps import IngestDeps
+from ingest.service_layer.erasure import on_customer_erased
 from ingest.service_layer.messages import Context, record_message
 from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.crm import CustomerErased
 from sbcontracts.events.ingest import InboundAdapterMessage
-from sbcontracts.topics import INBOUND
+from sbcontracts.topics import CUSTOMERS, INBOUND
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
 
 
 def register_consumers(deps: IngestDeps) -> None:
-    """Subscribe the inbound adapter consumer (inbox de-dupes event ids, natural keys the rest)."""
+    """Subscribe ingest's consumers (inbox de-dupes event ids, natural keys the rest)."""
 
     async def on_inbound(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         data = event.data
@@ -35,4 +38,9 @@ def register_consumers(deps: IngestDeps) -> None:
         except ParseError as exc:  # e.g. a sender that is no email/phone: never applicable
             raise PoisonMessage(str(exc)) from exc
 
+    async def on_customers(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+        if isinstance(event.data, CustomerErased):  # other customer.* events are crm's business
+            await on_customer_erased(uow, event.tenantid, event.data)
+
     deps.runtime.consume("inbound", [INBOUND.name], on_inbound)
+    deps.runtime.consume("customers", [CUSTOMERS.name], on_customers)

@@ -11,6 +11,7 @@ from sqlalchemy import Row, Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
+from notifier.adapters.erasure import ErasureQueries
 from notifier.adapters.sql import is_postgres, memo, upsert, write_later
 from notifier.domain.delays import GapStats
 from notifier.domain.episodes import Episode
@@ -18,7 +19,7 @@ from notifier.domain.policy import Customer
 from notifier.domain.shipments import Shipment
 
 
-class Repository:
+class Repository(ErasureQueries):
     """Rows of one tenant, in the caller's transaction (other tenants' rows are invisible)."""
 
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:
@@ -245,20 +246,6 @@ class Repository:
     async def put_merge(self, merge_id: str, **values: Any) -> None:
         """Record a merge (or its undo)."""
         await self._put(orm.merges, {"merge_id": merge_id}, values)
-
-    async def forget(self, customer_ids: Sequence[str]) -> None:
-        """Erase customers, their handles and the merges that name them from the read model."""
-        ids = list(customer_ids)
-        for table in (orm.handles, orm.customers):
-            await self.session.execute(
-                delete(table).where(table.c.tenant_id == self.tenant, table.c.customer_id.in_(ids))
-            )
-        m = orm.merges.c
-        await self.session.execute(
-            delete(orm.merges).where(
-                m.tenant_id == self.tenant, or_(m.survivor_id.in_(ids), m.merged_id.in_(ids))
-            )
-        )
 
     # open cases -----------------------------------------------------------------
     async def put_case(self, ticket_id: str, **values: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
 from routing.adapters.eligibility import Want, statements
+from routing.adapters.erasure import ErasureQueries
 from routing.adapters.history import HistoryQueries
 
 ACTIVE = ("new", "open", "pending")
@@ -29,7 +30,7 @@ _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its
 _ADD_TICKET = insert(orm.tickets).returning(*orm.tickets.c)
 
 
-class RoutingRepository(HistoryQueries):
+class RoutingRepository(HistoryQueries, ErasureQueries):
     """Queues, agents, tickets, timers and rules of one tenant, in the caller's transaction."""
 
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:

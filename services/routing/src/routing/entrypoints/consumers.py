@@ -8,7 +8,12 @@ from typing import Any
 from routing.service_layer import inbound, merge, notes
 from routing.service_layer.context import Ctx, Knobs, buffered_events
 from sbcontracts.envelope import CloudEvent
-from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged, MessageAttributed
+from sbcontracts.events.crm import (
+    CustomerErased,
+    CustomerMerged,
+    CustomerUnmerged,
+    MessageAttributed,
+)
 from sbcontracts.events.ingest import CallAbandoned
 from sbcontracts.events.notifier import NotificationSuppressed
 from sbcontracts.topics import CALLS, CUSTOMERS, MESSAGES_ATTRIBUTED, NOTIFICATIONS
@@ -62,11 +67,13 @@ def handlers(knobs: Knobs) -> dict[str, EventHandler]:
             await inbound.on_call_abandoned(ctx(uow, event), event.data)
 
     async def customers(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-        """sb.customers.v1: merges fold cases, undos split them."""
+        """sb.customers.v1: merges fold cases, undos split them, erasure scrubs them."""
         if isinstance(event.data, CustomerMerged):
             await merge.on_merged(ctx(uow, event), event.data)
         elif isinstance(event.data, CustomerUnmerged):
             await merge.on_unmerged(ctx(uow, event), event.data)
+        elif isinstance(event.data, CustomerErased):
+            await merge.on_erased(ctx(uow, event), event.data)
 
     async def notifications(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         """sb.notifications.v1: a suppressed alert's note becomes an internal note on its case."""

@@ -1,4 +1,5 @@
-"""Customer merges: the merged customer's cases follow the survivor; open cases fold into one; undo splits."""
+"""Customer merges: the merged customer's cases follow the survivor; open cases fold into one; undo
+splits; erasure leaves the cases (ids, times, counts for KPIs) without what names the person."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from routing.service_layer.assign import ACTIVE, drain, try_assign, unassign
 from routing.service_layer.context import Ctx
 from routing.service_layer.timers import stop_sla
-from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged
+from sbcontracts.events.crm import CustomerErased, CustomerMerged, CustomerUnmerged
 from sbcontracts.events.routing import TicketStatus, TicketStatusChanged
 
 
@@ -70,3 +71,8 @@ async def on_unmerged(ctx: Ctx, data: CustomerUnmerged) -> None:
                 to_status=TicketStatus.OPEN,
             )
             await try_assign(ctx, row.id)
+
+
+async def on_erased(ctx: Ctx, data: CustomerErased) -> None:
+    """Scrub the cases of every id that resolved to the erased person (idempotent)."""
+    await ctx.repo.scrub_customers({data.customer_id, *data.erased_ids})

@@ -1,0 +1,66 @@
+"""Queries of erasure: the read model forgets the person; orders and alerts keep only facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifier.adapters import orm
+
+
+class ErasureQueries:
+    """Forgetting erased customers, for one tenant (mixed into the repository)."""
+
+    session: AsyncSession
+    tenant: str
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        """Erase customers, their handles and the merges that name them from the read model, blank
+        the contacts of the orders placed with their handles and the recipients of their alerts."""
+        ids = list(customer_ids)
+        orders = await self._orders_of(ids)
+        o, n = orm.orders.c, orm.notifications.c
+        if orders:  # promise, language and time zone stay: delay alerts and KPIs use them
+            await self.session.execute(
+                update(orm.orders)
+                .where(o.tenant_id == self.tenant, o.order_id.in_(orders))
+                .values(customer_email=None, customer_phone=None)
+            )
+        await self.session.execute(
+            update(orm.notifications)
+            .where(n.tenant_id == self.tenant, or_(n.customer_id.in_(ids), n.order_id.in_(orders)))
+            .values(recipient=None, note=None)
+        )
+        for table in (orm.handles, orm.customers):
+            await self.session.execute(
+                delete(table).where(table.c.tenant_id == self.tenant, table.c.customer_id.in_(ids))
+            )
+        m = orm.merges.c
+        await self.session.execute(
+            delete(orm.merges).where(
+                m.tenant_id == self.tenant, or_(m.survivor_id.in_(ids), m.merged_id.in_(ids))
+            )
+        )
+
+    async def _orders_of(self, customer_ids: list[str]) -> list[str]:
+        """Orders whose contact email or phone is one of these customers' handles."""
+        h, o = orm.handles.c, orm.orders.c
+        rows = await self.session.execute(
+            select(h.kind, h.value).where(
+                h.tenant_id == self.tenant,
+                h.customer_id.in_(customer_ids),
+                h.kind.in_(("email", "phone")),
+            )
+        )
+        handles = rows.all()
+        emails = [v.lower() for k, v in handles if k == "email"]
+        phones = [v for k, v in handles if k == "phone"]
+        if not emails and not phones:
+            return []
+        q = select(o.order_id).where(
+            o.tenant_id == self.tenant,
+            or_(func.lower(o.customer_email).in_(emails), o.customer_phone.in_(phones)),
+        )
+        return list((await self.session.execute(q)).scalars())
