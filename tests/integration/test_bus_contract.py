@@ -189,6 +189,28 @@ async def test_dlq_replay_redelivers_once_and_twice_replaying_adds_nothing(
     await bus.stop()
 
 
+async def test_dlq_replay_of_records_that_still_fail_ends_instead_of_feeding_itself(
+    make_bus: BusFactory,
+) -> None:
+    """Replayed poison is dead-lettered again while the replay runs: the replay stops at the
+    DLQ's end as it was at the start, and leaves the new DLQ records for a later replay."""
+    topic, group = unique("refail"), unique("g")
+    bus = make_bus([topic])
+
+    async def handler(r: Record) -> None:
+        raise PoisonMessage("still malformed")
+
+    bus.subscribe(Subscription(group=group, topics=[topic], handler=handler, retry=FAST_RETRY))
+    await bus.start()
+    await bus.publish([rec(topic, f"t:{i}", f"x{i}") for i in range(5)])
+    await _wait_dlq(bus, topic, 5)
+    replayed = await replay(make_bus([topic]), topic, timeout_s=15)
+    # the five, plus at most what the same fetch brought along (not a loop until the timeout)
+    assert 5 <= replayed < 15
+    await _wait_dlq(bus, topic, 5 + replayed)  # each replayed record was dead-lettered again
+    await bus.stop()
+
+
 async def _wait_dlq(bus: object, topic: str, n: int) -> list[Record]:
     found: list[Record] = []
 
