@@ -50,6 +50,12 @@ def test_email_canonical_and_idna() -> None:
         canonical_email("no-at-sign")
 
 
+def test_email_with_comments_nested_past_the_stack_is_an_invalid_handle() -> None:
+    # email.utils recurses per comment level: a RecursionError here was an undeclared crash
+    with pytest.raises(InvalidHandle, match="nested too deep"):
+        canonical_email("(" * 5000 + "anna@example.pl")
+
+
 @pytest.mark.parametrize(
     ("raw", "region", "expected"),
     [

@@ -228,6 +228,14 @@ def test_deeply_nested_adapter_records_are_invalid_events() -> None:
         decode(b'{"type": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
+@pytest.mark.parametrize("field", ["from", "sender"])
+def test_mailgun_sender_comments_nested_past_the_stack_are_a_parse_error(field: str) -> None:
+    # a `make fuzz` finding: email.utils.parseaddr recurses per `(` (RecursionError, a 500)
+    fields = {field: "(" * 5_000 + "anna@example.pl", "Message-Id": "<m@x>"}
+    with pytest.raises(ParseError, match="nested too deep"):
+        parse_mailgun(fields, ())
+
+
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_fuzz_target_short_run_only_declared_errors_and_under_a_second(target: str) -> None:
     report = fuzz(target, SHORT_RUN)

@@ -209,6 +209,24 @@ async def test_mailgun_stale_forged_and_replayed_tokens_refused(harness: Harness
     assert len(await harness.events()) == 1
 
 
+async def test_mailgun_sender_with_deeply_nested_comments_is_a_400_problem(
+    harness: Harness,
+) -> None:
+    """A fuzz finding: email.utils.parseaddr recursed per `(` and raised RecursionError (500)."""
+    path = await add_channel(harness, "mailgun", {"signing_key": KEY})
+    nested = "(" * 5000 + "anna@example.pl"
+    for n, over in enumerate(({"from": nested}, {"from": "", "sender": nested})):
+        fields = _mailgun(f"{n}" * 50, **over)
+        r = await harness.client.post(
+            path,
+            content=urlencode(fields),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+    assert await harness.events() == []
+
+
 async def test_mailgun_multipart_with_attachment(harness: Harness) -> None:
     path = await add_channel(harness, "mailgun", {"signing_key": KEY})
     fields = _mailgun("m" * 50)

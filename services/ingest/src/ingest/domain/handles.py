@@ -11,9 +11,18 @@ from ingest.domain.model import RawSender
 from sbcontracts.events.common import Handle, HandleKind
 
 
+def split_address(raw: str) -> tuple[str, str]:
+    """(display name, address) of a From-style value. email.utils recurses once per level of
+    nested `(comments)`, so a few hundred `(` exhaust the stack: that is malformed input too."""
+    try:
+        return parseaddr(raw)
+    except RecursionError as exc:
+        raise InvalidHandle("address comments nested too deep") from exc
+
+
 def canonical_email(raw: str) -> str:
     """The address part of `raw`, trimmed and lower-cased (local parts are case-blind in practice)."""
-    _, addr = parseaddr(raw.strip())
+    _, addr = split_address(raw.strip())
     local, at, domain = addr.rpartition("@")
     if not at or not local or "." not in domain or " " in addr:
         raise InvalidHandle("not an email address")

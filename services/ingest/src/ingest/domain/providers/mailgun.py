@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import parseaddr
 
 from ingest.domain.errors import ParseError
+from ingest.domain.handles import split_address
 from ingest.domain.model import InboundMessage, RawSender
 from ingest.domain.normalise import attachment_of
 from ingest.domain.providers.email_mime import parse_mime, refuse_pathological_headers
@@ -66,7 +66,7 @@ def parse_mailgun(fields: dict[str, str], files: tuple[Attachment, ...]) -> Inbo
     """The message of a Mailgun inbound route post."""
     if fields.get("body-mime"):
         return parse_mime(fields["body-mime"].encode("utf-8", errors="replace"))
-    name, address = parseaddr(fields.get("from") or fields.get("sender") or "")
+    name, address = split_address(fields.get("from") or fields.get("sender") or "")
     if "@" not in address:
         raise ParseError("sender is required")
     message_id = (fields.get("Message-Id") or _from_headers(fields, "message-id") or "").strip()
