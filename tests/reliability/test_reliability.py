@@ -1,4 +1,4 @@
-"""Reliability on the real local stack (issue 10): faults and a redelivery storm (poison: see poison.py).
+"""Reliability on the real local stack (issue 10): faults and a redelivery storm (poison: test_poison.py).
 
 One stack of its own (data in .data/test-chaos, Kafka :19492, PostgreSQL :15832, services on
 :8901-8905) for the module, so killing its broker or database never disturbs other tests.
