@@ -12,12 +12,12 @@ from sbcontracts.events.common import Handle, HandleKind
 
 
 def split_address(raw: str) -> tuple[str, str]:
-    """(display name, address) of a From-style value. email.utils recurses once per level of
-    nested `(comments)`, so a few hundred `(` exhaust the stack: that is malformed input too."""
+    """(display name, address) of a From-style value. email.utils recurses as it reads comments
+    and quoted parts, so a few hundred `(` or `{"a":` exhaust the stack: malformed input too."""
     try:
         return parseaddr(raw)
     except RecursionError as exc:
-        raise InvalidHandle("address comments nested too deep") from exc
+        raise InvalidHandle("address nested too deep") from exc
 
 
 def canonical_email(raw: str) -> str:
