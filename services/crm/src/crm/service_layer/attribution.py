@@ -19,9 +19,15 @@ from crm.domain.handles import HandleKey
 from crm.domain.model import Status
 from crm.service_layer import identity
 from crm.service_layer.context import Ctx, provenance, to_handle
-from crm.service_layer.events import RECENT_ORDERS, SUMMARY_CHARS, ErasedMeanwhile, handle_key
+from crm.service_layer.events import (
+    RECENT_ORDERS,
+    ErasedMeanwhile,
+    attributed_message,
+    handle_key,
+    message_entry,
+)
 from sbcontracts.envelope import CloudEvent, EventData, new_event
-from sbcontracts.events.crm import CustomerCreated, MessageAttributed, ProvenanceKind
+from sbcontracts.events.crm import CustomerCreated, ProvenanceKind
 from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
@@ -82,24 +88,9 @@ async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:
                     recorded_at=ctx.now,
                 )
             )
-        timeline.append(
-            dict(
-                customer_id=s.customer_id,
-                source_event_id=e.id,
-                kind="message",
-                ref=msg.message_id,
-                occurred_at=msg.received_at,
-                channel=msg.channel.value,
-                summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
-            )
-        )
-        attributed = MessageAttributed(
-            message=msg,
-            customer_id=s.customer_id,
-            is_new_customer=s.created,
-            customer_language=latest.get("language") or msg.language,
-            customer_tier=latest.get("tier"),
-            recent_order_ids=orders.get(s.customer_id, ()),
+        timeline.append(dict(customer_id=s.customer_id, source_event_id=e.id, **message_entry(msg)))
+        attributed = attributed_message(
+            msg, s.customer_id, s.created, latest, orders.get(s.customer_id, ())
         )
         out.append(_event(ctx.tenant, e, attributed, s.customer_id))
         s.created = False  # the sender's next message finds the customer

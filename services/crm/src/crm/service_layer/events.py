@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,35 @@ def handle_key(h: Handle) -> HandleKey:
     return normalise(h.kind.value, h.value, h.scope)
 
 
+def message_entry(msg: MessageReceived) -> dict[str, Any]:
+    """A message's timeline fields (the per-message and the batch path write the same)."""
+    return dict(
+        kind="message",
+        ref=msg.message_id,
+        occurred_at=msg.received_at,
+        channel=msg.channel.value,
+        summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
+    )
+
+
+def attributed_message(
+    msg: MessageReceived,
+    customer_id: str,
+    created: bool,
+    profile: dict[str, Any],
+    recent_order_ids: Sequence[str],
+) -> MessageAttributed:
+    """The message as attributed to its customer, with what routing needs to know of them."""
+    return MessageAttributed(
+        message=msg,
+        customer_id=customer_id,
+        is_new_customer=created,
+        customer_language=profile.get("language") or msg.language,
+        customer_tier=profile.get("tier"),
+        recent_order_ids=tuple(recent_order_ids),
+    )
+
+
 async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | None:
     """Attribute a message to a customer (create one for a new handle); None if dropped."""
     handle = handle_key(msg.sender)
@@ -53,25 +83,9 @@ async def on_message(ctx: Ctx, event_id: str, msg: MessageReceived) -> str | Non
             source_ref=msg.message_id,
             recorded_at=ctx.now,
         )
-    await ctx.repo.add_timeline(
-        cid,
-        source_event_id=event_id,
-        kind="message",
-        ref=msg.message_id,
-        occurred_at=msg.received_at,
-        channel=msg.channel.value,
-        summary=(msg.subject or msg.text)[:SUMMARY_CHARS],
-    )
-    attributed = MessageAttributed(
-        message=msg,
-        customer_id=cid,
-        is_new_customer=created,
-        customer_language=profile.get("language") or msg.language,
-        customer_tier=profile.get("tier"),
-        recent_order_ids=(await ctx.repo.recent_orders({cid}, ctx.now - RECENT_ORDERS)).get(
-            cid, ()
-        ),
-    )
+    await ctx.repo.add_timeline(cid, source_event_id=event_id, **message_entry(msg))
+    orders = await ctx.repo.recent_orders({cid}, ctx.now - RECENT_ORDERS)
+    attributed = attributed_message(msg, cid, created, profile, orders.get(cid, ()))
     await ctx.emit(attributed, cid)
     return cid
 
