@@ -264,3 +264,12 @@ def test_a_receipt_of_a_300_character_provider_id_becomes_an_event() -> None:
 def test_a_call_sid_too_long_for_a_call_id_is_a_parse_error() -> None:
     with pytest.raises(ParseError):
         parse_twilio_call({"CallSid": "ä" * 250, "CallStatus": "completed"}, region="PL")
+
+
+def test_a_part_header_full_of_domain_literals_is_refused_before_the_stdlib_parses_it() -> None:
+    # a fuzz input: thousands of `[` in one part header took the stdlib's parser over a second
+    from ingest.domain.providers.mailgun import read_form
+
+    body = b"--b\r\nContent-Disposition: form-" + b"[" * 5000 + b'e"\r\n\r\ns\r\n--b--\r\n'
+    with pytest.raises(ParseError, match="too many quoted"):
+        read_form(body, "multipart/form-data; boundary=b")
