@@ -23,7 +23,7 @@ from routing.adapters import orm
 from routing.bootstrap import bootstrap
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import actions, admin, inbound
-from routing.service_layer.context import Ctx, buffered_events
+from routing.service_layer.context import Ctx, batched
 from sbcontracts.events.common import Channel
 from sbkit.bus.local import LocalBus
 from tests.unit.routing.conftest import TENANT, attributed, settings_for
@@ -118,7 +118,7 @@ class Routing(RuleBasedStateMachine):
 
         async def batch() -> None:
             async with self.service.runtime.uow() as uow:
-                async with buffered_events(uow):
+                async with batched(uow):
                     ctx = Ctx(uow, TENANT, now=self.now, knobs=self.service.knobs)
                     known = await inbound.prefetch(ctx, [e.data for e in events])
                     for event in events:

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
+from routing.adapters.writes import TenantQueries
 
 
-class ErasureQueries:
+class ErasureQueries(TenantQueries):
     """Scrubbing an erased customer's cases, for one tenant (mixed into the repository)."""
-
-    session: AsyncSession
-    tenant: str
 
     async def scrub_customers(self, customer_ids: Iterable[str]) -> int:
         """Blank the handle, subject and thread refs of the customers' cases (also of cases a merge
@@ -24,16 +21,16 @@ class ErasureQueries:
         owned = (t.tenant_id == self.tenant) & or_(
             t.customer_id.in_(ids), t.original_customer_id.in_(ids)
         )
-        tickets = list((await self.session.execute(select(t.id).where(owned))).scalars())
+        tickets = list((await self.execute(select(t.id).where(owned))).scalars())
         if not tickets:
             return 0
-        await self.session.execute(
+        await self.execute(
             update(orm.tickets)
             .where(t.tenant_id == self.tenant, t.id.in_(tickets))
             .values(recipient=None, subject=None, last_provider_message_id=None)
         )
         m = orm.ticket_messages.c
-        await self.session.execute(
+        await self.execute(
             update(orm.ticket_messages)  # message ids stay: they keep redeliveries out
             .where(
                 m.tenant_id == self.tenant,

@@ -10,6 +10,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
+from routing.adapters.writes import TenantQueries
 
 # Built once: SQLAlchemy compiles (and caches) a statement per set of parameter names, while a
 # fresh `insert(...).values(**row)` costs a cache key over every value on every call.
@@ -17,32 +18,26 @@ _ADD_MESSAGE = insert(orm.ticket_messages)
 _ADD_TIMERS = insert(orm.timers)
 
 
-class HistoryQueries:
+class HistoryQueries(TenantQueries):
     """Messages, timers and rules of one tenant, in the caller's transaction."""
-
-    session: AsyncSession
-    tenant: str
 
     async def bump_config(self) -> None:
         """Mark the tenant's configuration changed (implemented by the repository)."""
         raise NotImplementedError
 
-    async def _all(self, q: Any) -> Sequence[Row[Any]]:
-        return (await self.session.execute(q)).all()
-
     # messages ---------------------------------------------------------------
     async def add_message(self, ticket_id: str, **values: Any) -> None:
         """Append a message (inbound, outbound or internal note) to a ticket's history."""
         values.setdefault("origin_ticket_id", ticket_id)
-        await self.session.execute(
-            _ADD_MESSAGE, {"tenant_id": self.tenant, "ticket_id": ticket_id, **values}
-        )
+        row = {"tenant_id": self.tenant, "ticket_id": ticket_id, **values}
+        if not self._append("messages", [row]):
+            await self.execute(_ADD_MESSAGE, row)
 
     async def has_message(self, message_id: str) -> bool:
         """Whether an inbound message id is already in some ticket's history."""
         m = orm.ticket_messages.c
         q = select(m.id).where(m.tenant_id == self.tenant, m.message_id == message_id).limit(1)
-        return (await self.session.execute(q)).first() is not None
+        return (await self.execute(q)).first() is not None
 
     async def messages(self, ticket_id: str) -> Sequence[Row[Any]]:
         """A ticket's history, oldest first."""
@@ -53,7 +48,7 @@ class HistoryQueries:
     async def move_messages(self, from_ticket: str, to_ticket: str) -> None:
         """Move a ticket's history to another ticket (case merge)."""
         m = orm.ticket_messages.c
-        await self.session.execute(
+        await self.execute(
             update(orm.ticket_messages)
             .where(m.tenant_id == self.tenant, m.ticket_id == from_ticket)
             .values(ticket_id=to_ticket)
@@ -62,7 +57,7 @@ class HistoryQueries:
     async def move_messages_back(self, from_ticket: str, origin: str) -> None:
         """Return the messages that originated in `origin` (case split after an undone merge)."""
         m = orm.ticket_messages.c
-        await self.session.execute(
+        await self.execute(
             update(orm.ticket_messages)
             .where(
                 m.tenant_id == self.tenant, m.ticket_id == from_ticket, m.origin_ticket_id == origin
@@ -73,7 +68,7 @@ class HistoryQueries:
     # timers -----------------------------------------------------------------
     async def add_timer(self, ticket_id: str, **values: Any) -> None:
         """Schedule a durable timer."""
-        await self.session.execute(
+        await self.execute(
             insert(orm.timers).values(
                 tenant_id=self.tenant, ticket_id=ticket_id, done=False, **values
             )
@@ -83,7 +78,9 @@ class HistoryQueries:
         """Schedule several durable timers in one statement."""
         if rows:
             base = {"tenant_id": self.tenant, "ticket_id": ticket_id, "done": False}
-            await self.session.execute(_ADD_TIMERS, [base | r for r in rows])
+            full = [base | r for r in rows]
+            if not self._append("timers", full):
+                await self.execute(_ADD_TIMERS, full)
 
     async def cancel_timers(
         self, ticket_id: str, kinds: Iterable[str], metric: str | None = None
@@ -98,7 +95,7 @@ class HistoryQueries:
         ]
         if metric:
             conds.append(c.metric == metric)
-        await self.session.execute(update(orm.timers).where(*conds).values(done=True))
+        await self.execute(update(orm.timers).where(*conds).values(done=True))
 
     async def timers_of(self, ticket_id: str) -> Sequence[Row[Any]]:
         """Pending timers of a ticket."""
@@ -117,10 +114,10 @@ class HistoryQueries:
     async def replace_rules(self, rules: Iterable[dict[str, Any]]) -> None:
         """Replace every rule of the tenant."""
         await self.bump_config()
-        await self.session.execute(delete(orm.rules).where(orm.rules.c.tenant_id == self.tenant))
+        await self.execute(delete(orm.rules).where(orm.rules.c.tenant_id == self.tenant))
         rows = [{"tenant_id": self.tenant, **r} for r in rules]
         if rows:
-            await self.session.execute(insert(orm.rules), rows)
+            await self.execute(insert(orm.rules), rows)
 
 
 async def due_timers(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:

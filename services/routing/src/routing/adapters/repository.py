@@ -16,6 +16,7 @@ from routing.adapters import orm
 from routing.adapters.eligibility import Want, statements
 from routing.adapters.erasure import ErasureQueries
 from routing.adapters.history import HistoryQueries
+from routing.adapters.writes import TenantQueries
 
 ACTIVE = ("new", "open", "pending")
 _RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=orm.tickets.c.priority, else_=9)
@@ -30,7 +31,7 @@ _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its
 _ADD_TICKET = insert(orm.tickets).returning(*orm.tickets.c)
 
 
-class RoutingRepository(HistoryQueries, ErasureQueries):
+class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
     """Queues, agents, tickets, timers and rules of one tenant, in the caller's transaction."""
 
     def __init__(self, session: AsyncSession, tenant_id: str) -> None:
@@ -41,12 +42,6 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
     def postgres(self) -> bool:
         """Whether row locks with SKIP LOCKED are available."""
         return self.session.get_bind().dialect.name == "postgresql"
-
-    async def _one(self, q: Any) -> Row[Any] | None:
-        return (await self.session.execute(q)).first()
-
-    async def _all(self, q: Any) -> Sequence[Row[Any]]:
-        return (await self.session.execute(q)).all()
 
     # queues -----------------------------------------------------------------
     async def queues(self) -> Sequence[Row[Any]]:
@@ -66,21 +61,17 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         await self.bump_config()
         q = orm.queues
         if exists:
-            await self.session.execute(
+            await self.execute(
                 update(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id).values(**values)
             )
         else:
-            await self.session.execute(
-                insert(q).values(id=queue_id, tenant_id=self.tenant, **values)
-            )
+            await self.execute(insert(q).values(id=queue_id, tenant_id=self.tenant, **values))
 
     async def delete_queue(self, queue_id: str) -> None:
         """Remove a queue."""
         await self.bump_config()
         q = orm.queues
-        await self.session.execute(
-            delete(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id)
-        )
+        await self.execute(delete(q).where(q.c.tenant_id == self.tenant, q.c.id == queue_id))
 
     # configuration versions ---------------------------------------------------
     async def config_version(self) -> int:
@@ -99,7 +90,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         v = orm.config_versions
         insert_ = pg_insert if self.postgres else sqlite_insert
         stmt = insert_(v).values(tenant_id=self.tenant, version=1)
-        await self.session.execute(
+        await self.execute(
             stmt.on_conflict_do_update(
                 index_elements=["tenant_id"], set_={"version": v.c.version + 1}
             )
@@ -124,6 +115,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         customer's last agent first if among them, then by the policy); each row also carries
         `pool`, how many online agents serve the queue (the decision's candidates)."""
         found = statements(want.shape(), postgres=self.postgres).candidates
+        # agents only: the batch's waiting rows need not be written first (nor below)
         return (await self.session.execute(found, want.params(self.tenant))).all()
 
     async def reserve_best(self, want: Want, now: datetime) -> str | None:
@@ -140,26 +132,22 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         """Insert or update an agent."""
         a = orm.agents
         if exists:
-            await self.session.execute(
+            await self.execute(
                 update(a).where(a.c.tenant_id == self.tenant, a.c.id == agent_id).values(**values)
             )
         else:
-            await self.session.execute(
-                insert(a).values(id=agent_id, tenant_id=self.tenant, **values)
-            )
+            await self.execute(insert(a).values(id=agent_id, tenant_id=self.tenant, **values))
 
     async def delete_agent(self, agent_id: str) -> None:
         """Remove an agent."""
         a = orm.agents
-        await self.session.execute(
-            delete(a).where(a.c.tenant_id == self.tenant, a.c.id == agent_id)
-        )
+        await self.execute(delete(a).where(a.c.tenant_id == self.tenant, a.c.id == agent_id))
 
     # claims -----------------------------------------------------------------
     async def reserve(self, agent_id: str, weight: int, now: datetime) -> bool:
         """Atomically take `weight` capacity units of an online agent; False if it would not fit."""
         a = orm.agents.c
-        result = await self.session.execute(
+        result = await self.execute(
             update(orm.agents)
             .where(
                 a.tenant_id == self.tenant,
@@ -185,7 +173,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         """Give capacity back; an agent whose load reaches zero becomes idle now."""
         a = orm.agents.c
         new_load = case((a.load - weight < 0, 0), else_=a.load - weight)
-        await self.session.execute(
+        await self.execute(
             update(orm.agents)
             .where(a.tenant_id == self.tenant, a.id == agent_id)
             .values(load=new_load, idle_since=case((new_load == 0, now), else_=a.idle_since))
@@ -193,7 +181,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
 
     async def claim(self, ticket_id: str, agent_id: str, now: datetime) -> bool:
         """Atomically make `agent_id` the owner of an unowned active ticket; False if taken."""
-        result = await self.session.execute(
+        result = await self.execute(
             update(orm.tickets)
             .where(
                 T.tenant_id == self.tenant,
@@ -228,7 +216,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
             .limit(1)
             .scalar_subquery()
         )
-        row = (await self.session.execute(select(dup.label("dup"), last.label("last")))).one()
+        row = (await self.execute(select(dup.label("dup"), last.label("last")))).one()
         return bool(row.dup), row.last
 
     async def known_messages(self, message_ids: Iterable[str]) -> set[str]:
@@ -237,7 +225,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
         q = select(m.message_id).where(
             m.tenant_id == self.tenant, m.message_id.in_(list(message_ids))
         )
-        return set((await self.session.execute(q)).scalars())
+        return set((await self.execute(q)).scalars())
 
     async def last_agents(self, customer_ids: Iterable[str]) -> dict[str, str]:
         """Each customer's most recent agent (customers who never had one are absent)."""
@@ -291,15 +279,17 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
             select(orm.tickets).where(T.tenant_id == self.tenant, T.id.in_(list(ids)))
         )
 
-    async def add_ticket(self, values: dict[str, Any]) -> Row[Any]:
-        """Insert a ticket (a new id unless given); returns the row."""
+    async def add_ticket(self, values: dict[str, Any]) -> Any:
+        """Insert a ticket (a new id unless given; written with its batch when one is being
+        applied); returns the row."""
         ticket_id = values.pop("id", None) or str(uuid.uuid4())
         row = {"id": ticket_id, "tenant_id": self.tenant, **values}
-        return (await self.session.execute(_ADD_TICKET, row)).one()
+        queued = self._new_ticket(row)
+        return queued if queued is not None else (await self.execute(_ADD_TICKET, row)).one()
 
     async def update_ticket(self, ticket_id: str, **values: Any) -> Row[Any] | None:
         """Change ticket columns; returns the updated row (None if there is no such ticket)."""
-        result = await self.session.execute(
+        result = await self.execute(
             update(orm.tickets)
             .where(T.tenant_id == self.tenant, T.id == ticket_id)
             .values(**values)
@@ -332,7 +322,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries):
 
     async def move_customer(self, from_id: str, to_id: str, ticket_ids: Iterable[str]) -> None:
         """Give tickets to another customer id."""
-        await self.session.execute(
+        await self.execute(
             update(orm.tickets)
             .where(T.tenant_id == self.tenant, T.customer_id == from_id, T.id.in_(list(ticket_ids)))
             .values(customer_id=to_id)

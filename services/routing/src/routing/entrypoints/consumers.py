@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from routing.service_layer import inbound, merge, notes
-from routing.service_layer.context import Ctx, Knobs, buffered_events
+from routing.service_layer.context import Ctx, Knobs, batched
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.crm import (
     CustomerErased,
@@ -39,7 +39,7 @@ def batch_handlers(knobs: Knobs) -> dict[str, BatchEventHandler]:
         tenant, every event written with one outbox statement; in order, as `messages` would."""
         mine = [e for e in events if isinstance(e.data, MessageAttributed)]
         known: dict[str, inbound.Known] = {}
-        async with buffered_events(uow):
+        async with batched(uow):
             for event in mine:
                 if event.tenantid not in known:
                     batch = [e.data for e in mine if e.tenantid == event.tenantid]
@@ -56,7 +56,7 @@ def handlers(knobs: Knobs) -> dict[str, EventHandler]:
     async def messages(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         """sb.messages.attributed.v1: the message joins, reopens or opens a case."""
         if isinstance(event.data, MessageAttributed):
-            async with buffered_events(uow):
+            async with batched(uow):
                 await inbound.on_message(ctx(uow, event), event.data)
 
     async def calls(uow: UnitOfWork, event: CloudEvent[Any]) -> None:

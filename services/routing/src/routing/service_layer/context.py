@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from routing.adapters import writes
 from routing.adapters.repository import RoutingRepository
 from routing.service_layer.snapshot import ConfigCache
 from sbcontracts.envelope import CloudEvent, EventData, new_event
@@ -29,18 +30,24 @@ _PENDING = "routing.pending_events"  # in the session's info while events are bu
 
 
 @asynccontextmanager
-async def buffered_events(uow: UnitOfWork) -> AsyncIterator[None]:
-    """Collect the events emitted inside into one outbox statement, written (in order) when the
-    block completes; on an error nothing is written and the transaction is rolled back anyway."""
+async def batched(uow: UnitOfWork) -> AsyncIterator[None]:
+    """Collect the events emitted inside into one outbox statement and the new tickets, messages
+    and timers into one insert per table, written (in order) when the block completes; a read of
+    those tables inside writes the waiting rows first. On an error nothing is written and the
+    transaction is rolled back anyway."""
     if _PENDING in uow.session.info:  # already buffering: the outer block writes them
         yield
         return
     pending: list[tuple[CloudEvent[Any], str]] = []
     uow.session.info[_PENDING] = pending
+    rows = writes.start(uow.session)
     try:
         yield
     finally:
         del uow.session.info[_PENDING]
+        writes.stop(uow.session)
+    if rows is not None:
+        await rows.write(uow.session)
     await uow.emit_many(pending)
 
 

@@ -1,0 +1,110 @@
+"""Rows a consumer batch appends (tickets, messages, timers), written set-at-a-time.
+
+While a batch is applied its new rows wait in the session; one statement per table writes them
+all when the batch ends. Every other statement of the repository on those tables writes the
+waiting rows first (`TenantQueries.execute`), so a later message of the batch reads what an
+earlier one wrote, exactly as one message per transaction would. Only the agent statements of a
+decision (candidates, reservation) skip that: they never read these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Result, Row, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routing.adapters import orm
+
+_KEY = "routing.pending_rows"  # in the session's info while a batch is applied
+# Built once; every row carries every column (executemany binds the same names for all rows).
+_INSERTS = {
+    "tickets": insert(orm.tickets),
+    "messages": insert(orm.ticket_messages),
+    "timers": insert(orm.timers),
+}
+_COLUMNS = {
+    "tickets": tuple(c.name for c in orm.tickets.c),
+    "messages": tuple(c.name for c in orm.ticket_messages.c if c.name != "id"),
+    "timers": tuple(c.name for c in orm.timers.c if c.name != "id"),
+}
+
+
+@dataclass
+class PendingRows:
+    """New rows of one transaction not written yet, by table, in the order they were added."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {table: [] for table in _INSERTS}
+    )
+
+    def add(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Queue a row (missing columns are NULL); returns the complete row."""
+        full = dict.fromkeys(_COLUMNS[table]) | row
+        self.rows[table].append(full)
+        return full
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert the waiting rows, one statement per table (tickets first), and forget them."""
+        for table, rows in self.rows.items():
+            if rows:
+                self.rows[table] = []
+                await session.execute(_INSERTS[table], rows)
+
+
+def start(session: AsyncSession) -> PendingRows | None:
+    """Collect this session's new rows from now on; None if already collecting (the outer
+    block writes them)."""
+    if _KEY in session.info:
+        return None
+    pending = PendingRows()
+    session.info[_KEY] = pending
+    return pending
+
+
+def stop(session: AsyncSession) -> None:
+    """Stop collecting (the caller writes or drops what was collected)."""
+    session.info.pop(_KEY, None)
+
+
+def pending(session: AsyncSession) -> PendingRows | None:
+    """The session's collector, if a batch is being applied."""
+    found: PendingRows | None = session.info.get(_KEY)
+    return found
+
+
+class TenantQueries:
+    """Statements of one tenant in the caller's transaction, after the waiting rows."""
+
+    session: AsyncSession
+    tenant: str
+
+    async def execute(self, statement: Any, params: Any = None) -> Result[Any]:
+        """Run a statement once the rows waiting in this transaction are written."""
+        waiting = pending(self.session)
+        if waiting is not None:
+            await waiting.write(self.session)
+        return await self.session.execute(statement, params)
+
+    async def _one(self, q: Any) -> Row[Any] | None:
+        return (await self.execute(q)).first()
+
+    async def _all(self, q: Any) -> Sequence[Row[Any]]:
+        return (await self.execute(q)).all()
+
+    def _append(self, table: str, rows: list[dict[str, Any]]) -> bool:
+        """Queue rows when a batch is applied (False: the caller writes them now)."""
+        waiting = pending(self.session)
+        if waiting is None:
+            return False
+        for row in rows:
+            waiting.add(table, row)
+        return True
+
+    def _new_ticket(self, row: dict[str, Any]) -> Any | None:
+        """Queue a ticket when a batch is applied: the row as RETURNING would give it, else None."""
+        waiting = pending(self.session)
+        return None if waiting is None else SimpleNamespace(**waiting.add("tickets", row))
