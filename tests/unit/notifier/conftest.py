@@ -184,3 +184,32 @@ def customer(preferred: str = "whatsapp") -> list[CloudEvent[Any]]:
         updated_at=START,
     )
     return [event_of(created), event_of(updated)]
+
+
+async def state(n: NotifierService) -> dict[str, Any]:
+    """Every row a commerce event can change (random ids and wall-clock fields left out), and
+    the events in the outbox (notification ids left out), to compare two ways of applying."""
+    tables = {
+        "shipments": (orm.shipments, ()),
+        "orders": (orm.orders, ()),
+        "timers": (orm.timers, ("id",)),
+        "gaps": (orm.gap_samples, ("id",)),
+        "notes": (orm.notifications, ("id", "history", "created_at", "updated_at")),
+        "episodes": (orm.episodes, ()),
+    }
+    out: dict[str, Any] = {}
+    async with n.runtime.uow() as uow:
+        for name, (table, skip) in tables.items():
+            rows = (await uow.session.execute(select(table))).mappings().all()
+            out[name] = sorted(str({k: _same(k, v, r) for k, v in r.items() if k not in skip})
+                               for r in rows)  # fmt: skip
+    out["events"] = sorted(
+        str((e.tenantid, e.type, e.subject, e.data.model_dump(exclude={"notification_id"})))
+        for e in await outbox(n)
+    )
+    return out
+
+
+def _same(column: str, value: Any, row: Any) -> Any:
+    """Notification ids are random: a send timer is compared by its kind and time only."""
+    return "<notification>" if column == "ref" and row.get("kind") in ("send", "receipt") else value

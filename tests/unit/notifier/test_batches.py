@@ -7,9 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from notifier.adapters import orm
 from notifier.bootstrap import NotifierService, bootstrap
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import CloudEvent
@@ -24,6 +21,7 @@ from tests.unit.notifier.conftest import (
     order,
     scan,
     settings_for,
+    state,
 )
 
 
@@ -40,28 +38,6 @@ def _history() -> list[CloudEvent[Any]]:
     ]
     orders = [order(dispatch_by=START - timedelta(hours=10)), order(n=2)]
     return [*orders, *scans, scans[3], *[order(n=3, dispatch_by=START + timedelta(hours=1))]]
-
-
-async def _state(n: NotifierService) -> dict[str, Any]:
-    tables = {
-        "shipments": (orm.shipments, ()),
-        "timers": (orm.timers, ("id",)),
-        "gaps": (orm.gap_samples, ("id",)),
-        "notes": (orm.notifications, ("id", "history", "created_at", "updated_at")),
-        "episodes": (orm.episodes, ()),
-    }
-    out: dict[str, Any] = {}
-    async with n.runtime.uow() as uow:
-        for name, (table, skip) in tables.items():
-            rows = (await uow.session.execute(select(table))).mappings().all()
-            out[name] = sorted(str({k: _same(k, v, r) for k, v in r.items() if k not in skip})
-                               for r in rows)  # fmt: skip
-    return out
-
-
-def _same(column: str, value: Any, row: Any) -> Any:
-    """Notification ids are random: a send timer is compared by its kind and time only."""
-    return "<notification>" if column == "ref" and row.get("kind") in ("send", "receipt") else value
 
 
 async def _service(path: Path) -> NotifierService:
@@ -86,11 +62,11 @@ async def test_a_batch_ends_where_one_transaction_per_event_ends(tmp_path: Path)
     await sub.batch_handler(
         [Record(sub.topics[0], 0, i, None, encode(e)) for i, e in enumerate(events)]
     )
-    expected, got = await _state(one_by_one), await _state(batched)
+    expected, got = await state(one_by_one), await state(batched)
     assert got == expected
     assert len(got["notes"]) == 2 and len(got["timers"]) >= 2 and got["gaps"]
     for service in (one_by_one, batched):
         await service.tick()
-    assert await _state(batched) == await _state(one_by_one)
+    assert await state(batched) == await state(one_by_one)
     await one_by_one.runtime.stop()
     await batched.runtime.stop()

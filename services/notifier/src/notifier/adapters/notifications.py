@@ -10,7 +10,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
-from notifier.adapters.sql import drop_pending, is_postgres, memo, write_later
+from notifier.adapters.sql import delete_later, is_postgres, memo, write_later
 
 N = orm.notifications.c
 SENT = ("sent", "delivered")
@@ -145,12 +145,9 @@ class Notifications:
         write_later(self.session, orm.timers, keys=TIMER_KEY, row=row)
 
     async def disarm(self, kind: str, ref: str) -> None:
-        """Drop the timer of this kind for `ref`, if any (also one armed in this transaction)."""
-        drop_pending(self.session, orm.timers, keys=TIMER_KEY, values=(self.tenant, kind, ref))
-        t = orm.timers.c
-        await self.session.execute(
-            delete(orm.timers).where(t.tenant_id == self.tenant, t.kind == kind, t.ref == ref)
-        )
+        """Drop the timer of this kind for `ref`, if any (also one armed in this transaction;
+        deleted at commit, one statement for a whole batch)."""
+        delete_later(self.session, orm.timers, keys=TIMER_KEY, values=(self.tenant, kind, ref))
 
 
 async def claim_due(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:

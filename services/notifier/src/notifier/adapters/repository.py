@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
@@ -17,6 +18,57 @@ from notifier.domain.delays import GapStats
 from notifier.domain.episodes import Episode
 from notifier.domain.policy import Customer
 from notifier.domain.shipments import Shipment
+
+SHIP, ORDER = orm.shipments.c, orm.orders.c
+
+
+@dataclass(frozen=True)
+class _Order:
+    """An order row as `Repository.order` returns it (read, preloaded or written)."""
+
+    tenant_id: str
+    order_id: str
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    promised_to: date | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> _Order:
+        return cls(
+            row.tenant_id, row.order_id, row.customer_email, row.customer_phone, row.language,
+            row.timezone, row.promised_to,
+        )  # fmt: skip
+
+
+def _shipments_with_orders(tenant: str) -> Select[Any]:
+    """Shipments of a tenant with their order's columns (`o_order_id` None: no order yet)."""
+    o, s = ORDER, SHIP
+    columns = (o.customer_email, o.customer_phone, o.language, o.timezone, o.promised_to)
+    return (
+        select(orm.shipments, o.order_id.label("o_order_id"), *columns)
+        .outerjoin(orm.orders, (o.tenant_id == s.tenant_id) & (o.order_id == s.order_id))
+        .where(s.tenant_id == tenant)
+    )
+
+
+def _shipment(row: Any) -> Shipment:
+    return Shipment(
+        row.shipment_id,
+        row.carrier,
+        order_id=row.order_id,
+        status=row.status,
+        last_scan_at=row.last_scan_at,
+        estimate_to=row.estimate_to,
+        promised_to=row.promised_to,
+        dispatch_by=row.dispatch_by,
+        dispatched=row.dispatched,
+    )
+
+
+def _episode(row: Any) -> Episode:
+    return Episode(row.number, row.open, row.reason, row.alerts, row.alerted_estimate)
 
 
 class Repository(ErasureQueries):
@@ -44,41 +96,41 @@ class Repository(ErasureQueries):
 
     # orders and shipments -------------------------------------------------------
     async def put_order(self, order_id: str, **values: Any) -> None:
-        """Record an order's contact data and promise."""
-        await self._put(orm.orders, {"order_id": order_id}, values)
+        """Record an order's contact data and promise (written at commit, one statement for a
+        whole batch; `values` names every column, so the last write wins like one upsert each)."""
+        row = {"tenant_id": self.tenant, "order_id": order_id, **values}
+        memo(self.session)[("order", self.tenant, order_id)] = _Order(**row)
+        write_later(self.session, orm.orders, keys=("tenant_id", "order_id"), row=row)
 
-    async def order(self, order_id: str) -> Row[Any] | None:
-        """An order, if known."""
+    async def order(self, order_id: str) -> Any | None:
+        """An order, if known (this transaction's writes and preloaded rows first)."""
+        key = ("order", self.tenant, order_id)
+        known = memo(self.session)
+        if key in known:
+            return known[key]
         c = orm.orders.c
         return await self._one(
             select(orm.orders).where(c.tenant_id == self.tenant, c.order_id == order_id)
         )
 
     async def shipment(self, shipment_id: str) -> Shipment | None:
-        """A shipment with its order's promise, if known (this transaction's writes included)."""
-        written = memo(self.session).get(("ship", self.tenant, shipment_id))
-        if written is not None:
-            return written
-        s, o = orm.shipments.c, orm.orders.c
-        q = (
-            select(orm.shipments, o.promised_to)
-            .outerjoin(orm.orders, (o.tenant_id == s.tenant_id) & (o.order_id == s.order_id))
-            .where(s.tenant_id == self.tenant, s.shipment_id == shipment_id)
-        )
-        row = await self._one(q)
-        if row is None:
+        """A shipment with its order's promise, if known (this transaction's writes and
+        preloaded rows included)."""
+        key, known = ("ship", self.tenant, shipment_id), memo(self.session)
+        if key in known:
+            ship = known[key]
+        else:
+            row = await self._one(
+                _shipments_with_orders(self.tenant).where(SHIP.shipment_id == shipment_id)
+            )
+            ship = _shipment(row) if row else None
+        if ship is None:
             return None
-        return Shipment(
-            row.shipment_id,
-            row.carrier,
-            order_id=row.order_id,
-            status=row.status,
-            last_scan_at=row.last_scan_at,
-            estimate_to=row.estimate_to,
-            promised_to=row.promised_to,
-            dispatch_by=row.dispatch_by,
-            dispatched=row.dispatched,
-        )
+        # the promise is the order's: one written in this transaction may be newer than the read
+        order = known.get(("order", self.tenant, ship.order_id))
+        if order is not None and order.promised_to != ship.promised_to:
+            ship = replace(ship, promised_to=order.promised_to)
+        return ship
 
     async def put_shipment(self, s: Shipment, *, tracking_number: str) -> None:
         """Save a shipment's state (written at commit, one statement for a whole batch)."""
@@ -97,6 +149,40 @@ class Repository(ErasureQueries):
         }
         write_later(self.session, orm.shipments, keys=("tenant_id", "shipment_id"), row=row)
 
+    async def preload(self, shipment_ids: Iterable[str]) -> None:
+        """Read these shipments (with their orders) and their latest episodes, two statements for
+        a whole batch, so the events of the batch find them here instead of reading one each.
+        Only what this transaction has not read or written yet is read; absence is remembered."""
+        known = memo(self.session)
+        ids = sorted({i for i in shipment_ids if ("ship", self.tenant, i) not in known})
+        if not ids:
+            return
+        rows = (await self.session.execute(
+            _shipments_with_orders(self.tenant).where(SHIP.shipment_id.in_(ids))
+        )).all()  # fmt: skip
+        episodes = {i: Episode() for i in ids}
+        for i in ids:
+            known[("ship", self.tenant, i)] = None
+        for row in rows:
+            known[("ship", self.tenant, row.shipment_id)] = _shipment(row)
+            order_key = ("order", self.tenant, row.order_id)
+            if row.order_id is not None and order_key not in known:
+                known[order_key] = _Order.of(row) if row.o_order_id is not None else None
+        e = orm.episodes.c
+        latest = (
+            select(e.shipment_id, func.max(e.number).label("number"))
+            .where(e.tenant_id == self.tenant, e.shipment_id.in_(ids))
+            .group_by(e.shipment_id)
+            .subquery()
+        )
+        q = select(orm.episodes).join(
+            latest, (e.shipment_id == latest.c.shipment_id) & (e.number == latest.c.number)
+        )
+        for row in await self.session.execute(q.where(e.tenant_id == self.tenant)):
+            episodes[row.shipment_id] = _episode(row)
+        for i, ep in episodes.items():  # an episode written in this transaction stays
+            known.setdefault(("episode", self.tenant, i), ep)
+
     async def tracking_number(self, shipment_id: str) -> str:
         """The tracking number of a shipment ('' when unknown; read in the worker, after commit)."""
         c = orm.shipments.c
@@ -109,7 +195,10 @@ class Repository(ErasureQueries):
 
     # episodes and learned gaps --------------------------------------------------
     async def episode(self, shipment_id: str) -> Episode:
-        """The latest delay episode of a shipment (number 0: none yet)."""
+        """The latest delay episode of a shipment (number 0: none yet; read once per transaction)."""
+        key, known = ("episode", self.tenant, shipment_id), memo(self.session)
+        if key in known:
+            return known[key]
         c = orm.episodes.c
         q = (
             select(orm.episodes)
@@ -118,12 +207,12 @@ class Repository(ErasureQueries):
             .limit(1)
         )
         row = await self._one(q)
-        if row is None:
-            return Episode()
-        return Episode(row.number, row.open, row.reason, row.alerts, row.alerted_estimate)
+        known[key] = _episode(row) if row else Episode()
+        return known[key]
 
     async def put_episode(self, shipment_id: str, ep: Episode, *, now: datetime) -> None:
-        """Save an episode (opening it when new, stamping the close)."""
+        """Save an episode (opening it when new, stamping the close); it is now the latest."""
+        memo(self.session)[("episode", self.tenant, shipment_id)] = ep
         values: dict[str, Any] = {
             "open": ep.open,
             "reason": ep.reason or "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, delete, event, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,9 +42,12 @@ def memo(session: AsyncSession) -> dict[Any, Any]:
 # Write-behind: a consumer batch applies hundreds of events in one transaction; rows written per
 # event (shipment state, timers, gap samples) are kept here, last write per key wins, and written
 # by one multi-row statement per table when the transaction commits (SQLAlchemy's before_commit,
-# which runs inside the async commit, so the sync API is allowed). Reads of those rows go through
-# the repositories, which look here first.
+# which runs inside the async commit, so the sync API is allowed). Rows deleted per event (timers
+# disarmed) are kept too and deleted by one statement per table, before that table's upserts (a
+# key re-written after its delete is dropped from the deletes, so either order ends the same).
+# Reads of those rows go through the repositories, which look here first.
 PENDING = "notifier.pending"
+DELETES = "notifier.deletes"
 
 
 def write_later(
@@ -52,7 +55,12 @@ def write_later(
 ) -> None:
     """Upsert `row` at commit (keyed by `keys`; empty keys: a plain insert, every row kept)."""
     rows = session.info.setdefault(PENDING, {}).setdefault((table, tuple(keys)), {})
-    rows[tuple(row[k] for k in keys) if keys else len(rows)] = row
+    if keys:
+        values = tuple(row[k] for k in keys)
+        session.info.get(DELETES, {}).get((table, tuple(keys)), set()).discard(values)
+        rows[values] = row
+    else:
+        rows[len(rows)] = row
 
 
 def drop_pending(
@@ -62,7 +70,22 @@ def drop_pending(
     session.info.get(PENDING, {}).get((table, tuple(keys)), {}).pop(values, None)
 
 
+def delete_later(
+    session: AsyncSession, table: Table, *, keys: Sequence[str], values: tuple[Any, ...]
+) -> None:
+    """Delete the row with these key values at commit (and forget a pending upsert of it)."""
+    drop_pending(session, table, keys=keys, values=values)
+    session.info.setdefault(DELETES, {}).setdefault((table, tuple(keys)), set()).add(values)
+
+
 def _flush(session: Session) -> None:
+    deletes: dict[tuple[Table, tuple[str, ...]], set[tuple[Any, ...]]] = session.info.pop(
+        DELETES, {}
+    )
+    for (table, keys), gone in deletes.items():
+        if gone:
+            columns = tuple_(*(table.c[k] for k in keys))
+            session.execute(delete(table).where(columns.in_(sorted(gone, key=repr))))
     pending: dict[tuple[Table, tuple[str, ...]], dict[Any, dict[str, Any]]] = session.info.pop(
         PENDING, {}
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,28 +18,48 @@ from sbcontracts.events.ingest import (
 from sbcontracts.topics import COMMERCE, CUSTOMERS, MESSAGES, RECEIPTS, TICKETS
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
-from sbkit.runtime import EventHandler, ServiceRuntime
+from sbkit.runtime import BatchEventHandler, EventHandler, ServiceRuntime
 
 Clock = Callable[[], datetime]
+Outbox = list[tuple[CloudEvent[Any], str]]
 
 
-def handlers(clock: Clock, tracking_url: str) -> dict[str, EventHandler]:
-    """The consumers by name, bound to the service's clock."""
+def handlers(
+    clock: Clock, tracking_url: str
+) -> tuple[dict[str, EventHandler], dict[str, BatchEventHandler]]:
+    """The consumers by name, bound to the service's clock, and those with a set-at-a-time batch
+    path (same effect as the per-event handler applied to each event in order)."""
 
-    def ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
+    def ctx(uow: UnitOfWork, event: CloudEvent[Any], outbox: Outbox | None = None) -> Ctx:
         return Ctx(
             uow, event.tenantid, clock(), tracking_url,
-            correlation_id=event.correlationid, causation_id=event.id,
+            correlation_id=event.correlationid, causation_id=event.id, outbox=outbox,
         )  # fmt: skip
 
-    async def commerce(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
+    async def commerce(
+        uow: UnitOfWork, event: CloudEvent[Any], outbox: Outbox | None = None
+    ) -> None:
         """sb.commerce.v1: orders and carrier scans."""
         if isinstance(event.data, OrderData):
-            await tracking.on_order(ctx(uow, event), event.data)
+            await tracking.on_order(ctx(uow, event, outbox), event.data)
         elif isinstance(event.data, ShipmentEventReceived):
             if event.data.estimate_to and event.data.estimate_to.year < 2000:
                 raise PoisonMessage("estimate before 2000: a carrier placeholder, not a date")
-            await tracking.on_scan(ctx(uow, event), event.data)
+            await tracking.on_scan(ctx(uow, event, outbox), event.data)
+
+    async def commerce_batch(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
+        """A batch of sb.commerce.v1 events, set at a time: its shipments, their orders and latest
+        episodes read with one statement each per tenant, then every event applied in order as
+        `commerce` would (rows written behind at commit), its events emitted with one statement."""
+        by_tenant: dict[str, list[CloudEvent[Any]]] = {}
+        for event in events:
+            by_tenant.setdefault(event.tenantid, []).append(event)
+        for same in by_tenant.values():
+            await tracking.preload(ctx(uow, same[0]), [e.data for e in same])
+        outbox: Outbox = []
+        for event in events:
+            await commerce(uow, event, outbox)
+        await uow.emit_many(outbox)
 
     async def people(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         """sb.customers.v1: the customer read model."""
@@ -59,13 +79,14 @@ def handlers(clock: Clock, tracking_url: str) -> dict[str, EventHandler]:
         if isinstance(event.data, MessageReceived):
             await customers.on_message(ctx(uow, event), event.data)
 
-    return {
+    per_event: dict[str, EventHandler] = {
         "commerce": commerce,
         "customers": people,
         "tickets": tickets,
         "receipts": receipts,
         "messages": messages,
     }
+    return per_event, {"commerce": commerce_batch}
 
 
 TOPICS = {
@@ -86,6 +107,11 @@ def register(
 ) -> None:
     """Subscribe notifier's consumers (`rename` maps topic names, for isolated tests)."""
     names = dict(rename or {})
-    by_name = handlers(clock, tracking_url)
+    by_name, batched = handlers(clock, tracking_url)
     for consumer, topic in TOPICS.items():
-        runtime.consume(consumer, [names.get(topic, topic)], by_name[consumer])
+        runtime.consume(
+            consumer,
+            [names.get(topic, topic)],
+            by_name[consumer],
+            handle_batch=batched.get(consumer),
+        )

@@ -9,7 +9,7 @@ from typing import Any
 from notifier.adapters.notifications import Notifications
 from notifier.adapters.repository import Repository
 from notifier.domain.policy import Policy
-from sbcontracts.envelope import EventData, new_event
+from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
 
@@ -24,6 +24,7 @@ class Ctx:
     tracking_url: str = "https://track.example.com/{carrier}/{tracking_number}"
     correlation_id: str | None = None
     causation_id: str | None = None
+    outbox: list[tuple[CloudEvent[Any], str]] | None = None  # a batch's events, emitted at its end
     repo: Repository = field(init=False)
     notes: Notifications = field(init=False)
 
@@ -32,7 +33,8 @@ class Ctx:
         self.notes = Notifications(self.uow.session, self.tenant)
 
     async def emit(self, data: EventData, *, key: str) -> None:
-        """Queue an event of this tenant in the outbox, keyed by tenant + `key`."""
+        """Queue an event of this tenant in the outbox, keyed by tenant + `key` (in a batch: kept
+        in order in `outbox`, which the batch writes with one statement before it commits)."""
         event = new_event(
             data,
             tenant_id=self.tenant,
@@ -41,7 +43,10 @@ class Ctx:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        await self.uow.emit(event, key=partition_key(self.tenant, key))
+        if self.outbox is None:
+            await self.uow.emit(event, key=partition_key(self.tenant, key))
+        else:
+            self.outbox.append((event, partition_key(self.tenant, key)))
 
     async def policy(self) -> Policy:
         """The tenant's policy (defaults where unset)."""

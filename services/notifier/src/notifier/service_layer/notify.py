@@ -55,7 +55,8 @@ async def create(ctx: Ctx, ship: Shipment, alert: Alert, *, policy: Policy) -> N
         created_at=ctx.now,
         updated_at=ctx.now,
     )
-    await announce(ctx, nid, decision, common(nid, customer_id, ship, alert, decision), ticket)
+    fields = common(nid, customer_id, ship, alert, decision)
+    await announce(ctx, nid, decision, fields, ticket, note=note, language=language)
 
 
 def common(
@@ -75,21 +76,27 @@ def common(
 
 
 async def announce(
-    ctx: Ctx, nid: str, decision: Decision, fields: dict[str, Any], ticket: str | None
+    ctx: Ctx,
+    nid: str,
+    decision: Decision,
+    fields: dict[str, Any],
+    ticket: str | None,
+    *,
+    note: str | None,
+    language: str | None,
 ) -> None:
-    """Emit the decision and arm the send timer (now, or when the deferral ends)."""
+    """Emit the decision (with the note and language just recorded) and arm the send timer (now,
+    or when the deferral ends)."""
     data: NotificationData
     if decision.status == "suppressed":
-        note = None
-        if ticket:
-            row = await ctx.notes.get(nid)
-            note = InternalNote(ticket_id=ticket, text=row.note if row else "delayed shipment")
-        data = NotificationSuppressed(**fields, occurred_at=ctx.now, note=note)
+        internal = (
+            InternalNote(ticket_id=ticket, text=note or "delayed shipment") if ticket else None
+        )
+        data = NotificationSuppressed(**fields, occurred_at=ctx.now, note=internal)
     else:
         due = decision.not_before or ctx.now
-        row = await ctx.notes.get(nid)
         data = NotificationScheduled(
-            **fields, occurred_at=ctx.now, not_before=due, language=row.language if row else None
+            **fields, occurred_at=ctx.now, not_before=due, language=language
         )
         await ctx.notes.arm(SEND, nid, due_at=due)
     await ctx.emit(data, key=fields["customer_id"])

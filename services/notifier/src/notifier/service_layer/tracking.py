@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -14,6 +15,21 @@ from sbcontracts.events.ingest import OrderData, ShipmentEventReceived
 
 STALL = "stall"
 CUTOFF = "cutoff"
+
+
+def shipment_ids(data: object) -> list[str]:
+    """The shipments a commerce event touches (to read a batch's shipments at once)."""
+    if isinstance(data, OrderData):
+        return [ref.shipment_id for ref in data.shipments]
+    if isinstance(data, ShipmentEventReceived):
+        return [data.shipment_id]
+    return []
+
+
+async def preload(ctx: Ctx, events: Iterable[object]) -> None:
+    """Read the shipments these events of `ctx`'s tenant touch (and their orders and episodes)
+    at once; the use cases then find them in the transaction instead of reading one each."""
+    await ctx.repo.preload(i for data in events for i in shipment_ids(data))
 
 
 async def on_order(ctx: Ctx, order: OrderData) -> None:
