@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.adapters import orm
@@ -72,19 +72,6 @@ class CustomerQueries:
         for r in rows:
             r["shipments"] = [x for x in ships if x["order_id"] == r["order_id"]]
         return rows
-
-    async def last_message(self, customer_id: str) -> dict[str, Any] | None:
-        """The latest message on the timeline (the last contact)."""
-        t = orm.timeline.c
-        q = (
-            select(orm.timeline)
-            # inline 'message' so PostgreSQL can use the partial index in a generic plan too
-            .where(t.customer_id == customer_id, t.kind == literal("message", literal_execute=True))
-            .order_by(t.occurred_at.desc(), t.id.desc())
-            .limit(1)
-        )
-        rows = _rows(await self.session.execute(q))
-        return rows[0] if rows else None
 
     async def timeline(
         self, customer_id: str, *, before: tuple[datetime, int] | None, limit: int

@@ -6,6 +6,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.adapters.card_read import read_card
 from crm.adapters.queries import CustomerQueries
 from crm.domain.handles import HandleKey, InvalidHandle
 from crm.service_layer.context import Ctx
@@ -63,27 +64,32 @@ async def live_row(ctx: Ctx, customer_id: str) -> Any:
 
 
 async def card(ctx: Ctx, customer_id: str) -> dict[str, Any]:
-    """The card of a customer (of the survivor when the id was merged away)."""
-    row = await live_row(ctx, customer_id)
-    q = CustomerQueries(ctx.uow.session, ctx.tenant)
-    attrs = _attributes(await q.attributes(row.id))
-    last = await q.last_message(row.id)
-    merged_ids = await q.merged_into(row.id)
-    tickets = await q.tickets([row.id, *merged_ids])
-    created = _aware(row.created_at)
+    """The card of a customer (of the survivor when the id was merged away), in one query."""
+    parts = await read_card(ctx.uow.session, ctx.tenant, customer_id)
+    if not parts:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    row = parts["customer"][0]
+    attrs = _attributes(parts["attributes"])
+    tickets = parts["tickets"]
+    shipments: dict[str, list[dict[str, Any]]] = {}
+    for s in parts["shipments"]:
+        shipments.setdefault(s["order_id"], []).append(s)
+    created = _aware(row["created_at"])
     return {
-        "id": row.id,
+        "id": row["id"],
         "requested_id": customer_id,
-        "merged_ids": merged_ids,
-        "identities": [_identity(i) for i in await q.identities(row.id)],
+        "merged_ids": [m["id"] for m in parts["merged"]],
+        "identities": [_identity(i) for i in parts["identities"]],
         "attributes": attrs,
         **{f: attrs[f]["value"] if f in attrs else None for f in PROFILE_FIELDS},
-        "consents": _consents(await q.consents(row.id)),
+        "consents": _consents(parts["consents"]),
         "created_at": created,
         "tenure_days": (ctx.now - created).days,
-        "orders": [_order(o) for o in await q.orders(row.id)],
+        "orders": [
+            _order({**o, "shipments": shipments.get(o["order_id"], [])}) for o in parts["orders"]
+        ],
         "open_tickets": [_ticket(t) for t in tickets if t["status"] not in CLOSED],
-        "last_contact": _last_contact(last, tickets),
+        "last_contact": _last_contact(next(iter(parts["last_message"]), None), tickets),
     }
 
 
