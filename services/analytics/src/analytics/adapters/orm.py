@@ -36,6 +36,30 @@ components = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Additive rollups of `components`, kept in the same transaction as every upsert of it: per
+# UTC day without the agent dimension, and per UTC day and tenant only. A read over whole days
+# of a total or a queue/channel grouping sums these instead of the 15-minute rows.
+daily = Table(
+    "kpi_daily",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("day", DateTime(timezone=True), primary_key=True),
+    Column("queue", String(100), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("bin", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+daily_total = Table(
+    "kpi_daily_total",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("day", DateTime(timezone=True), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("bin", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 thresholds = Table(
     "kpi_thresholds",
     metadata,

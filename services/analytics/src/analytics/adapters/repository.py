@@ -6,14 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, and_, case, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.adapters.orm import components, thresholds
-from analytics.domain.components import Bucket, Increment
+from analytics.adapters.orm import components, daily, daily_total, thresholds
+from analytics.domain.components import Bucket, Increment, day_of
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
+from analytics.domain.parts import OTHER, Needs
 
 GROUPS = ("queue", "channel", "agent")
 
@@ -23,9 +24,9 @@ def utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _insert(session: AsyncSession) -> Any:
+def _insert(session: AsyncSession, table: Table) -> Any:
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(components)
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # Summed increments of many buckets: (bucket, component name, bin) -> value.
@@ -53,24 +54,63 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
-    same order, so they wait for each other instead of deadlocking). One cached statement
-    executed for many parameter sets: compiling a multi-row VALUES cost more than the upsert."""
-    rows = [
-        dict(zip(_COLUMNS, (*_key(item), item[1]), strict=True))
-        for item in sorted(deltas.items(), key=_key)
-        if item[1]
-    ]
+    same order, so they wait for each other instead of deadlocking), then the same sums into the
+    daily rollups (same order of tables in every batch). One cached statement per table executed
+    for many parameter sets: compiling a multi-row VALUES cost more than the upsert."""
+    rows = [(*_key(item), item[1]) for item in deltas.items() if item[1]]
     if not rows:
         return
-    stmt = _insert(session)
+    per_day: dict[tuple[Any, ...], int] = {}
+    per_tenant_day: dict[tuple[Any, ...], int] = {}
+    for tenant, at, queue, channel, _, name, bin_, value in rows:
+        day = day_of(at)
+        grouped = (tenant, day, queue, channel, name, bin_)
+        per_day[grouped] = per_day.get(grouped, 0) + value  # a sum of 0 still marks it as seen
+        total = (tenant, day, name, bin_)
+        per_tenant_day[total] = per_tenant_day.get(total, 0) + value
+    await _upsert(session, components, rows)
+    await _upsert(session, daily, [(*k, v) for k, v in per_day.items()])
+    await _upsert(session, daily_total, [(*k, v) for k, v in per_tenant_day.items()])
+
+
+async def _upsert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Add `value` (the last column) to each row of `table`, inserting missing rows."""
+    names = [c.name for c in table.columns]
+    stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[c.name for c in components.primary_key.columns],
-        set_={"value": components.c.value + stmt.excluded.value},
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={"value": table.c.value + stmt.excluded.value},
     )
-    await session.execute(stmt, rows)
+    await session.execute(stmt, [dict(zip(names, r, strict=True)) for r in sorted(rows)])
 
 
-_COLUMNS = ("tenant_id", "interval_start", "queue", "channel", "agent", "name", "bin", "value")
+def _source(group_by: str | None, whole_days: bool) -> tuple[Table, Any]:
+    """The table to sum for a grouping (whole days: a rollup when one keeps that grouping)."""
+    if not whole_days:
+        return components, components.c.interval_start
+    if group_by is None:
+        return daily_total, daily_total.c.day
+    if group_by in daily.c:
+        return daily, daily.c.day
+    raise ValueError(f"no daily rollup keeps {group_by}")
+
+
+def _read_as(table: Table, needs: Needs | None) -> tuple[Any, Any]:
+    """The (name, bin) a stored row is read as: `Needs.reduce` in SQL (the raw ones without)."""
+    name, bin_ = table.c.name, table.c.bin
+    if needs is None:
+        return name, bin_
+    wanted = name.in_(sorted(needs.names))
+    bands = [
+        (and_(name == n, bin_ <= limit), limit)
+        for n, limits in needs.limits.items()
+        for limit in limits
+    ]
+    bands += [(name == n, limits[-1] + 1) for n, limits in needs.limits.items()]
+    return (
+        case((wanted, name), else_=literal(OTHER)),
+        case(*bands, (wanted, bin_), else_=literal(0)),
+    )
 
 
 async def sums(
@@ -82,24 +122,29 @@ async def sums(
     group_by: str | None = None,
     by_interval: bool = False,
     names: Sequence[str] | None = None,
+    needs: Needs | None = None,
+    whole_days: bool = False,
 ) -> dict[tuple[str, datetime | None], Totals]:
-    """Summed components per (group value, interval start) over [start, end); cost O(buckets)."""
-    group = components.c[group_by] if group_by else None
-    cols: list[Any] = [components.c.name, components.c.bin]
-    cols += [group] if group is not None else []
-    cols += [components.c.interval_start] if by_interval else []
-    q = select(*cols, func.sum(components.c.value)).where(
-        components.c.tenant_id == tenant, components.c.interval_start < end
-    )
+    """Summed components per (group value, interval start) over [start, end); cost O(rows read).
+    `needs`: only what some KPIs read (`Needs.reduce`); `whole_days` (start and end at UTC
+    midnights): read a daily rollup, whose intervals are days."""
+    table, at = _source(group_by, whole_days)
+    name, bin_ = _read_as(table, needs)
+    cols: list[Any] = [name.label("name"), bin_.label("bin")]
+    cols += [table.c[group_by].label("grp")] if group_by else []
+    cols += [at.label("at")] if by_interval else []
+    rows = select(*cols, table.c.value).where(table.c.tenant_id == tenant, at < end)
     if start is not None:
-        q = q.where(components.c.interval_start >= start)
+        rows = rows.where(at >= start)
     if names is not None:
-        q = q.where(components.c.name.in_(names))
+        rows = rows.where(table.c.name.in_(names))
+    read = rows.subquery()
+    keys = [read.c[c.name] for c in cols]
     out: dict[tuple[str, datetime | None], Totals] = {}
-    for row in await session.execute(q.group_by(*cols)):
-        g = row[2] if group is not None else ""
-        at = utc(row[-2]) if by_interval else None
-        out.setdefault((g, at), Totals()).add(row[0], row[1], int(row[-1]))
+    for row in await session.execute(select(*keys, func.sum(read.c.value)).group_by(*keys)):
+        g = row.grp if group_by else ""
+        slot = utc(row.at) if by_interval else None
+        out.setdefault((g, slot), Totals()).add(row.name, row.bin, int(row[-1]))
     return out
 
 
@@ -120,22 +165,26 @@ async def sums_by_tenant(
 
 
 async def categories(
-    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+    session: AsyncSession,
+    *,
+    tenant: str,
+    start: datetime | None,
+    end: datetime,
+    whole_days: bool = False,
 ) -> list[tuple[datetime, str, int]]:
-    """(interval start, category, count) of classified cases in [start, end)."""
+    """(interval start, category, count) of classified cases in [start, end) (`whole_days`: from
+    the per-tenant daily rollup, per day)."""
+    table, at = _source(None, whole_days)
     q = (
-        select(components.c.interval_start, components.c.name, func.sum(components.c.value))
-        .where(
-            components.c.tenant_id == tenant,
-            components.c.interval_start >= start,
-            components.c.interval_start < end,
-            components.c.name.like("cat:%"),
-        )
-        .group_by(components.c.interval_start, components.c.name)
-        .order_by(components.c.interval_start)
+        select(at, table.c.name, func.sum(table.c.value))
+        .where(table.c.tenant_id == tenant, at < end, table.c.name.like("cat:%"))
+        .group_by(at, table.c.name)
+        .order_by(at)
     )
+    if start is not None:
+        q = q.where(at >= start)
     rows = await session.execute(q)
-    return [(utc(at), name[4:], int(n)) for at, name, n in rows if n]  # 0: all re-classified
+    return [(utc(day), name[4:], int(n)) for day, name, n in rows if n]  # 0: all re-classified
 
 
 async def get_thresholds(session: AsyncSession, tenant: str) -> dict[str, Threshold]:

@@ -45,6 +45,32 @@ def interval_of(at: datetime) -> datetime:
     return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
 
 
+DAY = timedelta(days=1)
+
+
+def day_of(at: datetime) -> datetime:
+    """The UTC midnight starting the day of `at` (the key of the daily rollups)."""
+    return interval_of(at).replace(hour=0, minute=0)
+
+
+def split_days(
+    start: datetime | None, end: datetime
+) -> list[tuple[datetime | None, datetime, bool]]:
+    """[start, end) as (start, end, whole_days) pieces: the whole UTC days inside, and the ragged
+    edges before and after them (start None: from the beginning)."""
+    first = None if start is None else day_of(start + DAY - timedelta(microseconds=1))
+    last = day_of(end)
+    if first is not None and first >= last:
+        return [(start, end, False)]
+    pieces: list[tuple[datetime | None, datetime, bool]] = []
+    if start is not None and first is not None and start < first:
+        pieces.append((start, first, False))
+    pieces.append((first, last, True))
+    if last < end:
+        pieces.append((last, end, False))
+    return pieces
+
+
 def wait_second(wait_ms: int) -> int:
     """Per-second wait bin: ceil(seconds), so `wait <= T s` is exactly `bin <= T`."""
     return min(math.ceil(wait_ms / 1000), MAX_WAIT_S + 1)

@@ -9,7 +9,7 @@ from typing import Any
 
 from analytics.adapters import facts, repository
 from analytics.domain import presence
-from analytics.domain.components import INTERVAL, interval_of
+from analytics.domain.components import DAY, INTERVAL, day_of, interval_of, split_days
 from analytics.domain.kpis import (
     CUMULATIVE,
     FINAL,
@@ -21,6 +21,7 @@ from analytics.domain.kpis import (
     evaluate,
 )
 from analytics.domain.lights import Direction, Threshold, colour_of
+from analytics.domain.parts import Needs, needs
 from analytics.service_layer.errors import InvalidQuery
 from sbkit.db.uow import UnitOfWork
 
@@ -63,6 +64,45 @@ def validate(q: KpiQuery, *, retention: timedelta) -> None:
         raise InvalidQuery("interval must be a multiple of 15 minutes")
 
 
+def _days_fit(q: KpiQuery) -> bool:
+    """Whether every whole UTC day of the range falls in one slot of the answer (then whole days
+    may be read from the daily rollups): one total, or day-multiple slots from a midnight."""
+    return q.interval is None or (not q.interval % DAY and q.start == day_of(q.start))
+
+
+async def _sums(
+    uow: UnitOfWork,
+    tenant: str,
+    q: KpiQuery,
+    *,
+    start: datetime | None,
+    end: datetime,
+    by_interval: bool = False,
+    names: Sequence[str] | None = None,
+    needs: Needs | None = None,
+) -> dict[tuple[str, datetime | None], Totals]:
+    """`repository.sums` over [start, end): whole days from a daily rollup where the grouping
+    and the slots allow, the ragged edges (and agent groupings) from the 15-minute rows."""
+    rollup = q.group_by != "agent" and (not by_interval or _days_fit(q))
+    pieces = split_days(start, end) if rollup else [(start, end, False)]
+    out: dict[tuple[str, datetime | None], Totals] = {}
+    for s, e, whole_days in pieces:
+        found = await repository.sums(
+            uow.session,
+            tenant=tenant,
+            start=s,
+            end=e,
+            group_by=q.group_by,
+            by_interval=by_interval,
+            names=names,
+            needs=needs,
+            whole_days=whole_days,
+        )
+        for key, totals in found.items():
+            out.setdefault(key, Totals()).merge(totals)
+    return out
+
+
 def _slot(q: KpiQuery, at: datetime | None) -> datetime:
     if q.interval is None or at is None:
         return q.start
@@ -82,14 +122,7 @@ async def _cumulative(
     uow: UnitOfWork, tenant: str, q: KpiQuery, rows: dict[tuple[str, datetime], Totals]
 ) -> None:
     """Give each row the backlog parts summed since the beginning up to its slot's end (`*_cum`)."""
-    before = await repository.sums(
-        uow.session,
-        tenant=tenant,
-        start=None,
-        end=q.start,
-        group_by=q.group_by,
-        names=CUMULATIVE_PARTS,
-    )
+    before = await _sums(uow, tenant, q, start=None, end=q.start, names=CUMULATIVE_PARTS)
     running = {g: t for (g, _), t in before.items()}
     for key in sorted(rows, key=lambda k: k[1]):
         acc = running.setdefault(key[0], Totals())
@@ -105,12 +138,12 @@ async def _final(
     cutoff = interval_of(q.moment() - timedelta(days=q.params.fcr_days))
     if cutoff <= q.start:
         return
-    sums = await repository.sums(
-        uow.session,
-        tenant=tenant,
+    sums = await _sums(
+        uow,
+        tenant,
+        q,
         start=q.start,
         end=min(q.end, cutoff),
-        group_by=q.group_by,
         by_interval=q.interval is not None,
         names=FCR_PARTS,
     )
@@ -156,13 +189,14 @@ def _row(
 
 async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
     """The KPIs of a tenant per group and interval over [start, end); cost O(buckets in range)."""
-    sums = await repository.sums(
-        uow.session,
-        tenant=tenant,
+    sums = await _sums(
+        uow,
+        tenant,
+        q,
         start=q.start,
         end=q.end,
-        group_by=q.group_by,
         by_interval=q.interval is not None,
+        needs=needs(q.kpis, q.params),
     )
     rows = _regroup(q, sums)
     if not rows and q.group_by is None:
@@ -189,11 +223,17 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
 
 async def category_trends(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
     """Classified cases per contact reason per interval, with each reason's share of the interval."""
-    found = await repository.categories(uow.session, tenant=tenant, start=q.start, end=q.end)
+    pieces = split_days(q.start, q.end) if _days_fit(q) else [(q.start, q.end, False)]
     slots: dict[datetime, dict[str, int]] = {}
-    for at, category, n in found:
-        counts = slots.setdefault(_slot(q, at), {})
-        counts[category] = counts.get(category, 0) + n
+    for s, e, whole_days in pieces:
+        for at, category, n in await repository.categories(
+            uow.session, tenant=tenant, start=s, end=e, whole_days=whole_days
+        ):
+            counts = slots.setdefault(_slot(q, at), {})
+            counts[category] = counts.get(category, 0) + n
+    # a category re-classified away within a slot sums to 0 there: not a reason of that slot
+    slots = {at: {c: n for c, n in cs.items() if n} for at, cs in slots.items()}
+    slots = {at: cs for at, cs in slots.items() if cs}
     return {
         "from": q.start.isoformat(),
         "to": q.end.isoformat(),

@@ -1,0 +1,100 @@
+"""Which stored components each KPI reads, and at which thresholds it reads a histogram.
+
+A read asks the database only for what the requested KPIs need: the bins of a per-second (or
+per-hour) histogram that a KPI only counts up to a threshold are summed per threshold band, and
+every component no requested KPI reads is summed into one placeholder row per group and slot
+(so the groups and slots of the answer stay exactly those of the stored rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from analytics.domain.kpis import KPIS, Params, Totals
+
+PARTS: Mapping[str, tuple[str, ...]] = {
+    "service_level": ("ans", "ab", "ans_wait_s", "ab_wait_s"),
+    "abandonment_rate": ("ab", "offered", "ab_wait_s"),
+    "asa": ("ans_wait_ms", "ans"),
+    "wait_p50": ("sk:wait",),
+    "wait_p90": ("sk:wait",),
+    "aht": ("talk_ms", "hold_ms", "wrap_ms", "handled"),
+    "handle_p50": ("sk:handle",),
+    "handle_p90": ("sk:handle",),
+    "frt": ("frt_ms", "frt_n"),
+    "frt_business": ("frt_bus_ms", "frt_bus_n"),
+    "frt_p50": ("sk:frt",),
+    "frt_p90": ("sk:frt",),
+    "resolution_time": ("res_ms", "res_n"),
+    "resolution_time_business": ("res_bus_ms", "res_bus_n"),
+    "resolution_p50": ("sk:res",),
+    "resolution_p90": ("sk:res",),
+    "csat": ("csat_top2", "csat_n"),
+    "nps": ("nps_pro", "nps_det", "nps_n"),
+    "ces": ("ces_sum", "ces_n"),
+    "negative_sentiment_share": ("sent:negative", "classified"),
+    "positive_sentiment_share": ("sent:positive", "classified"),
+    "offered": ("offered",),
+    "answered": ("ans",),
+    "abandoned": ("ab",),
+    "handled": ("handled",),
+    "opened": ("opened",),
+    "resolved": ("resolved",),
+    "messages": ("messages",),
+    # snapshots: the in-range parts are added to the totals before the range (`*_cum`)
+    "backlog": ("opened", "reopened", "resolved"),
+    **{k: ("age_gt",) for k in KPIS if k.startswith("backlog_age_")},
+    "fcr": ("fcr_n", "fcr_rep_h"),
+    "fcr_final": (),  # read by a query of its own (only intervals whose window closed)
+    "occupancy": ("busy_ms", "online_ms"),
+    "alerts_sent": ("alert_sent",),
+    "alerts_delivered": ("alert_delivered",),
+    "alerts_suppressed": ("alert_suppressed",),
+    "alerts_ahead_of_contact": ("alert_ahead",),
+    "alerts_behind_contact": ("alert_behind",),
+    "alert_ahead_share": ("alert_ahead", "alert_sent"),
+    "alert_lead_time": ("alert_lead_ms", "alert_lead_n"),
+}
+OTHER = ""  # the placeholder name of every component no requested KPI reads
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Component names to read; for some histograms, the only thresholds they are counted at."""
+
+    names: frozenset[str]
+    limits: Mapping[str, tuple[int, ...]]
+
+    def band(self, name: str, bin_: int) -> int:
+        """The bin a stored bin is read as: the smallest limit at or above it (else past the
+        largest), so `Totals.upto(name, limit)` is unchanged for every limit."""
+        limits = self.limits.get(name)
+        if limits is None:
+            return bin_
+        return next((lim for lim in limits if bin_ <= lim), limits[-1] + 1)
+
+    def reduce(self, t: Totals) -> Totals:
+        """What a read with these needs returns for stored totals `t` (the SQL does the same)."""
+        out = Totals()
+        for (name, bin_), value in t.values.items():
+            if name in self.names:
+                out.add(name, self.band(name, bin_), value)
+            else:
+                out.add(OTHER, 0, value)
+        return out
+
+
+def needs(kpis: Iterable[str], p: Params) -> Needs:
+    """What the read of these KPIs with these parameters needs from the stored components."""
+    kpis = set(kpis)
+    names = frozenset(n for k in kpis for n in PARTS[k])
+    limits: dict[str, set[int]] = {}
+    if "service_level" in kpis:
+        limits.setdefault("ans_wait_s", set()).add(p.threshold_s)
+        limits.setdefault("ab_wait_s", set()).update((p.threshold_s, p.short_abandon_s))
+    if "abandonment_rate" in kpis:
+        limits.setdefault("ab_wait_s", set()).add(p.short_abandon_s)
+    if "fcr" in kpis:
+        limits["fcr_rep_h"] = {24 * p.fcr_days}
+    return Needs(names, {n: tuple(sorted(ls)) for n, ls in limits.items()})

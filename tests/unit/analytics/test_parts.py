@@ -1,0 +1,47 @@
+"""What a KPI reads: every KPI's value from the reduced parts equals its value from all parts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from analytics.domain import components as comp
+from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params, Totals, evaluate
+from analytics.domain.parts import PARTS, needs
+
+ALONE = sorted(set(KPIS) - CUMULATIVE - FINAL)  # those read other queries' parts too
+
+
+def _totals(rng: random.Random) -> Totals:
+    t = Totals()
+    names = sorted({n for parts in PARTS.values() for n in parts} | {"cat:billing", "x"})
+    for _ in range(400):
+        name = rng.choice(names)
+        if name.endswith("_wait_s"):
+            bin_ = comp.wait_second(rng.choice([0, 3_000, 5_000, 5_001, rng.randint(0, 4_000_000)]))
+        elif name.startswith("sk:") or name == "fcr_rep_h":
+            bin_ = rng.randint(0, 800)
+        else:
+            bin_ = comp.SCALAR
+        t.add(name, bin_, rng.randint(0, 50))
+    return t
+
+
+def test_every_kpi_has_its_parts() -> None:
+    assert set(PARTS) == set(KPIS)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_each_kpi_from_its_reduced_parts_equals_from_all_parts(seed: int) -> None:
+    rng = random.Random(seed)
+    t = _totals(rng)
+    p = Params(
+        variant=rng.choice(["F1", "F2", "F3", "F4", "F5"]),
+        threshold_s=rng.choice([0, 5, 20, 3600]),
+        short_abandon_s=rng.choice([0, 3, 5, 30]),
+        fcr_days=rng.randint(1, 30),
+    )
+    for kpi in ALONE:
+        assert evaluate([kpi], needs([kpi], p).reduce(t), p) == evaluate([kpi], t, p), kpi
+    assert evaluate(ALONE, needs(ALONE, p).reduce(t), p) == evaluate(ALONE, t, p)
