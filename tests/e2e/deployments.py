@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -29,6 +30,8 @@ from sbcontracts.catalog import decode
 from sbkit.auth import Keyring, mint
 from sbkit.bus.kafka import KafkaBus
 from sbkit.bus.ports import Record
+from sbkit.settings import KitSettings
+from switchboard.embedded import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_SH = ROOT / "deploy" / "local" / "stack.sh"
@@ -165,6 +168,25 @@ class Embedded:
         await self._client.aclose()
 
 
+@asynccontextmanager
+async def embedded_app(tmp_path: Path) -> AsyncIterator[Embedded]:
+    """The embedded app running (lifespan) on SQLite files and a local bus under `tmp_path`;
+    SB_* settings come from the environment as in `make run`."""
+    settings = KitSettings(
+        service="switchboard",
+        local_bus_path=str(tmp_path / "bus.db"),
+        auth_key_dir=str(tmp_path / "keys"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        deployment = Embedded(app, tmp_path / "keys")
+        try:
+            yield deployment
+        finally:
+            await deployment.aclose()
+
+
 @dataclass
 class LocalStack:
     """deploy/local/stack.sh: PostgreSQL, Kafka and the five services as separate processes.
@@ -206,20 +228,34 @@ class LocalStack:
             }
         )
 
-    def run(self, action: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-        """`stack.sh <action>`; raises with its output when it fails."""
+    def process_env(self) -> dict[str, str]:
+        """What the stack's service processes see: `env()` plus `stack.sh env`."""
+        env = self.env()
+        for line in self.run("env").stdout.splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value.strip("'\"")
+        return env
+
+    def script(
+        self, name: str, *args: str, timeout_s: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """`deploy/local/<name> ARGS` with this stack's env; raises with its output when it fails."""
         done = subprocess.run(
-            ["bash", str(STACK_SH), action],
+            ["bash", str(STACK_SH.parent / name), *args],
             env=self.env(),
             capture_output=True,
             text=True,
             timeout=timeout_s,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"stack.sh {action} failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"{name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def up(self, *, fresh: bool = True, attempts: int = 3) -> None:
+    def run(self, action: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """`stack.sh <action>`."""
+        return self.script(STACK_SH.name, action, timeout_s=timeout_s)
+
+    def up(self, *, fresh: bool = True, attempts: int = 3, timeout_s: float = 300) -> None:
         """Start it (from an empty data dir when `fresh`).
 
         `up` is idempotent and leaves started services running when one is not ready within
@@ -230,7 +266,7 @@ class LocalStack:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         for attempt in range(1, attempts + 1):
             try:
-                self.run("up")
+                self.run("up", timeout_s)
                 return
             except RuntimeError:
                 if attempt == attempts:

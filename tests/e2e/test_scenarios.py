@@ -29,9 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sbcontracts.topics import CUSTOMERS, OUTBOUND, TICKETS
-from sbkit.settings import KitSettings
-from switchboard.embedded import create_app
-from tests.e2e.deployments import ROOT, Embedded, LocalStack, Tenant, new_tenant_name
+from tests.e2e.deployments import ROOT, LocalStack, Tenant, embedded_app, new_tenant_name
 from tests.unit.ingest import samples
 
 pytestmark = pytest.mark.timeout(900)
@@ -85,19 +83,8 @@ async def sb(
         return
     for name, value in TEST_SETTINGS.items():
         monkeypatch.setenv(name, value)
-    settings = KitSettings(
-        service="switchboard",
-        local_bus_path=str(tmp_path / "bus.db"),
-        auth_key_dir=str(tmp_path / "keys"),
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        embedded = Embedded(app, tmp_path / "keys")
-        try:
-            yield Tenant(embedded, tenant, embedded.token(tenant))
-        finally:
-            await embedded.aclose()
+    async with embedded_app(tmp_path) as embedded:
+        yield Tenant(embedded, tenant, embedded.token(tenant))
 
 
 def _iso(at: datetime) -> str:

@@ -12,12 +12,13 @@ import signal
 import subprocess
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL = ROOT / "deploy" / "local"
-SERVICES = ("ingest", "crm", "routing", "analytics", "notifier")
+from tests.e2e import deployments
+
+ROOT = deployments.ROOT
+SERVICES = deployments.SERVICE_NAMES
 # Fast pollers and a roomy ingest rate limit: the faults, not the limiter, are under test.
 TUNING = {
     "SB_OUTBOX_POLL_MS": "100",
@@ -28,92 +29,16 @@ TUNING = {
 
 
 @dataclass
-class LocalStack:
-    """One local stack: PostgreSQL, Kafka and the five services, in `data_dir`."""
+class LocalStack(deployments.LocalStack):
+    """The e2e suite's local stack, plus faults: killed services, broker and PostgreSQL."""
 
-    data_dir: Path
-    kafka_port: int
-    pg_port: int
-    base_port: int
-    extra_env: dict[str, str] = field(default_factory=dict)
+    def __post_init__(self) -> None:
+        self.settings = TUNING | self.settings
 
-    # ------------------------------------------------------------ environment
-    def _script_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SB_")}
-        return (
-            env
-            | TUNING
-            | self.extra_env
-            | {
-                "SB_DATA_DIR": str(self.data_dir),
-                "SB_KAFKA_PORT": str(self.kafka_port),
-                "SB_PG_PORT": str(self.pg_port),
-                "SB_STACK_BASE_PORT": str(self.base_port),
-            }
-        )
-
-    def env(self) -> dict[str, str]:
-        """What the stack's processes and the CLI see (stack.sh env + tuning)."""
-        out = self._run("stack.sh", "env").stdout
-        env = self._script_env()
-        for line in out.splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip("'\"")
-        return env
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
-
-    @property
-    def pg_dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/switchboard"
-
-    def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.base_port + SERVICES.index(service) + 1}"
-
-    def _run(
-        self, script: str, *args: str, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["bash", str(LOCAL / script), *args],
-            env=self._script_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{script} {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def cli(self, *args: str) -> str:
-        """Run the switchboard CLI against this stack; its stdout."""
-        result = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "switchboard"), *args],
-            env=self.env(),
-            cwd=self.data_dir,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"switchboard {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
-        return result.stdout.strip()
-
-    # ------------------------------------------------------------ whole stack
-    def up(self) -> None:
-        """`stack.sh up`, again while a service is slow to get ready (it waits 60 s; a shared
-        machine can take longer): running services are left alone and waited for again."""
-        for attempt in range(5):
-            try:
-                self._run("stack.sh", "up", timeout=900)
-                return
-            except RuntimeError:
-                if attempt == 4:
-                    raise
-
-    def down(self) -> None:
-        self._run("stack.sh", "down", timeout=300)
+    def up(self, *, fresh: bool = False, attempts: int = 5, timeout_s: float = 900) -> None:
+        """`stack.sh up` on the data dir as it is, asked again while a service is slow to get
+        ready (it waits 60 s; a shared machine can take longer)."""
+        super().up(fresh=fresh, attempts=attempts, timeout_s=timeout_s)
 
     # ------------------------------------------------------------ services
     @property
@@ -139,7 +64,7 @@ class LocalStack:
         if self.service_pid(service) is not None:
             return
         port = self.base_port + SERVICES.index(service) + 1
-        env = self.env() | {"SB_PORT": str(port), "SB_HOST": "127.0.0.1"}
+        env = self.process_env() | {"SB_PORT": str(port), "SB_HOST": "127.0.0.1"}
         with (self._stack_dir / f"{service}.log").open("ab") as log:
             proc = subprocess.Popen(
                 [str(ROOT / ".venv" / "bin" / "python"), "-m", service],
@@ -168,7 +93,7 @@ class LocalStack:
 
     # ------------------------------------------------------------ broker
     def kill_kafka(self) -> None:
-        self._run("kafka.sh", "kill")
+        self.script("kafka.sh", "kill")
 
     def start_kafka(self) -> None:
         self._until_started("kafka.sh")
@@ -178,7 +103,7 @@ class LocalStack:
         waited for, not started twice."""
         for attempt in range(attempts):
             try:
-                self._run(script, "start")
+                self.script(script, "start")
                 return
             except RuntimeError:
                 if attempt == attempts - 1:

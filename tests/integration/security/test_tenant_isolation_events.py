@@ -26,9 +26,7 @@ import pytest
 
 from sbcontracts.catalog import decode
 from sbcontracts.topics import ALL_TOPICS, CONTROL, OUTBOUND, TICKETS
-from sbkit.settings import KitSettings
-from switchboard.embedded import create_app
-from tests.e2e.deployments import Embedded, Tenant
+from tests.e2e.deployments import Embedded, Tenant, embedded_app
 from tests.unit.ingest import samples
 
 SHARED_EMAIL, SHARED_ORDER, SHARED_CALL = "shared.person@example.com", "ORD-1", "call-1"
@@ -66,19 +64,8 @@ B = Person(
 async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Embedded]:
     for name, value in SETTINGS.items():
         monkeypatch.setenv(name, value)
-    settings = KitSettings(
-        service="switchboard",
-        local_bus_path=str(tmp_path / "bus.db"),
-        auth_key_dir=str(tmp_path / "keys"),
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        deployment = Embedded(app, tmp_path / "keys")
-        try:
-            yield deployment
-        finally:
-            await deployment.aclose()
+    async with embedded_app(tmp_path) as deployment:
+        yield deployment
 
 
 async def _desk(t: Tenant, p: Person) -> None:
