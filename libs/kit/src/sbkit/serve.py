@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import uvicorn
@@ -26,8 +27,10 @@ class _Server(uvicorn.Server):
 def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
     """Serve until SIGTERM; the lifespan drains consumers and flushes the outbox first."""
     configure_logging(level=settings.log_level, json=settings.log_json)
+    app = factory()
+    freeze_startup_objects()
     config = uvicorn.Config(
-        factory(),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -35,3 +38,12 @@ def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
     )
     _Server(config).run()
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (modules, models, tables, schemas) out of the garbage
+    collector's reach: they live as long as the process, yet each full collection walked them
+    all again. In crm's attribution bench that was ~20 % of the consumer's CPU (0.25 -> 0.18 ms
+    per message with it frozen); later garbage is collected as before."""
+    gc.collect()
+    gc.freeze()
