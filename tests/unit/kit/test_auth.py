@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -315,3 +316,8 @@ async def test_revocation_published_before_start_is_honoured(ring: Keyring) -> N
     await bus.publish([OutgoingRecord(topic=CONTROL.name, key="acme", value=encode(event))])
     async with serving(probe_app(TokenVerifier(ring), bus)) as c:
         assert_problem(await wait_for_status(c, token, 401), 401, "token revoked")
+
+
+def test_the_scope_check_runs_on_the_event_loop_not_in_a_worker_thread() -> None:
+    # FastAPI sends a sync dependency to its thread pool: a hop per request for a ~0.1 ms check
+    assert inspect.iscoroutinefunction(requires("probe:read").dependency)
