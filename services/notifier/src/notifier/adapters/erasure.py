@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
+from notifier.adapters.sql import memo
 
 
 class ErasureQueries:
@@ -19,6 +20,7 @@ class ErasureQueries:
     async def forget(self, customer_ids: Sequence[str]) -> None:
         """Erase customers, their handles and the merges that name them from the read model, blank
         the contacts of the orders placed with their handles and the recipients of their alerts."""
+        memo(self.session).pop(("people", self.tenant), None)  # see Repository._people
         ids = list(customer_ids)
         orders = await self._orders_of(ids)
         o, n = orm.orders.c, orm.notifications.c

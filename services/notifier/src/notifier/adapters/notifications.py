@@ -33,11 +33,36 @@ class Notifications:
             insert(orm.notifications).values(tenant_id=self.tenant, **values)
         )
 
-    async def by_alert(self, alert_key: str) -> Row[Any] | None:
-        """The notification of an alert, if it was already decided."""
-        return await self._one(
-            select(orm.notifications).where(N.tenant_id == self.tenant, N.alert_key == alert_key)
+    async def decided(self, alert_key: str) -> bool:
+        """Whether an alert was already decided (a notification has its key)."""
+        preloaded = memo(self.session).get(("alerts", self.tenant), {})
+        if alert_key in preloaded:
+            return bool(preloaded[alert_key])
+        q = select(N.id).where(N.tenant_id == self.tenant, N.alert_key == alert_key)
+        return await self._one(q) is not None
+
+    async def preload(
+        self, alert_keys: Sequence[str], customer_ids: Sequence[str], *, since: datetime
+    ) -> None:
+        """For a batch's alerts: which were decided, and the sends of these customers since
+        `since`, two statements; `decided` and `sent_times` then answer from here (a batch adds
+        notifications that are not decided yet, never sends, so both stay true while it runs)."""
+        known = memo(self.session)
+        q = select(N.alert_key).where(N.tenant_id == self.tenant, N.alert_key.in_(alert_keys))
+        found = set((await self.session.execute(q)).scalars())
+        known.setdefault(("alerts", self.tenant), {}).update(
+            {key: key in found for key in alert_keys}
         )
+        sent: dict[str, list[datetime]] = {i: [] for i in customer_ids}
+        for r in await self.session.execute(self._sent(customer_ids, since)):
+            sent[r.customer_id].append(r.updated_at)
+        known[("sent", self.tenant)] = (since, sent)
+
+    def add_later(self, **values: Any) -> None:
+        """Record a new notification at commit (one multi-row insert for a batch)."""
+        row = {"tenant_id": self.tenant, **values}
+        memo(self.session).setdefault(("alerts", self.tenant), {})[row["alert_key"]] = True
+        write_later(self.session, orm.notifications, keys=(), row=row)
 
     async def get(self, notification_id: str, *, lock: bool = False) -> Row[Any] | None:
         """One notification of this tenant."""
@@ -68,13 +93,18 @@ class Notifications:
 
     async def sent_times(self, customer_ids: Sequence[str], *, since: datetime) -> list[datetime]:
         """When these customers (one person, merges included) were last sent alerts (the cap)."""
-        q = select(N.updated_at).where(
+        loaded_since, sent = memo(self.session).get(("sent", self.tenant), (since, {}))
+        if loaded_since <= since and all(i in sent for i in customer_ids):
+            return [t for i in customer_ids for t in sent[i] if t > since]
+        return [r.updated_at for r in await self.session.execute(self._sent(customer_ids, since))]
+
+    def _sent(self, customer_ids: Sequence[str], since: datetime) -> Any:
+        return select(N.customer_id, N.updated_at).where(
             N.tenant_id == self.tenant,
             N.customer_id.in_(list(customer_ids)),
             N.status.in_(SENT),
             N.updated_at > since,
         )
-        return [r.updated_at for r in await self.session.execute(q)]
 
     async def search(
         self, *, customer_id: str | None, order_id: str | None, status: str | None, limit: int

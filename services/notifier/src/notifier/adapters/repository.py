@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
@@ -67,6 +67,45 @@ def _shipment(row: Any) -> Shipment:
     )
 
 
+PEOPLE = (orm.customers, orm.handles, orm.merges, orm.cases)
+
+
+def _customer(row: Any, handles: dict[str, str]) -> Customer:
+    return Customer(
+        row.customer_id,
+        language=row.language,
+        timezone=row.timezone,
+        preferred_channel=row.preferred_channel,
+        handles=handles,
+        opted_out=frozenset(row.opted_out or ()),
+    )
+
+
+def _contacts(order: Any) -> dict[str, str | None]:
+    """An order's contact handles by kind (how `customers.for_order` looks its customer up)."""
+    return {"email": order.customer_email, "phone": order.customer_phone}
+
+
+def _component(start: str, edges: Iterable[tuple[str, str]]) -> set[str]:
+    """The ids connected to `start` by these merge edges (either direction)."""
+    ids, frontier = {start}, {start}
+    edges = list(edges)
+    while frontier:
+        found = {i for e in edges if frontier & set(e) for i in e} - ids
+        ids |= found
+        frontier = found
+    return ids
+
+
+def _first_case(
+    cases: Sequence[tuple[str, str | None, str]], order_id: str | None, customer_id: str | None
+) -> str | None:
+    """The open case about this order, else one of the customer about no order (lowest id)."""
+    about = [t for t, o, _ in cases if order_id and o == order_id]
+    mine = [t for t, o, c in cases if customer_id and o is None and c == customer_id]
+    return min(about or mine, default=None)
+
+
 def _episode(row: Any) -> Episode:
     return Episode(row.number, row.open, row.reason, row.alerts, row.alerted_estimate)
 
@@ -90,6 +129,8 @@ class Repository(ErasureQueries):
         on_insert: dict[str, Any] | None = None,
     ) -> None:
         """Insert or update the row with these keys in one statement (`on_insert`: new rows only)."""
+        if table in PEOPLE:
+            self._people_changed()
         row = {"tenant_id": self.tenant, **keys, **(on_insert or {}), **values}
         stmt = upsert(self.session, table, keys=["tenant_id", *keys], row=row, update=values)
         await self.session.execute(stmt)
@@ -242,8 +283,20 @@ class Repository(ErasureQueries):
         write_later(self.session, orm.gap_samples, keys=(), row=row)
 
     # customers read model -------------------------------------------------------
+    def _people(self) -> dict[Any, Any]:
+        """The customer read model and open cases as preloaded for a batch's alerts (dropped by
+        every write to them in this transaction, so a read never sees a stale preload)."""
+        found: dict[Any, Any] = memo(self.session).setdefault(("people", self.tenant), {})
+        return found
+
+    def _people_changed(self) -> None:
+        memo(self.session).pop(("people", self.tenant), None)
+
     async def customer(self, customer_id: str) -> Customer | None:
         """A customer with their handles, if known."""
+        preloaded = self._people()
+        if ("customer", customer_id) in preloaded:
+            return preloaded[("customer", customer_id)]
         c, h = orm.customers.c, orm.handles.c
         row = await self._one(
             select(orm.customers).where(c.tenant_id == self.tenant, c.customer_id == customer_id)
@@ -253,14 +306,7 @@ class Repository(ErasureQueries):
         rows = await self.session.execute(
             select(h.kind, h.value).where(h.tenant_id == self.tenant, h.customer_id == customer_id)
         )
-        return Customer(
-            customer_id,
-            language=row.language,
-            timezone=row.timezone,
-            preferred_channel=row.preferred_channel,
-            handles={r.kind: r.value for r in rows},
-            opted_out=frozenset(row.opted_out or ()),
-        )
+        return _customer(row, {r.kind: r.value for r in rows})
 
     async def put_customer(self, customer_id: str, **values: Any) -> None:
         """Create or change a customer of the read model."""
@@ -274,6 +320,9 @@ class Repository(ErasureQueries):
 
     async def owner(self, kind: str, value: str) -> str | None:
         """The customer a handle belongs to."""
+        preloaded = self._people()
+        if ("owner", kind, value) in preloaded:
+            return preloaded[("owner", kind, value)]
         h = orm.handles.c
         row = await self._one(
             select(h.customer_id).where(
@@ -284,6 +333,7 @@ class Repository(ErasureQueries):
 
     async def move_handles(self, from_id: str, to_id: str) -> None:
         """Give one customer's handles to another (a merge)."""
+        self._people_changed()
         h = orm.handles.c
         await self.session.execute(
             update(orm.handles)
@@ -301,6 +351,7 @@ class Repository(ErasureQueries):
         self, from_id: str, to_id: str, *, ticket_ids: Sequence[str] | None = None
     ) -> list[str]:
         """Give one customer's cases (or just these) to another; the ids moved."""
+        self._people_changed()
         c = orm.cases.c
         where = [c.tenant_id == self.tenant, c.customer_id == from_id]
         if ticket_ids is not None:
@@ -319,18 +370,68 @@ class Repository(ErasureQueries):
 
     async def same_person(self, customer_id: str) -> list[str]:
         """This customer and every id merged with it (merges not undone, followed both ways)."""
+        preloaded = self._people()
+        if ("person", customer_id) in preloaded:
+            return list(preloaded[("person", customer_id)])
+        return sorted(_component(customer_id, await self._merge_edges({customer_id})))
+
+    async def _merge_edges(self, start: set[str]) -> list[tuple[str, str]]:
+        """The merges (not undone) reachable from these ids, one statement per hop."""
         m = orm.merges.c
-        ids, frontier = {customer_id}, {customer_id}
+        ids, frontier, edges = set(start), set(start), set()
         while frontier:
             q = select(m.survivor_id, m.merged_id).where(
                 m.tenant_id == self.tenant,
                 m.undone.is_(False),
                 or_(m.survivor_id.in_(frontier), m.merged_id.in_(frontier)),
             )
-            found = {i for r in await self.session.execute(q) for i in r} - ids
-            ids |= found
-            frontier = found
-        return sorted(ids)
+            found = {(r.survivor_id, r.merged_id) for r in await self.session.execute(q)}
+            edges |= found
+            frontier = {i for e in found for i in e} - ids
+            ids |= frontier
+        return sorted(edges)
+
+    async def preload_people(self, orders: Iterable[Any]) -> None:
+        """For a batch's alerts: the owners of these orders' contacts, those customers with their
+        handles, their open cases (and those of the orders) and who they were merged with, a
+        few statements for the whole batch; `customer`, `owner`, `open_case` and `same_person`
+        then answer from here until the read model changes."""
+        orders = [o for o in orders if o is not None]
+        pairs: list[tuple[str, str]] = sorted(
+            {(k, v) for o in orders for k, v in _contacts(o).items() if v}
+        )
+        known = self._people()
+        h, c = orm.handles.c, orm.customers.c
+        owners: dict[tuple[str, str], str | None] = dict.fromkeys(pairs)
+        if pairs:
+            q = select(h.kind, h.value, h.customer_id).where(
+                h.tenant_id == self.tenant, tuple_(h.kind, h.value).in_(pairs)
+            )
+            owners |= {(r.kind, r.value): r.customer_id for r in await self.session.execute(q)}
+        ids = sorted({i for i in owners.values() if i is not None})
+        customers: dict[str, Customer | None] = dict.fromkeys(ids)
+        if ids:
+            q = select(orm.customers).where(c.tenant_id == self.tenant, c.customer_id.in_(ids))
+            rows = (await self.session.execute(q)).all()
+            q = select(h.customer_id, h.kind, h.value).where(
+                h.tenant_id == self.tenant, h.customer_id.in_(ids)
+            )
+            handles: dict[str, dict[str, str]] = defaultdict(dict)
+            for r in await self.session.execute(q):
+                handles[r.customer_id][r.kind] = r.value
+            customers |= {r.customer_id: _customer(r, handles[r.customer_id]) for r in rows}
+        # the ids alerts are decided for: a known customer, else the order's own
+        people = {i for i in ids if customers[i] is not None}
+        people |= {f"order:{o.order_id}" for o in orders}
+        edges = await self._merge_edges(people)
+        cases = await self._open_cases([o.order_id for o in orders], sorted(people))
+        known |= {("owner", *pair): who for pair, who in owners.items()}
+        known |= {("customer", i): who for i, who in customers.items()}
+        known |= {("person", i): tuple(sorted(_component(i, edges))) for i in people}
+        for o in orders:
+            for i in people:
+                known[("case", o.order_id, i)] = _first_case(cases, o.order_id, i)
+            known[("case", o.order_id, None)] = _first_case(cases, o.order_id, None)
 
     async def put_merge(self, merge_id: str, **values: Any) -> None:
         """Record a merge (or its undo)."""
@@ -344,21 +445,31 @@ class Repository(ErasureQueries):
     async def open_case(self, order_id: str | None, customer_id: str | None = None) -> str | None:
         """The id of an open case about this order, else (routing's cases name no order) an
         open case of the order's customer that names no order, if any."""
+        preloaded = self._people()
+        if ("case", order_id, customer_id) in preloaded:
+            return preloaded[("case", order_id, customer_id)]
+        cases = await self._open_cases(
+            [order_id] if order_id else [], [customer_id] if customer_id else []
+        )
+        return _first_case(cases, order_id, customer_id)
+
+    async def _open_cases(
+        self, order_ids: Sequence[str | None], customer_ids: Sequence[str]
+    ) -> list[tuple[str, str | None, str]]:
+        """Open cases (ticket, order, customer) about these orders, or of these customers and
+        about no order."""
         c = orm.cases.c
         about: list[Any] = []
-        if order_id:
-            about.append(c.order_id == order_id)
-        if customer_id:
-            about.append(and_(c.customer_id == customer_id, c.order_id.is_(None)))
+        if orders := [o for o in order_ids if o]:
+            about.append(c.order_id.in_(orders))
+        if customer_ids:
+            about.append(and_(c.customer_id.in_(list(customer_ids)), c.order_id.is_(None)))
         if not about:
-            return None
-        row = await self._one(
-            select(c.ticket_id)
-            .where(c.tenant_id == self.tenant, c.open, or_(*about))
-            .order_by(c.order_id.is_(None))  # a case about this very order first
-            .limit(1)
+            return []
+        q = select(c.ticket_id, c.order_id, c.customer_id).where(
+            c.tenant_id == self.tenant, c.open, or_(*about)
         )
-        return row.ticket_id if row else None
+        return [(r.ticket_id, r.order_id, r.customer_id) for r in await self.session.execute(q)]
 
 
 async def fold_gaps(session: AsyncSession, *, limit: int = 5000) -> int:

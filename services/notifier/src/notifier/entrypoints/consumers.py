@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from notifier.service_layer import customers, delivery, tracking
-from notifier.service_layer.context import Ctx
+from notifier.service_layer import customers, delivery, notify, tracking
+from notifier.service_layer.context import Batch, Ctx
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.ingest import (
     DeliveryReceiptReceived,
@@ -21,7 +21,6 @@ from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import BatchEventHandler, EventHandler, ServiceRuntime
 
 Clock = Callable[[], datetime]
-Outbox = list[tuple[CloudEvent[Any], str]]
 
 
 def handlers(
@@ -30,36 +29,36 @@ def handlers(
     """The consumers by name, bound to the service's clock, and those with a set-at-a-time batch
     path (same effect as the per-event handler applied to each event in order)."""
 
-    def ctx(uow: UnitOfWork, event: CloudEvent[Any], outbox: Outbox | None = None) -> Ctx:
+    def ctx(uow: UnitOfWork, event: CloudEvent[Any], batch: Batch | None = None) -> Ctx:
         return Ctx(
             uow, event.tenantid, clock(), tracking_url,
-            correlation_id=event.correlationid, causation_id=event.id, outbox=outbox,
+            correlation_id=event.correlationid, causation_id=event.id, batch=batch,
         )  # fmt: skip
 
-    async def commerce(
-        uow: UnitOfWork, event: CloudEvent[Any], outbox: Outbox | None = None
-    ) -> None:
+    async def commerce(uow: UnitOfWork, event: CloudEvent[Any], batch: Batch | None = None) -> None:
         """sb.commerce.v1: orders and carrier scans."""
         if isinstance(event.data, OrderData):
-            await tracking.on_order(ctx(uow, event, outbox), event.data)
+            await tracking.on_order(ctx(uow, event, batch), event.data)
         elif isinstance(event.data, ShipmentEventReceived):
             if event.data.estimate_to and event.data.estimate_to.year < 2000:
                 raise PoisonMessage("estimate before 2000: a carrier placeholder, not a date")
-            await tracking.on_scan(ctx(uow, event, outbox), event.data)
+            await tracking.on_scan(ctx(uow, event, batch), event.data)
 
     async def commerce_batch(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
         """A batch of sb.commerce.v1 events, set at a time: its shipments, their orders and latest
         episodes read with one statement each per tenant, then every event applied in order as
-        `commerce` would (rows written behind at commit), its events emitted with one statement."""
+        `commerce` would (rows written behind at commit), the alerts they raised decided
+        together, the events emitted with one statement."""
         by_tenant: dict[str, list[CloudEvent[Any]]] = {}
         for event in events:
             by_tenant.setdefault(event.tenantid, []).append(event)
         for same in by_tenant.values():
             await tracking.preload(ctx(uow, same[0]), [e.data for e in same])
-        outbox: Outbox = []
+        batch = Batch()
         for event in events:
-            await commerce(uow, event, outbox)
-        await uow.emit_many(outbox)
+            await commerce(uow, event, batch)
+        await notify.settle(batch)
+        await uow.emit_many(batch.outbox)
 
     async def people(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
         """sb.customers.v1: the customer read model."""

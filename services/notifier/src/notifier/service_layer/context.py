@@ -8,10 +8,21 @@ from typing import Any
 
 from notifier.adapters.notifications import Notifications
 from notifier.adapters.repository import Repository
+from notifier.domain.episodes import Alert
 from notifier.domain.policy import Policy
+from notifier.domain.shipments import Shipment
 from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.topics import partition_key
 from sbkit.db.uow import UnitOfWork
+
+
+@dataclass
+class Batch:
+    """What a consumer batch's use cases leave for its end: the events to emit (in order) and
+    the alerts to decide set at a time (`notify.settle`), each with its order as it was then."""
+
+    outbox: list[tuple[CloudEvent[Any], str]] = field(default_factory=list)
+    alerts: list[tuple[Ctx, Shipment, Alert, Policy, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -24,7 +35,7 @@ class Ctx:
     tracking_url: str = "https://track.example.com/{carrier}/{tracking_number}"
     correlation_id: str | None = None
     causation_id: str | None = None
-    outbox: list[tuple[CloudEvent[Any], str]] | None = None  # a batch's events, emitted at its end
+    batch: Batch | None = None  # a consumer batch this use case runs in
     repo: Repository = field(init=False)
     notes: Notifications = field(init=False)
 
@@ -34,7 +45,7 @@ class Ctx:
 
     async def emit(self, data: EventData, *, key: str) -> None:
         """Queue an event of this tenant in the outbox, keyed by tenant + `key` (in a batch: kept
-        in order in `outbox`, which the batch writes with one statement before it commits)."""
+        in order in its `outbox`, which it writes with one statement before it commits)."""
         event = new_event(
             data,
             tenant_id=self.tenant,
@@ -43,10 +54,10 @@ class Ctx:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-        if self.outbox is None:
+        if self.batch is None:
             await self.uow.emit(event, key=partition_key(self.tenant, key))
         else:
-            self.outbox.append((event, partition_key(self.tenant, key)))
+            self.batch.outbox.append((event, partition_key(self.tenant, key)))
 
     async def policy(self) -> Policy:
         """The tenant's policy (defaults where unset)."""

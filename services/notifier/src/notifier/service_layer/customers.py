@@ -92,7 +92,11 @@ async def on_ticket(ctx: Ctx, data: Any) -> None:
 
 async def for_order(ctx: Ctx, order_id: str | None) -> tuple[str, Customer | None]:
     """The customer an order belongs to (crm's read model first, else the order's own contacts)."""
-    order = await ctx.repo.order(order_id) if order_id else None
+    return await customer_of(ctx, await ctx.repo.order(order_id) if order_id else None, order_id)
+
+
+async def customer_of(ctx: Ctx, order: Any, order_id: str | None) -> tuple[str, Customer | None]:
+    """`for_order` with the order as it was read (None: unknown)."""
     if order is None:
         return f"order:{order_id or 'unknown'}", None
     contacts = {"email": order.customer_email, "phone": order.customer_phone}
