@@ -12,24 +12,17 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, true, update
 
 from routing.adapters import orm
+from routing.domain.agents import Agent, Presence
 
 CANDIDATES = 20  # best agents fetched per decision (SQL does the filtering, the domain re-checks)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _A = orm.agents.c
-# the columns the domain decides with (`mapping.agent_from`): not the name, memberships, ...
-_DECIDES_WITH = (
-    _A.id,
-    _A.presence,
-    _A.capacity,
-    _A.load,
-    _A.skills,
-    _A.languages,
-    _A.idle_since,
-    _A.last_assigned_at,
-)
+# the columns the domain decides with (`candidate`), plus the levels of the skills and the
+# language the demand asks about: not the name, memberships, whole skill documents, ...
+_DECIDES_WITH = (_A.id, _A.presence, _A.capacity, _A.load, _A.idle_since, _A.last_assigned_at)
 _POLICY_ORDER: dict[str, tuple[Any, ...]] = {
     "longest_idle": (_A.load > 0, func.coalesce(_A.idle_since, _A.last_assigned_at, _EPOCH), _A.id),
     "least_loaded": (
@@ -70,13 +63,31 @@ class Want:
             last="" if self.last is not None else None,
         )
 
+    def agent(self, row: Row[Any]) -> Agent:
+        """The domain agent of a candidates row, with the levels of what this demand asks about."""
+        skills = {skill: getattr(row, f"skill{i}") for i, (skill, _) in enumerate(self.skills)}
+        languages = {self.language: row.speaks} if self.language is not None else {}
+        return Agent(
+            id=row.id,
+            presence=Presence(row.presence),
+            capacity=row.capacity,
+            load=row.load,
+            skills=skills,
+            languages=languages,
+            idle_since=row.idle_since,
+            last_assigned_at=row.last_assigned_at,
+        )
+
 
 @dataclass(frozen=True)
 class Statements:
-    """The candidates read and the skip-locked reservation of one demand shape."""
+    """The candidates read and the skip-locked reservation of one demand shape; on PostgreSQL
+    also both in one statement (`decide`: the candidates as read before the reservation, each
+    row carrying `got`, the agent reserved, or one row of NULLs but `got` if none qualified)."""
 
     candidates: Any
     reserve: Any
+    decide: Any = None
 
 
 def serves(queue_id: str | None) -> list[Any]:
@@ -93,10 +104,15 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
     online = [_A.tenant_id == tenant, _A.presence == "online"]
     room = _A.load + shape.weight <= _A.capacity
     conds = [*online, room, *serves(shape.queue_id)]
+    levels: list[Any] = []
     if shape.language is not None:
-        conds.append(func.coalesce(_A.languages[shape.language].as_integer(), 0) > 0)
-    for skill, level in shape.skills:
-        conds.append(func.coalesce(_A.skills[skill].as_integer(), 0) >= level)
+        speaks = func.coalesce(_A.languages[shape.language].as_integer(), 0)
+        conds.append(speaks > 0)
+        levels.append(speaks.label("speaks"))
+    for i, (skill, level) in enumerate(shape.skills):
+        has = func.coalesce(_A.skills[skill].as_integer(), 0)
+        conds.append(has >= level)
+        levels.append(has.label(f"skill{i}"))
     if shape.only is not None:
         conds.append(_A.id == bindparam("only"))
     order = _POLICY_ORDER[shape.policy]
@@ -106,7 +122,7 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
         limit += 1
     pool = select(func.count()).select_from(orm.agents).where(*online, *serves(shape.queue_id))
     candidates = (
-        select(*_DECIDES_WITH, pool.scalar_subquery().label("pool"))
+        select(*_DECIDES_WITH, *levels, pool.scalar_subquery().label("pool"))
         .where(*conds)
         .order_by(*order)
         .limit(limit)
@@ -120,4 +136,21 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
         .values(load=_A.load + shape.weight, last_assigned_at=bindparam("now"), idle_since=None)
         .returning(_A.id)
     )
-    return Statements(candidates, reserve)
+    if not postgres:  # no data-modifying CTEs: the two statements one after the other
+        return Statements(candidates, reserve)
+    return Statements(candidates, reserve, _decide(candidates, reserve, order))
+
+
+def _decide(candidates: Any, reserve: Any, order: tuple[Any, ...]) -> Any:
+    """Candidates and reservation in one round trip: every part of a statement sees the same
+    snapshot, so the candidates are read as they were before the reservation (like the two
+    statements in a row), and the reservation runs whether or not a candidate is found."""
+    reserved = reserve.cte("reserved")
+    got = select(select(reserved.c.id).scalar_subquery().label("got")).subquery("g")
+    ranked = candidates.add_columns(func.row_number().over(order_by=order).label("rank"))
+    found = ranked.subquery("c")
+    return (
+        select(got.c.got, *(c for c in found.c if c.name != "rank"))
+        .select_from(got.outerjoin(found, true()))
+        .order_by(found.c.rank)
+    )

@@ -1,11 +1,10 @@
-"""Rows to domain objects: queue configuration (JSON) and agent rows."""
+"""Rows to domain objects: queue configuration (JSON); agents: `eligibility.Want.agent`."""
 
 from __future__ import annotations
 
 from datetime import date, time
 from typing import Any
 
-from routing.domain.agents import Agent, Presence
 from routing.domain.calendar import BusinessHours
 from routing.domain.queues import Filter, Queue, RelaxStep, SkillNeed, SlaTargets
 
@@ -40,18 +39,4 @@ def queue_from(row: Any) -> Queue:
         escalate_after_s=cfg.get("escalate_after_s"),
         auto_reply=cfg.get("auto_reply"),
         callback=bool(cfg.get("callback")),
-    )
-
-
-def agent_from(row: Any) -> Agent:
-    """The domain agent of a row."""
-    return Agent(
-        id=row.id,
-        presence=Presence(row.presence),
-        capacity=row.capacity,
-        load=row.load,
-        skills=dict(row.skills),
-        languages=dict(row.languages),
-        idle_since=row.idle_since,
-        last_assigned_at=row.last_assigned_at,
     )

@@ -128,6 +128,21 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         self._holding(got is not None)
         return got
 
+    async def candidates_reserving(
+        self, want: Want, now: datetime
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """`candidates` and `reserve_best` together: one statement on PostgreSQL; elsewhere the
+        reservation only when there is a candidate."""
+        found = statements(want.shape(), postgres=self.postgres)
+        if found.decide is None:
+            rows = await self.candidates(want)
+            return rows, (await self.reserve_best(want, now) if rows else None)
+        result = await self.session.execute(found.decide, want.params(self.tenant, now=now))
+        rows = result.all()
+        got: str | None = rows[0].got if rows else None
+        self._holding(got is not None)
+        return [r for r in rows if r.id is not None], got
+
     async def put_agent(self, agent_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or update an agent."""
         a = orm.agents

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from routing.adapters.eligibility import Want
-from routing.adapters.mapping import agent_from
 from routing.domain.agents import Decision, Demand, Policy
 from routing.domain.agents import choose as choose_agent
 from routing.domain.queues import Queue
@@ -78,15 +77,15 @@ async def pick(
         only=only,
         last=demand.last_agent_id if only in (None, demand.last_agent_id) else None,
     )
-    rows = await ctx.repo.candidates(want)
-    decision = choose_agent([agent_from(r) for r in rows], demand, policy=policy)
+    if only is not None:
+        return await _offer(ctx, want, demand, policy)
+    rows, got = await ctx.repo.candidates_reserving(want, ctx.now)
+    decision = choose_agent([want.agent(r) for r in rows], demand, policy=policy)
     if decision.agent_id is None:
+        if got is not None:  # not expected: SQL filters as the domain does; give it back
+            await ctx.repo.release(got, demand.weight, ctx.now)
         return None
     best = decision.agent_id
-    if only is not None:  # offering to one agent (a drain): wait for them like a manual assign
-        got = best if await ctx.repo.reserve(best, demand.weight, ctx.now) else None
-        return Picked(decision, 1) if got else None
-    got = await ctx.repo.reserve_best(want, ctx.now)
     if got is None and not ctx.repo.holds_agents:
         order = (best, *(a for a in decision.eligible if a != best))
         got = await _wait_for_first(ctx, order, demand.weight)
@@ -96,6 +95,15 @@ async def pick(
     if got != best:
         decision = replace(decision, agent_id=got, reason=f"{decision.reason}; {best} was busy")
     return Picked(decision, rows[0].pool)
+
+
+async def _offer(ctx: Ctx, want: Want, demand: Demand, policy: Policy) -> Picked | None:
+    """Offer to one agent (a drain): wait for their row like a manual assign."""
+    rows = await ctx.repo.candidates(want)
+    decision = choose_agent([want.agent(r) for r in rows], demand, policy=policy)
+    best = decision.agent_id
+    got = best if best and await ctx.repo.reserve(best, demand.weight, ctx.now) else None
+    return Picked(decision, 1) if got else None
 
 
 async def _wait_for_first(ctx: Ctx, order: tuple[str, ...], weight: int) -> str | None:

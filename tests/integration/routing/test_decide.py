@@ -1,0 +1,76 @@
+"""On real PostgreSQL a decision reads its candidates and reserves the best free agent in one
+statement: the candidates as they were before the reservation, agents held elsewhere skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+
+from routing.adapters.eligibility import Want
+from routing.bootstrap import RoutingService
+from routing.domain.agents import Agent, Policy
+from routing.service_layer.context import Ctx
+from tests.unit.routing.conftest import TENANT, add_agent, add_queue, in_ctx
+
+WANT = Want(
+    weight=10,
+    policy=Policy.LONGEST_IDLE,
+    queue_id="general",
+    language="pl",
+    skills=(("billing", 3),),
+)
+
+
+async def _agents(service: RoutingService) -> None:
+    await add_queue(service, "general")
+    await add_agent(service, "a-fit", skills={"billing": 4}, languages={"pl": 5})
+    await add_agent(service, "b-fit", skills={"billing": 3}, languages={"pl": 2})
+    await add_agent(service, "c-weak", skills={"billing": 2}, languages={"pl": 5})
+    await add_agent(service, "d-no-pl", skills={"billing": 5}, languages={"en": 5})
+
+
+async def test_one_statement_reads_the_candidates_and_reserves_the_best(
+    pg_routing: RoutingService,
+) -> None:
+    await _agents(pg_routing)
+    statements: list[str] = []
+    now = datetime.now(UTC)
+
+    async def decide(ctx: Ctx) -> tuple[list[Agent], str | None]:
+        rows, got = await ctx.repo.candidates_reserving(WANT, now)
+        return [WANT.agent(r) for r in rows], got
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = pg_routing.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    agents, got = await in_ctx(pg_routing, decide)
+    event.remove(engine, "before_cursor_execute", seen)
+
+    assert len([s for s in statements if "agents" in s]) == 1
+    assert [a.id for a in agents] == ["a-fit", "b-fit"]  # the same order the domain ranks
+    assert agents[0].skills == {"billing": 4} and agents[0].languages == {"pl": 5}
+    assert agents[0].load == 0  # read before the reservation
+    assert got == "a-fit"
+    loads = await in_ctx(pg_routing, lambda c: c.repo.agents())
+    assert {a.id: a.load for a in loads} == {"a-fit": 10, "b-fit": 0, "c-weak": 0, "d-no-pl": 0}
+
+
+async def test_an_agent_held_by_another_transaction_is_skipped_and_none_fits_reserves_nothing(
+    pg_routing: RoutingService,
+) -> None:
+    await _agents(pg_routing)
+    now = datetime.now(UTC)
+    async with pg_routing.runtime.uow() as holder:
+        first = Ctx(holder, TENANT, now=now, knobs=pg_routing.knobs)
+        _, held = await first.repo.candidates_reserving(WANT, now)
+        async with pg_routing.runtime.uow() as other:
+            second = Ctx(other, TENANT, now=now, knobs=pg_routing.knobs)
+            rows, got = await second.repo.candidates_reserving(WANT, now)
+            assert (held, got) == ("a-fit", "b-fit")
+            assert [r.id for r in rows] == ["a-fit", "b-fit"]  # the candidates hide no one
+            assert second.repo.holds_agents
+            nobody = Want(weight=10, policy=Policy.LONGEST_IDLE, language="xx")
+            assert await second.repo.candidates_reserving(nobody, now) == ([], None)
