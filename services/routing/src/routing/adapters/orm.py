@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from sbkit.db.tables import BigId, KitTables
 from sbkit.db.types import UtcDateTime
@@ -24,6 +25,8 @@ kit = KitTables(metadata)
 
 
 TS = UtcDateTime()
+# jsonb on PostgreSQL: every decision looks levels up in these (json re-parses the text each time)
+LEVELS = JSON().with_variant(JSONB(), "postgresql")
 # partial indexes: the backlog (unowned active cases), a customer's last agent, pending timers
 _WAITING = text("agent_id IS NULL AND status IN ('new', 'open', 'pending')")
 _OWNED_BEFORE = text("last_agent_id IS NOT NULL")
@@ -49,8 +52,8 @@ agents = Table(
     Column("presence", String(10), nullable=False),
     Column("capacity", Integer, nullable=False),
     Column("load", Integer, nullable=False),
-    Column("skills", JSON, nullable=False),
-    Column("languages", JSON, nullable=False),
+    Column("skills", LEVELS, nullable=False),
+    Column("languages", LEVELS, nullable=False),
     Column("queues", JSON, nullable=False),
     # "|q1|q2|" (empty: every queue) so eligibility can be filtered in SQL on any dialect
     Column("queue_keys", String(4000), nullable=False, default="", server_default=""),
