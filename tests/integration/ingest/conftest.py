@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from ingest.app import create_app
@@ -22,8 +24,9 @@ from sbkit.db.engine import make_engine
 class Running:
     """The ingest app running on Kafka and PostgreSQL, with a tenant of its own."""
 
-    def __init__(self, client: httpx.AsyncClient, bus: Bus, ring: Keyring, tenant: str) -> None:
-        self.client, self.bus, self.ring, self.tenant = client, bus, ring, tenant
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, ring: Keyring, tenant: str) -> None:
+        self.app, self.client, self.ring, self.tenant = app, client, ring, tenant
+        self.bus: Bus = app.state.bus
 
     def token(self) -> dict[str, str]:
         """A token of this test's tenant."""
@@ -36,16 +39,21 @@ class Running:
         return [d for d in docs if isinstance(d, dict) and d.get("tenantid") == self.tenant]
 
 
-@pytest.fixture
-async def running(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> AsyncIterator[Running]:
-    schema = "ingest_" + uuid.uuid4().hex[:10]
+@asynccontextmanager
+async def run_ingest(
+    bootstrap: str, pg_url: str, tmp_path: Path, *, schema: str = "", **overrides: Any
+) -> AsyncIterator[Running]:
+    """The ingest app (lifespan entered) on `schema`, or on a schema of its own that is
+    dropped afterwards."""
+    own = not schema
+    schema = schema or "ingest_" + uuid.uuid4().hex[:10]
     settings = IngestSettings(
         bus="kafka",
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=bootstrap,
         database_url=pg_url,
         db_schema=schema,
         auth_key_dir=str(tmp_path / "keys"),
-        outbox_poll_ms=50,
+        **({"outbox_poll_ms": 50} | overrides),
     )
     app = create_app(settings)
     ring = Keyring.load(tmp_path / "keys")
@@ -53,9 +61,21 @@ async def running(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> AsyncIte
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app)
             async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as c:
-                yield Running(c, app.state.bus, ring, "t" + uuid.uuid4().hex[:8])
+                yield Running(app, c, ring, "t" + uuid.uuid4().hex[:8])
     finally:
-        admin = make_engine(pg_url)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
+        if own:
+            await drop_schema(pg_url, schema)
+
+
+async def drop_schema(pg_url: str, schema: str) -> None:
+    """Drop a test's schema."""
+    admin = make_engine(pg_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture
+async def running(kafka_bootstrap: str, pg_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    async with run_ingest(kafka_bootstrap, pg_url, tmp_path) as r:
+        yield r

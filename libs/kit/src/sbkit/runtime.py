@@ -135,7 +135,7 @@ class ServiceRuntime:
         self._tasks = [asyncio.create_task(factory()) for factory in self._background]
 
     async def stop(self) -> None:
-        """Flush the outbox and close connections (the bus is stopped by its owner first)."""
+        """Flush the outbox and close connections (the bus has stopped consuming, still publishes)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

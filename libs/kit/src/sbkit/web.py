@@ -107,8 +107,14 @@ class RequestContext:
             HTTP_LATENCY.labels(self.service, route).observe(time.perf_counter() - start)
 
 
-def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
-    """/healthz (alive), /readyz (databases, broker, consumers), /metrics (Prometheus)."""
+def health_router(
+    runtimes: Sequence[ServiceRuntime], bus: Bus, *, ready_without_bus: bool = False
+) -> APIRouter:
+    """/healthz (alive), /readyz (databases, broker, consumers), /metrics (Prometheus).
+
+    `ready_without_bus`: the broker and consumer checks are reported but do not gate
+    readiness (a service whose requests need only its database, like ingest's webhooks,
+    stays in the load balancer while Kafka is away and its outbox holds what it accepts)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -120,7 +126,8 @@ def health_router(runtimes: Sequence[ServiceRuntime], bus: Bus) -> APIRouter:
         checks = {f"db.{r.name}": await r.db_ready() for r in runtimes}
         checks["bus"] = await bus.ping()
         checks["consumers"] = bus.consumers_ready()
-        if all(checks.values()):
+        gating = [v for k, v in checks.items() if k.startswith("db.") or not ready_without_bus]
+        if all(gating):
             return Response(
                 content=json.dumps({"status": "ready", "checks": checks}),
                 media_type="application/json",
@@ -144,6 +151,7 @@ def create_app(
     bus: Bus,
     verifier: TokenVerifier,
     max_body_bytes: int = 1024 * 1024,
+    ready_without_bus: bool = False,
 ) -> FastAPI:
     """One FastAPI app serving one service (stack, Kubernetes) or all five (embedded)."""
 
@@ -156,10 +164,11 @@ def create_app(
         log.info("service.started", service=title)
         try:
             yield
-        finally:
-            await bus.stop()
+        finally:  # consumers first, then the outbox is flushed while the producer still runs
+            await bus.stop_consuming()
             for r in runtimes:
                 await r.stop()
+            await bus.stop()
             log.info("service.stopped", service=title)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
@@ -168,7 +177,7 @@ def create_app(
     app.state.bus = bus
     install_problem_handlers(app)
     complete_openapi(app)
-    app.include_router(health_router(runtimes, bus))
+    app.include_router(health_router(runtimes, bus, ready_without_bus=ready_without_bus))
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContext, service=title)

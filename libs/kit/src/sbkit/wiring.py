@@ -20,8 +20,11 @@ def topic_specs(settings: KitSettings) -> list[TopicSpec]:
     ]
 
 
-def build_bus(settings: KitSettings) -> Bus:
-    """The Kafka bus in the stack, the local log in embedded mode."""
+def build_bus(settings: KitSettings, *, background_connect: bool = True) -> Bus:
+    """The Kafka bus in the stack, the local log in embedded mode.
+
+    A service's bus connects in the background (it starts, reports not ready and keeps what
+    it accepts in its outbox while Kafka is unreachable); tools pass False to fail at once."""
     specs = topic_specs(settings)
     if settings.bus == "kafka":
         return KafkaBus(
@@ -30,6 +33,7 @@ def build_bus(settings: KitSettings) -> Bus:
             topics=specs,
             replication_factor=settings.kafka_replication_factor,
             drain_timeout_s=settings.drain_timeout_s,
+            connect_in_background=background_connect,
         )
     Path(settings.local_bus_path).parent.mkdir(parents=True, exist_ok=True)
     return LocalBus(settings.local_bus_path, partitions={s.name: s.partitions for s in specs})

@@ -128,7 +128,7 @@ def dlq_list(topic: str) -> None:
     from sbkit.wiring import build_bus
 
     async def go() -> None:
-        bus = build_bus(KitSettings(service="cli"))
+        bus = build_bus(KitSettings(service="cli"), background_connect=False)
         dlq = topic if topic.endswith(".dlq") else f"{topic}.dlq"
         for record in await bus.read_topic(dlq):
             typer.echo(json.dumps(describe(record)))
@@ -142,7 +142,9 @@ def dlq_replay(topic: str) -> None:
     from sbkit.bus.dlq import replay
     from sbkit.wiring import build_bus
 
-    count = asyncio.run(replay(build_bus(KitSettings(service="cli")), topic))
+    count = asyncio.run(
+        replay(build_bus(KitSettings(service="cli"), background_connect=False), topic)
+    )
     typer.echo(f"replayed {count}")
 
 

@@ -120,7 +120,7 @@ class ControlPlane:
 async def control_plane(settings: KitSettings | None = None) -> AsyncIterator[ControlPlane]:
     """A control plane with its store created and its bus started."""
     settings = settings or KitSettings(service="control")
-    bus = build_bus(settings)
+    bus = build_bus(settings, background_connect=False)
     plane = ControlPlane(settings, bus)
     if plane.settings.schema_name():
         from sqlalchemy import text

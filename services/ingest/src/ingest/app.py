@@ -12,7 +12,11 @@ from sbkit.wiring import build_verifier
 
 
 def create_app(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
-    """Build the app from the environment (with ingest's own body limit: raw MIME is large)."""
+    """Build the app from the environment (with ingest's own body limit: raw MIME is large).
+
+    Ready while its database answers, Kafka or not: a webhook is accepted into the outbox,
+    so taking ingest out of the load balancer during a broker outage would only turn
+    accepted-later into refused-now (providers' retries are limited)."""
     settings = settings or IngestSettings()
     service = bootstrap(settings, bus=bus)
     return create_service_app(
@@ -22,4 +26,5 @@ def create_app(settings: IngestSettings | None = None, *, bus: Bus | None = None
         bus=service.runtime.bus,
         verifier=build_verifier(settings),
         max_body_bytes=settings.ingest_max_body_bytes,
+        ready_without_bus=True,  # webhooks need only the database: stay in rotation
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import structlog
 from aiokafka import (
@@ -62,6 +63,7 @@ class KafkaBus:
         max_poll_records: int = 1000,
         linger_ms: int = 5,
         drain_timeout_s: float = 20.0,
+        connect_in_background: bool = False,
     ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
@@ -70,6 +72,9 @@ class KafkaBus:
         self._max_poll = max_poll_records
         self._linger = linger_ms
         self._drain = drain_timeout_s
+        self._background = connect_in_background
+        self._connector: asyncio.Task[None] | None = None
+        self._connected = False
         self._producer: AIOKafkaProducer | None = None
         self._subs: list[Subscription] = []
         self._consumers: dict[int, AIOKafkaConsumer] = {}
@@ -78,10 +83,28 @@ class KafkaBus:
         self._stopping = False
 
     async def start(self) -> None:
-        """Create topics, start the producer and every consumer group."""
+        """Create topics, start the producer and every consumer group.
+
+        With `connect_in_background` an unreachable cluster is not an error: after a first
+        failed attempt this returns and keeps connecting (backoff up to 5 s) until it succeeds
+        or the bus is stopped; meanwhile `ping()` and `consumers_ready()` are false and
+        `publish()` raises, so a service starts, answers /healthz and /readyz, and its outbox
+        keeps what it accepts.
+        """
         self._stopping = False
+        if not self._background:
+            await self._connect()
+            return
+        try:
+            await self._connect()
+        except Exception as exc:  # noqa: BLE001 - retried in the background
+            log.warning("bus.connect_failed", error=type(exc).__name__, retry_in_s=0.5)
+            await self._close_clients()
+            self._connector = asyncio.create_task(self._connect_until_up())
+
+    async def _connect(self) -> None:
         await self.ensure_topics(self._topics)
-        self._producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             acks="all",
@@ -90,9 +113,32 @@ class KafkaBus:
             max_batch_size=1024 * 1024,
             max_request_size=2 * 1024 * 1024,
         )
-        await self._producer.start()
-        for sub in self._subs:
-            await self._spawn(sub)
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
+        spawned = 0
+        while spawned < len(self._subs):  # subscriptions may be added while this awaits
+            await self._spawn(self._subs[spawned])
+            spawned += 1
+        self._connected = True
+
+    async def _connect_until_up(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            try:
+                await self._connect()
+            except Exception as exc:  # noqa: BLE001 - an unreachable cluster is retried
+                log.warning("bus.connect_failed", error=type(exc).__name__, retry_in_s=delay)
+                await self._close_clients()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                log.info("bus.connected", bootstrap=self._bootstrap)
+                return
 
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
         """Create each topic and its DLQ if missing."""
@@ -116,7 +162,7 @@ class KafkaBus:
     def subscribe(self, subscription: Subscription) -> None:
         """Register a consumer group (started with the bus)."""
         self._subs.append(subscription)
-        if self._producer is not None:
+        if self._connected:
             asyncio.get_running_loop().create_task(self._spawn(subscription))
 
     async def _spawn(self, sub: Subscription) -> None:
@@ -130,7 +176,12 @@ class KafkaBus:
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
         if sub.group:
             joined = _Joined()
             self._joined[id(sub)] = joined
@@ -172,7 +223,7 @@ class KafkaBus:
             raise
         finally:
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await _bounded(consumer.stop(), "consumer")
 
     async def _handle_batches(
         self,
@@ -252,9 +303,10 @@ class KafkaBus:
         ]
         await asyncio.gather(*futures)
 
-    async def stop(self) -> None:
-        """Finish the batch in hand, commit it, stop consumers, flush and stop the producer."""
+    async def stop_consuming(self) -> None:
+        """Finish the batch in hand, commit it and stop the consumers; publishing still works."""
         self._stopping = True
+        await self._stop_connector()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self._drain)
             for t in pending:
@@ -262,24 +314,42 @@ class KafkaBus:
         self._tasks.clear()
         self._consumers.clear()
         self._joined.clear()
+        self._connected = False
+
+    async def stop(self) -> None:
+        """Stop consuming (see `stop_consuming`), then flush and stop the producer."""
+        await self.stop_consuming()
         if self._producer is not None:
-            await self._producer.stop()
+            await _bounded(self._producer.stop(), "producer")
             self._producer = None
 
     async def abort(self) -> None:
         """Stop at once, committing nothing more (what `kill -9` does to a consumer)."""
         self._stopping = True
+        await self._stop_connector()
+        await self._close_clients()
+
+    async def _stop_connector(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
+
+    async def _close_clients(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         for c in self._consumers.values():
             with contextlib.suppress(Exception):
-                await c.stop()
+                await _bounded(c.stop(), "consumer")
         self._consumers.clear()
+        self._joined.clear()
+        self._connected = False
         if self._producer is not None:
             with contextlib.suppress(Exception):
-                await self._producer.stop()
+                await _bounded(self._producer.stop(), "producer")
             self._producer = None
 
     async def ping(self) -> bool:
@@ -324,3 +394,15 @@ def _record(cr: ConsumerRecord[bytes, bytes]) -> Record:
         headers=tuple(cr.headers or ()),
         timestamp_ms=cr.timestamp,
     )
+
+
+CLOSE_TIMEOUT_S = 5.0
+
+
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Close a client, but not for longer than CLOSE_TIMEOUT_S: with the cluster gone, leaving
+    the group or flushing waits for the request timeout (40 s) while SIGTERM waits for us."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("bus.close_timed_out", client=what, timeout_s=CLOSE_TIMEOUT_S)

@@ -193,6 +193,10 @@ class LocalBus:
         """Every record of a topic as it is now."""
         return self.read_all(topic)
 
+    async def stop_consuming(self) -> None:
+        """The same as `stop`: publishing needs no connection here."""
+        await self.stop()
+
     async def stop(self) -> None:
         """Let in-flight records finish (their offsets are committed), then stop."""
         self._stopping = True

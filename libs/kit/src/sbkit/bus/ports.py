@@ -83,6 +83,10 @@ class Bus(Protocol):
     async def start(self) -> None:
         """Connect, create topics and start the consumers subscribed so far."""
 
+    async def stop_consuming(self) -> None:
+        """Drain in-flight records and commit what was handled; `publish` keeps working
+        (a service flushes its outbox after this, before `stop`)."""
+
     async def stop(self) -> None:
         """Drain in-flight records, commit what was handled and disconnect."""
 
