@@ -185,7 +185,7 @@ cmd_start() {
   done
   # The server must not inherit our lock fd (9>&-), or it would hold the lock forever.
   local ctl_out="$DATA_DIR/.pg-$PORT.pg_ctl.out"
-  if ! as_pg "$bin/pg_ctl" start -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 -s 9>&- >"$ctl_out" 2>&1; then
+  if ! as_pg "$bin/pg_ctl" start -D "$PGDATA_DIR" -l "$PGLOG" -w -t "${SB_START_TIMEOUT_S:-180}" -s 9>&- >"$ctl_out" 2>&1; then
     cat "$ctl_out" >&2
     tail -n 30 "$PGLOG" >&2 2>/dev/null || true
     die "pg_ctl start failed (log: $PGLOG)"

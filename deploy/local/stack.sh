@@ -4,7 +4,7 @@
 #
 # Usage: deploy/local/stack.sh {up|down|status|env}
 #   up      start PostgreSQL and Kafka, migrate once, start the five services, wait until
-#           every GET /readyz answers 200 (60 s each); idempotent
+#           every GET /readyz answers 200 (SB_START_TIMEOUT_S, 180 s, each); idempotent
 #   down    SIGTERM the services (SIGKILL after 30 s), then stop Kafka and PostgreSQL;
 #           exit 0 when already down
 #   status  each component and whether it is up (exit 0 only when all are up)
@@ -26,7 +26,7 @@ KEY_DIR="$DATA_DIR/keys"
 PY="$REPO_ROOT/.venv/bin/python"
 CLI="$REPO_ROOT/.venv/bin/switchboard"
 SERVICES=(ingest crm routing analytics notifier)
-READY_TIMEOUT=60
+READY_TIMEOUT="${SB_START_TIMEOUT_S:-180}"
 STOP_TIMEOUT=30
 
 die() { echo "stack.sh: error: $*" >&2; exit 1; }
