@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from analytics.domain.components import split_days
-from tests.unit.analytics.conftest import T0, Api
-from tests.unit.analytics.rollups_check import DAY0, assert_rollups_match
+from analytics.domain.components import split_periods
+from tests.unit.analytics.conftest import Api
+from tests.unit.analytics.rollups_check import assert_rollups_match
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -18,16 +19,29 @@ async def test_rollup_reads_equal_fifteen_minute_reads_on_sqlite(
     await assert_rollups_match(api, monkeypatch, random.Random(seed))
 
 
-def test_a_range_splits_into_ragged_edges_and_whole_days() -> None:
-    day = DAY0.replace(hour=0)
-    late = day + (T0 - T0.replace(hour=0))  # 09:00
-    assert split_days(day, day.replace(day=day.day + 2)) == [
-        (day, day.replace(day=day.day + 2), True)
+def test_a_range_splits_into_ragged_edges_whole_days_and_whole_months() -> None:
+    def at(month: int, day: int, hour: int = 0) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=UTC)
+
+    assert split_periods(at(11, 3), at(11, 5)) == [(at(11, 3), at(11, 5), "day")]
+    assert split_periods(at(11, 3, 9), at(11, 5, 9)) == [
+        (at(11, 3, 9), at(11, 4), "15m"),
+        (at(11, 4), at(11, 5), "day"),
+        (at(11, 5), at(11, 5, 9), "15m"),
     ]
-    assert split_days(late, late.replace(day=late.day + 2)) == [
-        (late, day.replace(day=day.day + 1), False),
-        (day.replace(day=day.day + 1), day.replace(day=day.day + 2), True),
-        (day.replace(day=day.day + 2), late.replace(day=late.day + 2), False),
+    assert split_periods(at(11, 3, 9), at(11, 3, 17)) == [(at(11, 3, 9), at(11, 3, 17), "15m")]
+    assert split_periods(None, at(11, 3, 9)) == [
+        (None, at(11, 3), "day"),
+        (at(11, 3), at(11, 3, 9), "15m"),
     ]
-    assert split_days(late, late.replace(hour=17)) == [(late, late.replace(hour=17), False)]
-    assert split_days(None, late) == [(None, day, True), (day, late, False)]
+    assert split_periods(None, at(11, 3, 9), months=True) == [
+        (None, at(11, 1), "month"),
+        (at(11, 1), at(11, 3), "day"),
+        (at(11, 3), at(11, 3, 9), "15m"),
+    ]
+    assert split_periods(at(9, 30, 1), at(12, 2), months=True) == [
+        (at(9, 30, 1), at(10, 1), "15m"),
+        (at(10, 1), at(12, 1), "month"),
+        (at(12, 1), at(12, 2), "day"),
+    ]
+    assert split_periods(at(10, 2), at(10, 31), months=True) == [(at(10, 2), at(10, 31), "day")]

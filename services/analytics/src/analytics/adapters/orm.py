@@ -36,29 +36,40 @@ components = Table(
     Column("value", BigInteger, nullable=False),
 )
 
-# Additive rollups of `components`, kept in the same transaction as every upsert of it: per
-# UTC day without the agent dimension, and per UTC day and tenant only. A read over whole days
-# of a total or a queue/channel grouping sums these instead of the 15-minute rows.
-daily = Table(
-    "kpi_daily",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("day", DateTime(timezone=True), primary_key=True),
-    Column("queue", String(100), primary_key=True),
-    Column("channel", String(20), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("bin", Integer, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
-daily_total = Table(
-    "kpi_daily_total",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("day", DateTime(timezone=True), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("bin", Integer, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+
+def _rollup(name: str, period: str, *kept: Column[str]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(64), primary_key=True),
+        Column(period, DateTime(timezone=True), primary_key=True),
+        *kept,
+        Column("name", String(64), primary_key=True),
+        Column("bin", Integer, primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+
+
+def _kept() -> tuple[Column[str], Column[str]]:
+    return Column("queue", String(100), primary_key=True), Column(
+        "channel", String(20), primary_key=True
+    )
+
+
+# Additive rollups of `components`, kept in the same transaction as every upsert of it: per UTC
+# day and per UTC calendar month, without the agent (queue and channel kept), and per tenant
+# only. A read over whole days or months sums these instead of the 15-minute rows.
+daily = _rollup("kpi_daily", "day", *_kept())
+daily_total = _rollup("kpi_daily_total", "day")
+monthly = _rollup("kpi_monthly", "month", *_kept())
+monthly_total = _rollup("kpi_monthly_total", "month")
+# (period, grouped by queue/channel) -> rollup; upserted in this order
+ROLLUPS = {
+    ("day", True): daily,
+    ("day", False): daily_total,
+    ("month", True): monthly,
+    ("month", False): monthly_total,
+}
 
 thresholds = Table(
     "kpi_thresholds",

@@ -10,8 +10,8 @@ from sqlalchemy import Table, and_, case, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.adapters.orm import components, daily, daily_total, thresholds
-from analytics.domain.components import Bucket, Increment, day_of
+from analytics.adapters.orm import ROLLUPS, components, thresholds
+from analytics.domain.components import Bucket, Increment, day_of, month_of
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
 from analytics.domain.parts import OTHER, Needs
@@ -60,17 +60,18 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     rows = [(*_key(item), item[1]) for item in deltas.items() if item[1]]
     if not rows:
         return
-    per_day: dict[tuple[Any, ...], int] = {}
-    per_tenant_day: dict[tuple[Any, ...], int] = {}
+    rolled: dict[tuple[str, bool], dict[tuple[Any, ...], int]] = {k: {} for k in ROLLUPS}
     for tenant, at, queue, channel, _, name, bin_, value in rows:
-        day = day_of(at)
-        grouped = (tenant, day, queue, channel, name, bin_)
-        per_day[grouped] = per_day.get(grouped, 0) + value  # a sum of 0 still marks it as seen
-        total = (tenant, day, name, bin_)
-        per_tenant_day[total] = per_tenant_day.get(total, 0) + value
+        for period, start in (("day", day_of(at)), ("month", month_of(at))):
+            for key in (
+                (tenant, start, queue, channel, name, bin_),
+                (tenant, start, name, bin_),
+            ):
+                sums = rolled[(period, len(key) == 6)]
+                sums[key] = sums.get(key, 0) + value  # a sum of 0 still marks it as seen
     await _upsert(session, components, rows)
-    await _upsert(session, daily, [(*k, v) for k, v in per_day.items()])
-    await _upsert(session, daily_total, [(*k, v) for k, v in per_tenant_day.items()])
+    for rollup, sums in rolled.items():
+        await _upsert(session, ROLLUPS[rollup], [(*k, v) for k, v in sums.items()])
 
 
 async def _upsert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...]]) -> None:
@@ -84,15 +85,14 @@ async def _upsert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...
     await session.execute(stmt, [dict(zip(names, r, strict=True)) for r in sorted(rows)])
 
 
-def _source(group_by: str | None, whole_days: bool) -> tuple[Table, Any]:
-    """The table to sum for a grouping (whole days: a rollup when one keeps that grouping)."""
-    if not whole_days:
+def _source(group_by: str | None, period: str) -> tuple[Table, Any]:
+    """The table to sum for a grouping over whole periods ("15m": the 15-minute rows)."""
+    if period == "15m":
         return components, components.c.interval_start
-    if group_by is None:
-        return daily_total, daily_total.c.day
-    if group_by in daily.c:
-        return daily, daily.c.day
-    raise ValueError(f"no daily rollup keeps {group_by}")
+    if group_by not in (None, "queue", "channel"):
+        raise ValueError(f"no rollup keeps {group_by}")
+    table = ROLLUPS[(period, group_by is not None)]
+    return table, table.c[period]
 
 
 def _read_as(table: Table, needs: Needs | None) -> tuple[Any, Any]:
@@ -123,12 +123,12 @@ async def sums(
     by_interval: bool = False,
     names: Sequence[str] | None = None,
     needs: Needs | None = None,
-    whole_days: bool = False,
+    period: str = "15m",
 ) -> dict[tuple[str, datetime | None], Totals]:
     """Summed components per (group value, interval start) over [start, end); cost O(rows read).
-    `needs`: only what some KPIs read (`Needs.reduce`); `whole_days` (start and end at UTC
-    midnights): read a daily rollup, whose intervals are days."""
-    table, at = _source(group_by, whole_days)
+    `needs`: only what some KPIs read (`Needs.reduce`); `period` "day" or "month" (start and end
+    at such boundaries): read that rollup, whose intervals are then days or months."""
+    table, at = _source(group_by, period)
     name, bin_ = _read_as(table, needs)
     cols: list[Any] = [name.label("name"), bin_.label("bin")]
     cols += [table.c[group_by].label("grp")] if group_by else []
@@ -170,11 +170,11 @@ async def categories(
     tenant: str,
     start: datetime | None,
     end: datetime,
-    whole_days: bool = False,
+    period: str = "15m",
 ) -> list[tuple[datetime, str, int]]:
-    """(interval start, category, count) of classified cases in [start, end) (`whole_days`: from
-    the per-tenant daily rollup, per day)."""
-    table, at = _source(None, whole_days)
+    """(interval start, category, count) of classified cases in [start, end) (`period` "day" or
+    "month": from that per-tenant rollup, per day or month)."""
+    table, at = _source(None, period)
     q = (
         select(at, table.c.name, func.sum(table.c.value))
         .where(table.c.tenant_id == tenant, at < end, table.c.name.like("cat:%"))

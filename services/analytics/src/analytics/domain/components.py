@@ -9,6 +9,7 @@ or resolution where it happened, a survey where it was answered.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,21 +54,46 @@ def day_of(at: datetime) -> datetime:
     return interval_of(at).replace(hour=0, minute=0)
 
 
-def split_days(
-    start: datetime | None, end: datetime
-) -> list[tuple[datetime | None, datetime, bool]]:
-    """[start, end) as (start, end, whole_days) pieces: the whole UTC days inside, and the ragged
-    edges before and after them (start None: from the beginning)."""
-    first = None if start is None else day_of(start + DAY - timedelta(microseconds=1))
+def month_of(at: datetime) -> datetime:
+    """The UTC midnight starting the calendar month of `at` (the key of the monthly rollups)."""
+    return day_of(at).replace(day=1)
+
+
+def _next_month(at: datetime) -> datetime:
+    return (month_of(at) + timedelta(days=32)).replace(day=1)
+
+
+Piece = tuple[datetime | None, datetime, str]  # [start, end) and where to read it from
+
+
+def _ceil(
+    at: datetime, floor: Callable[[datetime], datetime], step: Callable[[datetime], datetime]
+) -> datetime:
+    return at if floor(at) == at else step(floor(at))
+
+
+def split_periods(start: datetime | None, end: datetime, *, months: bool = False) -> list[Piece]:
+    """[start, end) as pieces read from "15m" rows (the ragged edges), whole UTC "day"s and, if
+    `months`, whole calendar "month"s (start None: from the beginning)."""
+    first = None if start is None else _ceil(start, day_of, lambda d: d + DAY)
     last = day_of(end)
     if first is not None and first >= last:
-        return [(start, end, False)]
-    pieces: list[tuple[datetime | None, datetime, bool]] = []
+        return [(start, end, "15m")]
+    pieces: list[Piece] = []
     if start is not None and first is not None and start < first:
-        pieces.append((start, first, False))
-    pieces.append((first, last, True))
+        pieces.append((start, first, "15m"))
+    m_first = None if first is None else _ceil(first, month_of, _next_month)
+    m_last = month_of(last)
+    if months and (m_first is None or m_first < m_last):
+        if first is not None and m_first is not None and first < m_first:
+            pieces.append((first, m_first, "day"))
+        pieces.append((m_first, m_last, "month"))
+        if m_last < last:
+            pieces.append((m_last, last, "day"))
+    else:
+        pieces.append((first, last, "day"))
     if last < end:
-        pieces.append((last, end, False))
+        pieces.append((last, end, "15m"))
     return pieces
 
 

@@ -46,7 +46,7 @@ PARTS: Mapping[str, tuple[str, ...]] = {
     "backlog": ("opened", "reopened", "resolved"),
     **{k: ("age_gt",) for k in KPIS if k.startswith("backlog_age_")},
     "fcr": ("fcr_n", "fcr_rep_h"),
-    "fcr_final": (),  # read by a query of its own (only intervals whose window closed)
+    "fcr_final": ("fcr_n", "fcr_rep_h"),  # those of intervals whose window closed
     "occupancy": ("busy_ms", "online_ms"),
     "alerts_sent": ("alert_sent",),
     "alerts_delivered": ("alert_delivered",),
@@ -95,6 +95,6 @@ def needs(kpis: Iterable[str], p: Params) -> Needs:
         limits.setdefault("ab_wait_s", set()).update((p.threshold_s, p.short_abandon_s))
     if "abandonment_rate" in kpis:
         limits.setdefault("ab_wait_s", set()).add(p.short_abandon_s)
-    if "fcr" in kpis:
+    if kpis & {"fcr", "fcr_final"}:
         limits["fcr_rep_h"] = {24 * p.fcr_days}
     return Needs(names, {n: tuple(sorted(ls)) for n, ls in limits.items()})

@@ -9,7 +9,7 @@ from typing import Any
 
 from analytics.adapters import facts, repository
 from analytics.domain import presence
-from analytics.domain.components import DAY, INTERVAL, day_of, interval_of, split_days
+from analytics.domain.components import DAY, INTERVAL, Piece, day_of, interval_of, split_periods
 from analytics.domain.kpis import (
     CUMULATIVE,
     FINAL,
@@ -83,10 +83,11 @@ async def _sums(
 ) -> dict[tuple[str, datetime | None], Totals]:
     """`repository.sums` over [start, end): whole days from a daily rollup where the grouping
     and the slots allow, the ragged edges (and agent groupings) from the 15-minute rows."""
-    rollup = q.group_by != "agent" and (not by_interval or _days_fit(q))
-    pieces = split_days(start, end) if rollup else [(start, end, False)]
+    pieces: list[Piece] = [(start, end, "15m")]
+    if q.group_by != "agent" and (not by_interval or _days_fit(q)):
+        pieces = split_periods(start, end, months=not by_interval)
     out: dict[tuple[str, datetime | None], Totals] = {}
-    for s, e, whole_days in pieces:
+    for s, e, period in pieces:
         found = await repository.sums(
             uow.session,
             tenant=tenant,
@@ -96,7 +97,7 @@ async def _sums(
             by_interval=by_interval,
             names=names,
             needs=needs,
-            whole_days=whole_days,
+            period=period,
         )
         for key, totals in found.items():
             out.setdefault(key, Totals()).merge(totals)
@@ -138,16 +139,23 @@ async def _final(
     cutoff = interval_of(q.moment() - timedelta(days=q.params.fcr_days))
     if cutoff <= q.start:
         return
-    sums = await _sums(
-        uow,
-        tenant,
-        q,
-        start=q.start,
-        end=min(q.end, cutoff),
-        by_interval=q.interval is not None,
-        names=FCR_PARTS,
-    )
-    for key, t in _regroup(q, sums).items():
+    if cutoff >= q.end:  # every window of the range closed: its own FCR parts, no second read
+        found = {
+            key: Totals({k: v for k, v in t.values.items() if k[0] in FCR_PARTS})
+            for key, t in rows.items()
+        }
+    else:
+        sums = await _sums(
+            uow,
+            tenant,
+            q,
+            start=q.start,
+            end=cutoff,
+            by_interval=q.interval is not None,
+            names=FCR_PARTS,
+        )
+        found = _regroup(q, sums)
+    for key, t in found.items():
         row = rows.setdefault(key, Totals())
         for (name, bin_), value in t.values.items():
             row.add("final_" + name, bin_, value)
@@ -223,11 +231,13 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
 
 async def category_trends(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
     """Classified cases per contact reason per interval, with each reason's share of the interval."""
-    pieces = split_days(q.start, q.end) if _days_fit(q) else [(q.start, q.end, False)]
+    pieces: list[Piece] = [(q.start, q.end, "15m")]
+    if _days_fit(q):
+        pieces = split_periods(q.start, q.end, months=q.interval is None)
     slots: dict[datetime, dict[str, int]] = {}
-    for s, e, whole_days in pieces:
+    for s, e, period in pieces:
         for at, category, n in await repository.categories(
-            uow.session, tenant=tenant, start=s, end=e, whole_days=whole_days
+            uow.session, tenant=tenant, start=s, end=e, period=period
         ):
             counts = slots.setdefault(_slot(q, at), {})
             counts[category] = counts.get(category, 0) + n
