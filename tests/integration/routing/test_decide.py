@@ -39,7 +39,7 @@ async def test_one_statement_reads_the_candidates_and_reserves_the_best(
 
     async def decide(ctx: Ctx) -> tuple[list[Agent], str | None]:
         rows, got = await ctx.repo.candidates_reserving(WANT, now)
-        return [WANT.agent(r) for r in rows], got
+        return WANT.agents(rows), got
 
     def seen(*args: object) -> None:
         statements.append(str(args[2]))

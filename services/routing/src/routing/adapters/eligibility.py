@@ -7,12 +7,13 @@ the tenant, the customer's last agent, the one agent offered to and the time as 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, or_, select, true, update
+from sqlalchemy import bindparam, func, or_, select, true, update
 
 from routing.adapters import orm
 from routing.domain.agents import Agent, Presence
@@ -20,7 +21,7 @@ from routing.domain.agents import Agent, Presence
 CANDIDATES = 20  # best agents fetched per decision (SQL does the filtering, the domain re-checks)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _A = orm.agents.c
-# the columns the domain decides with (`candidate`), plus the levels of the skills and the
+# the columns the domain decides with (`Want.agents`), plus the levels of the skills and the
 # language the demand asks about: not the name, memberships, whole skill documents, ...
 _DECIDES_WITH = (_A.id, _A.presence, _A.capacity, _A.load, _A.idle_since, _A.last_assigned_at)
 _POLICY_ORDER: dict[str, tuple[Any, ...]] = {
@@ -63,27 +64,37 @@ class Want:
             last="" if self.last is not None else None,
         )
 
-    def agent(self, row: Row[Any]) -> Agent:
-        """The domain agent of a candidates row, with the levels of what this demand asks about."""
-        skills = {skill: getattr(row, f"skill{i}") for i, (skill, _) in enumerate(self.skills)}
-        languages = {self.language: row.speaks} if self.language is not None else {}
-        return Agent(
-            id=row.id,
-            presence=Presence(row.presence),
-            capacity=row.capacity,
-            load=row.load,
-            skills=skills,
-            languages=languages,
-            idle_since=row.idle_since,
-            last_assigned_at=row.last_assigned_at,
-        )
+    def agents(self, rows: Iterable[Any]) -> list[Agent]:
+        """The domain agents of candidates rows, with the levels of what this demand asks about
+        (read by position: the rows start with `_DECIDES_WITH`, then the language's level if
+        one is asked for, then the skills' levels)."""
+        skills = [skill for skill, _ in self.skills]
+        found = []
+        for row in rows:
+            agent_id, presence, capacity, load, idle_since, last_assigned_at, *levels = row
+            if self.language is not None:
+                languages, levels = {self.language: levels[0]}, levels[1:]
+            else:
+                languages = {}
+            agent = Agent(
+                agent_id,
+                Presence(presence),
+                capacity,
+                load,
+                dict(zip(skills, levels, strict=False)),  # zip stops at the skills
+                languages,
+                idle_since,
+                last_assigned_at,
+            )
+            found.append(agent)
+        return found
 
 
 @dataclass(frozen=True)
 class Statements:
     """The candidates read and the skip-locked reservation of one demand shape; on PostgreSQL
     also both in one statement (`decide`: the candidates as read before the reservation, each
-    row carrying `got`, the agent reserved, or one row of NULLs but `got` if none qualified)."""
+    row ending with `got`, the agent reserved, or one row of NULLs but `got` if none qualified)."""
 
     candidates: Any
     reserve: Any
@@ -150,7 +161,7 @@ def _decide(candidates: Any, reserve: Any, order: tuple[Any, ...]) -> Any:
     ranked = candidates.add_columns(func.row_number().over(order_by=order).label("rank"))
     found = ranked.subquery("c")
     return (
-        select(got.c.got, *(c for c in found.c if c.name != "rank"))
+        select(*(c for c in found.c if c.name != "rank"), got.c.got)
         .select_from(got.outerjoin(found, true()))
         .order_by(found.c.rank)
     )

@@ -80,7 +80,7 @@ async def pick(
     if only is not None:
         return await _offer(ctx, want, demand, policy)
     rows, got = await ctx.repo.candidates_reserving(want, ctx.now)
-    decision = choose_agent([want.agent(r) for r in rows], demand, policy=policy)
+    decision = choose_agent(want.agents(rows), demand, policy=policy)
     if decision.agent_id is None:
         if got is not None:  # not expected: SQL filters as the domain does; give it back
             await ctx.repo.release(got, demand.weight, ctx.now)
@@ -100,7 +100,7 @@ async def pick(
 async def _offer(ctx: Ctx, want: Want, demand: Demand, policy: Policy) -> Picked | None:
     """Offer to one agent (a drain): wait for their row like a manual assign."""
     rows = await ctx.repo.candidates(want)
-    decision = choose_agent([want.agent(r) for r in rows], demand, policy=policy)
+    decision = choose_agent(want.agents(rows), demand, policy=policy)
     best = decision.agent_id
     got = best if best and await ctx.repo.reserve(best, demand.weight, ctx.now) else None
     return Picked(decision, 1) if got else None
