@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import Row, Select, Table, and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.adapters import orm
@@ -43,17 +43,16 @@ class _Order:
 
 
 def _shipments_with_orders(tenant: str) -> Select[Any]:
-    """Shipments of a tenant with their order's columns (`o_order_id` None: no order yet)."""
+    """Shipments of a tenant with their order's promise."""
     o, s = ORDER, SHIP
-    columns = (o.customer_email, o.customer_phone, o.language, o.timezone, o.promised_to)
     return (
-        select(orm.shipments, o.order_id.label("o_order_id"), *columns)
+        select(orm.shipments, o.promised_to)
         .outerjoin(orm.orders, (o.tenant_id == s.tenant_id) & (o.order_id == s.order_id))
         .where(s.tenant_id == tenant)
     )
 
 
-def _shipment(row: Any) -> Shipment:
+def _shipment(row: Any, promised_to: date | None) -> Shipment:
     return Shipment(
         row.shipment_id,
         row.carrier,
@@ -61,7 +60,7 @@ def _shipment(row: Any) -> Shipment:
         status=row.status,
         last_scan_at=row.last_scan_at,
         estimate_to=row.estimate_to,
-        promised_to=row.promised_to,
+        promised_to=promised_to,
         dispatch_by=row.dispatch_by,
         dispatched=row.dispatched,
     )
@@ -164,7 +163,7 @@ class Repository(ErasureQueries):
             row = await self._one(
                 _shipments_with_orders(self.tenant).where(SHIP.shipment_id == shipment_id)
             )
-            ship = _shipment(row) if row else None
+            ship = _shipment(row, row.promised_to) if row else None
         if ship is None:
             return None
         # the promise is the order's: one written in this transaction may be newer than the read
@@ -191,36 +190,41 @@ class Repository(ErasureQueries):
         write_later(self.session, orm.shipments, keys=("tenant_id", "shipment_id"), row=row)
 
     async def preload(self, shipment_ids: Iterable[str]) -> None:
-        """Read these shipments (with their orders) and their latest episodes, two statements for
-        a whole batch, so the events of the batch find them here instead of reading one each.
-        Only what this transaction has not read or written yet is read; absence is remembered."""
+        """Read these shipments, their orders and their episodes, three statements for a whole
+        batch, so the events of the batch find them here instead of reading one each. Only what
+        this transaction has not read or written yet is read; absence is remembered. Each is a
+        plain `IN` on one table's key: a join planned on a new table's missing statistics
+        degenerates into a nested loop over every row of the tenant."""
         known = memo(self.session)
         ids = sorted({i for i in shipment_ids if ("ship", self.tenant, i) not in known})
         if not ids:
             return
-        rows = (await self.session.execute(
-            _shipments_with_orders(self.tenant).where(SHIP.shipment_id.in_(ids))
-        )).all()  # fmt: skip
-        episodes = {i: Episode() for i in ids}
+        s, o, e = orm.shipments.c, orm.orders.c, orm.episodes.c
+        q = select(orm.shipments).where(s.tenant_id == self.tenant, s.shipment_id.in_(ids))
+        ships = (await self.session.execute(q)).all()
+        wanted = sorted(
+            {
+                r.order_id
+                for r in ships
+                if r.order_id and ("order", self.tenant, r.order_id) not in known
+            }
+        )
+        if wanted:
+            q = select(orm.orders).where(o.tenant_id == self.tenant, o.order_id.in_(wanted))
+            known |= {("order", self.tenant, i): None for i in wanted}
+            for row in await self.session.execute(q):
+                known[("order", self.tenant, row.order_id)] = _Order.of(row)
         for i in ids:
             known[("ship", self.tenant, i)] = None
-        for row in rows:
-            known[("ship", self.tenant, row.shipment_id)] = _shipment(row)
-            order_key = ("order", self.tenant, row.order_id)
-            if row.order_id is not None and order_key not in known:
-                known[order_key] = _Order.of(row) if row.o_order_id is not None else None
-        e = orm.episodes.c
-        latest = (
-            select(e.shipment_id, func.max(e.number).label("number"))
-            .where(e.tenant_id == self.tenant, e.shipment_id.in_(ids))
-            .group_by(e.shipment_id)
-            .subquery()
-        )
-        q = select(orm.episodes).join(
-            latest, (e.shipment_id == latest.c.shipment_id) & (e.number == latest.c.number)
-        )
-        for row in await self.session.execute(q.where(e.tenant_id == self.tenant)):
-            episodes[row.shipment_id] = _episode(row)
+        for row in ships:
+            order = known.get(("order", self.tenant, row.order_id))
+            promised = order.promised_to if order is not None else None
+            known[("ship", self.tenant, row.shipment_id)] = _shipment(row, promised)
+        episodes = {i: Episode() for i in ids}
+        q = select(orm.episodes).where(e.tenant_id == self.tenant, e.shipment_id.in_(ids))
+        for row in await self.session.execute(q):
+            if row.number > episodes[row.shipment_id].number:
+                episodes[row.shipment_id] = _episode(row)
         for i, ep in episodes.items():  # an episode written in this transaction stays
             known.setdefault(("episode", self.tenant, i), ep)
 
