@@ -37,6 +37,9 @@ class HandleTakenMeanwhile(Exception):
     """Another transaction gave one of the batch's new handles a customer first (transient)."""
 
 
+Events = list[tuple[CloudEvent[Any], str]]  # (event, partition key) pairs for the outbox
+
+
 @dataclass
 class _Sender:
     """What the batch knows about one sender handle."""
@@ -66,12 +69,11 @@ async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:
         for e, h in zip(events, handles, strict=True)
         if h not in erased or erased[h] < e.data.received_at
     ]  # an old message of an erased person must not bring the data back
-    senders = await _senders(ctx, kept, erased)
+    senders, out = await _senders(ctx, kept, erased)  # out: customer.created of new handles
     since = ctx.now - RECENT_ORDERS
     orders = await ctx.repo.recent_orders({s.customer_id for s in senders.values()}, since)
     attributes: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
-    out: list[tuple[CloudEvent[Any], str]] = []
     for e, h in kept:
         msg: MessageReceived = e.data
         s = senders[h]
@@ -96,13 +98,14 @@ async def _attribute(ctx: Ctx, events: list[CloudEvent[Any]]) -> None:
         s.created = False  # the sender's next message finds the customer
     await ctx.repo.add_rows("attributes", attributes)
     await ctx.repo.add_timelines(timeline)
-    await ctx.uow.emit_many(out)
+    await ctx.uow.emit_many(out)  # created before attributed: the outbox keeps their order
 
 
 async def _senders(
     ctx: Ctx, kept: list[tuple[CloudEvent[Any], HandleKey]], erased: dict[HandleKey, datetime]
-) -> dict[HandleKey, _Sender]:
-    """The live customer of every sender (locked), creating customers for new handles."""
+) -> tuple[dict[HandleKey, _Sender], Events]:
+    """The live customer of every sender (locked), creating customers for new handles; with
+    the customer.created events of those."""
     distinct = list(dict.fromkeys(h for _, h in kept))
     rows = await ctx.repo.owner_rows(distinct)
     found: dict[HandleKey, str] = {}
@@ -111,9 +114,10 @@ async def _senders(
     profiles = await ctx.repo.profiles(sorted(set(found.values())))
     senders = {h: _Sender(cid, False, profiles[cid]) for h, cid in found.items()}
     new = [h for h in distinct if h not in found]
-    if new:
-        senders.update(await _create(ctx, new, kept, erased))
-    return senders
+    if not new:
+        return senders, []
+    created, events = await _create(ctx, new, kept, erased)
+    return {**senders, **created}, events
 
 
 async def _create(
@@ -121,7 +125,7 @@ async def _create(
     new: list[HandleKey],
     kept: list[tuple[CloudEvent[Any], HandleKey]],
     erased: dict[HandleKey, datetime],
-) -> dict[HandleKey, _Sender]:
+) -> tuple[dict[HandleKey, _Sender], Events]:
     """A customer per new handle, created by the handle's first message (its provenance)."""
     first = {h: e for e, h in reversed(kept)}
     refs = [first[h].data.message_id for h in new]
@@ -134,7 +138,7 @@ async def _create(
     if any(erased.get(h) != at for h, at in now_erased.items()):
         # erased while we waited for a lock: the per-message replay drops those messages
         raise ErasedMeanwhile("a new handle was erased during attribution")
-    out: list[tuple[CloudEvent[Any], str]] = []
+    out: Events = []
     for h, ref in zip(new, refs, strict=True):
         cid = created[h]
         prov = provenance(ProvenanceKind.MESSAGE, ref, h)
@@ -142,8 +146,7 @@ async def _create(
             customer_id=cid, handles=(to_handle(h),), provenance=prov, created_at=ctx.now
         )
         out.append(_event(ctx.tenant, first[h], data, cid))
-    await ctx.uow.emit_many(out)
-    return {h: _Sender(created[h], True, ({}, set())) for h in new}
+    return {h: _Sender(created[h], True, ({}, set())) for h in new}, out
 
 
 def _event(
