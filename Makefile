@@ -36,7 +36,7 @@ test: $(STAMP) ## everything CI runs: real PostgreSQL and Kafka are started for 
 test-fast: $(STAMP) ## unit and contract tests only (no broker, no database server)
 	$(BIN)/python -m pytest -q tests/unit tests/contract
 
-BENCH_ENV := SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_PG_PORT=25432
+BENCH_ENV := SB_DATA_DIR=$(CURDIR)/.data/bench SB_KAFKA_PORT=29092 SB_PG_PORT=25432 SB_API_RATE_PER_S=1000000 SB_API_RATE_BURST=1000000
 BENCHES := bench.bus_throughput bench.ingest_webhooks bench.crm_attribution bench.routing_decisions bench.notifier_alerts bench.pipeline bench.analytics_kpis
 
 bench: $(STAMP) ## benchmarks against real Kafka and PostgreSQL, with same-run baselines
@@ -57,7 +57,7 @@ fuzz: $(STAMP) ## every ingest parser, 100,000 mutated inputs each (FUZZ_ARGS="-
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs contracts/sbcontracts services
+	$(BIN)/mypy libs contracts/sbcontracts services deploy/tools
 
 contracts: $(STAMP) ## regenerate JSON Schemas and the AsyncAPI document from the models
 	$(BIN)/python -m sbcontracts.generate

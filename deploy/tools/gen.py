@@ -230,12 +230,13 @@ def rollout(consumes: bool) -> dict[str, Any]:
 
 def service_docs(s: Service, consumes: bool) -> list[dict[str, Any]]:
     """ServiceAccount, Deployment, Service, HPA, PDB and migration Job of one service."""
-    meta = {"name": s.name, "labels": labels(s.name, "server")}
+    server = labels(s.name, "server")
+    meta = {"name": s.name, "labels": server}
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {**meta, "labels": {**meta["labels"], **APPLY_FIRST}},
+            "metadata": {**meta, "labels": {**server, **APPLY_FIRST}},
             "automountServiceAccountToken": False,
         },
         {
