@@ -17,8 +17,10 @@ from sqlalchemy import event, select
 
 from notifier.adapters import orm
 from notifier.adapters.notifications import Notifications
+from notifier.adapters.repository import Repository
 from notifier.bootstrap import NotifierService, bootstrap
 from notifier.config import NotifierSettings
+from notifier.domain.episodes import Episode
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.routing import TicketOpened
@@ -125,7 +127,7 @@ async def test_a_batch_with_duplicates_and_reordering_ends_where_one_by_one_ends
         # set at a time: shipments (with orders) and episodes read once per tenant, orders,
         # shipments, timers and events written once for the whole batch
         once = ("INSERT INTO orders", "INSERT INTO shipments", "DELETE FROM timers")
-        once += ("INSERT INTO notifications", "INSERT INTO outbox")
+        once += ("INSERT INTO episodes", "INSERT INTO notifications", "INSERT INTO outbox")
         assert {s: sql.count(s) for s in once} == dict.fromkeys(once, 1)
         assert sql.count("SELECT shipments.tenant_id, shipments.shipment_id,") == 2
         # the 8 alerts' reads: once per tenant, not once per alert
@@ -180,3 +182,20 @@ async def test_a_poison_event_rolls_its_batch_back_for_the_per_record_path(
         with pytest.raises(PoisonMessage):
             await deliver(service, poison)
         assert len(await notifications(service)) == 1
+
+
+async def test_an_episode_keeps_when_it_opened_across_writes_behind(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with _service(pg_url, tmp_path) as service:
+        for now, open_ in ((START, True), (START + H, True), (START + 2 * H, False)):
+            async with service.runtime.uow() as uow:
+                repo = Repository(uow.session, "acme")
+                await repo.put_episode("s-1", Episode(1, open_, "stalled", 1), now=now)
+                if open_:  # twice in one transaction: the first write's opened_at
+                    await repo.put_episode("s-1", Episode(1, True, "stalled", 2), now=now + H)
+                await uow.commit()
+        async with service.runtime.uow() as uow:
+            e = orm.episodes.c
+            row = (await uow.session.execute(select(e.opened_at, e.closed_at, e.alerts))).one()
+        assert tuple(row) == (START, START + 2 * H, 1)

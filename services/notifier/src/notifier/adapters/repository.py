@@ -256,17 +256,22 @@ class Repository(ErasureQueries):
         return known[key]
 
     async def put_episode(self, shipment_id: str, ep: Episode, *, now: datetime) -> None:
-        """Save an episode (opening it when new, stamping the close); it is now the latest."""
+        """Save an episode (opening it when new, stamping the close); it is now the latest
+        (written at commit, one statement for a whole batch; `opened_at` only when inserted)."""
         memo(self.session)[("episode", self.tenant, shipment_id)] = ep
-        values: dict[str, Any] = {
+        row: dict[str, Any] = {
+            "tenant_id": self.tenant,
+            "shipment_id": shipment_id,
+            "number": ep.number,
             "open": ep.open,
             "reason": ep.reason or "",
             "alerts": ep.alerts,
             "alerted_estimate": ep.alerted_estimate,
+            "opened_at": now,
             "closed_at": None if ep.open else now,
         }
-        keys = {"shipment_id": shipment_id, "number": ep.number}
-        await self._put(orm.episodes, keys, values, on_insert={"opened_at": now})
+        keys = ("tenant_id", "shipment_id", "number")
+        write_later(self.session, orm.episodes, keys=keys, row=row, keep=("opened_at",))
 
     async def gaps(self, carrier: str, lane: str, *, lock: bool = False) -> GapStats:
         """Learned scan gaps of a carrier in a lane (read once per transaction unless locking)."""

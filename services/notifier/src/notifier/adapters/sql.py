@@ -40,24 +40,37 @@ def memo(session: AsyncSession) -> dict[Any, Any]:
 
 
 # Write-behind: a consumer batch applies hundreds of events in one transaction; rows written per
-# event (shipment state, timers, gap samples) are kept here, last write per key wins, and written
-# by one multi-row statement per table when the transaction commits (SQLAlchemy's before_commit,
-# which runs inside the async commit, so the sync API is allowed). Rows deleted per event (timers
-# disarmed) are kept too and deleted by one statement per table, before that table's upserts (a
-# key re-written after its delete is dropped from the deletes, so either order ends the same).
-# Reads of those rows go through the repositories, which look here first.
+# event (orders, shipment state, episodes, timers, gap samples, notifications) are kept here,
+# last write per key wins (`keep` columns: the first), and written by one multi-row statement
+# per table when the transaction commits (SQLAlchemy's before_commit, which runs inside the
+# async commit, so the sync API is allowed). Rows deleted per event (timers disarmed) are kept
+# too and deleted by one statement per table, before the upserts (a key re-written after its
+# delete is dropped from the deletes, so either order ends the same). Reads of those rows go
+# through the repositories, which look in their per-transaction memo first.
 PENDING = "notifier.pending"
 DELETES = "notifier.deletes"
+KEEP = "notifier.keep"
 
 
 def write_later(
-    session: AsyncSession, table: Table, *, keys: Sequence[str], row: dict[str, Any]
+    session: AsyncSession,
+    table: Table,
+    *,
+    keys: Sequence[str],
+    row: dict[str, Any],
+    keep: Sequence[str] = (),
 ) -> None:
-    """Upsert `row` at commit (keyed by `keys`; empty keys: a plain insert, every row kept)."""
+    """Upsert `row` at commit (keyed by `keys`; empty keys: a plain insert, every row kept).
+    `keep`: columns set only when the row is inserted (an existing row keeps its values, and
+    a row written twice in the transaction keeps the first write's)."""
     rows = session.info.setdefault(PENDING, {}).setdefault((table, tuple(keys)), {})
     if keys:
         values = tuple(row[k] for k in keys)
         session.info.get(DELETES, {}).get((table, tuple(keys)), set()).discard(values)
+        if keep:
+            session.info.setdefault(KEEP, {})[(table, tuple(keys))] = tuple(keep)
+            if (first := rows.get(values)) is not None:
+                row = row | {c: first[c] for c in keep}
         rows[values] = row
     else:
         rows[len(rows)] = row
@@ -89,6 +102,7 @@ def _flush(session: Session) -> None:
     pending: dict[tuple[Table, tuple[str, ...]], dict[Any, dict[str, Any]]] = session.info.pop(
         PENDING, {}
     )
+    keep: dict[tuple[Table, tuple[str, ...]], tuple[str, ...]] = session.info.pop(KEEP, {})
     if not pending:
         return  # another service's session, or nothing written behind
     dialect = session.get_bind().dialect.name
@@ -99,7 +113,8 @@ def _flush(session: Session) -> None:
             continue
         stmt = insert(table)
         if keys:
-            update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+            fixed = (*keys, *keep.get((table, keys), ()))
+            update = {c: stmt.excluded[c] for c in rows[0] if c not in fixed}
             stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
         session.execute(stmt, rows)
 
