@@ -99,12 +99,11 @@ def _part(name: str, cols: list[ColumnElement[Any]]) -> Select[Any]:
     return select(*row)
 
 
-def _statement() -> Any:
-    """The card's union (built once at import)."""
-    c, i, a, k = orm.customers.c, orm.identities.c, orm.attributes.c, orm.consents.c
-    o, s, t, tl = orm.orders.c, orm.shipments.c, orm.tickets.c, orm.timeline.c
-
-    # the requested id and, while merged, the card it was merged into (as `live` resolves)
+def _resolution() -> tuple[Any, Any, Any]:
+    """CTEs of the live card the requested id resolves to (following merges, as
+    `CustomerRepository.live` does), its id as a scalar subquery, and every id merged into it."""
+    c = orm.customers.c
+    # the requested id and, while merged, the card it was merged into
     chain = (
         select(c.id, c.status, c.merged_into, c.created_at)
         .where(c.tenant_id == TENANT, c.id == REQUESTED)
@@ -120,6 +119,14 @@ def _statement() -> Any:
     # every id merged into the live card, directly or in a chain (their tickets are the card's)
     tree = select(live.c.id.label("id")).cte("tree", recursive=True)
     tree = tree.union(select(c.id).where(c.tenant_id == TENANT, c.merged_into == tree.c.id))
+    return live, live_id, tree
+
+
+def _statement() -> Any:
+    """The card's union (built once at import)."""
+    i, a, k = orm.identities.c, orm.attributes.c, orm.consents.c
+    o, s, t, tl = orm.orders.c, orm.shipments.c, orm.tickets.c, orm.timeline.c
+    live, live_id, tree = _resolution()
     recent = (
         select(o.id, o.order_id, o.status, o.currency, o.placed_at, o.total_minor)
         .where(o.tenant_id == TENANT, o.customer_id == live_id)
