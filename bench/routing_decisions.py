@@ -5,8 +5,13 @@
 Bulk-loads (SQL `generate_series`, printed with its duration) SB_BENCH_AGENTS agents (1,000,
 online, 1-2 languages, skills), SB_BENCH_QUEUES queues (100, ordered filters on category, language
 and tier, skill needs that relax, SLA targets, a fallback) and SB_BENCH_OPEN open cases (100,000:
-half owned, the rest waiting in a language nobody speaks), with a message and an SLA timer each. Then
-the routing service consumes `message.attributed` from a topic of its own (6 partitions, the
+half owned, the rest waiting in a language nobody speaks), with a message and an SLA timer each.
+
+- handler: the consumer's batch handler called in-process on SB_BENCH_HANDLER (1,000) messages in
+  batches of 100, SB_BENCH_REPS times after a warm-up run: CPU and SQL statements per message of
+  the decision path alone (no Kafka, no relay), the figure the machine's load moves least.
+
+Then the routing service consumes `message.attributed` from a topic of its own (6 partitions, the
 product default) with its normal consumers, outbox relay and timer poller:
 
 - latency: messages published at SB_BENCH_RATE/s (500) for SB_BENCH_SECONDS (5 s); each new
@@ -35,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, text
 
-from routing.bootstrap import bootstrap
+from routing.adapters import orm
+from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
+from routing.entrypoints.consumers import batch_handlers, handlers
 from sbcontracts.catalog import decode, encode
 from sbcontracts.envelope import new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
@@ -46,6 +53,8 @@ from sbcontracts.events.crm import MessageAttributed
 from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.topics import ALL_TOPICS, MESSAGES_ATTRIBUTED, TICKETS, partition_key
 from sbkit.bus.kafka import KafkaBus, TopicSpec
+from sbkit.bus.ports import Record
+from sbkit.consumer import batch_handler
 from sbkit.db.engine import make_engine
 
 AGENTS = int(os.environ.get("SB_BENCH_AGENTS", "1000"))
@@ -56,6 +65,7 @@ SECONDS = int(os.environ.get("SB_BENCH_SECONDS", "5"))
 BURST = int(os.environ.get("SB_BENCH_BURST", "5000"))
 DRAIN_S = float(os.environ.get("SB_BENCH_DRAIN_S", "300"))
 REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
+HANDLER = int(os.environ.get("SB_BENCH_HANDLER", "1000"))
 KAFKA = f"127.0.0.1:{os.environ.get('SB_KAFKA_PORT', '19092')}"
 PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15432')}/switchboard"
 TENANT = "bench"
@@ -296,6 +306,39 @@ class Statements:
         self.count += 1
 
 
+async def handler_phase(service: RoutingService) -> None:
+    """The consumer's batch handler called in-process (no Kafka, no relay), batches of 100 as a
+    polled partition gives them: CPU and SQL statements per message of the decision path alone,
+    the figure the machine's load moves least. Its outbox rows are dropped afterwards."""
+    engine = service.runtime.engine
+    handle = batch_handler(
+        service.runtime.uow,
+        consumer="messages",
+        handle=handlers(service.knobs)["messages"],
+        handle_batch=batch_handlers(service.knobs)["messages"],
+    )
+    statements = Statements(engine)
+    cpu, sql = [], []
+    for rep in range(1 + REPS):  # the first run warms caches up and is not counted
+        records = [
+            Record("in-process", 0, n, k.decode(), v)
+            for n, (k, v) in enumerate(message(n, "in-process", f"hp{rep}") for n in range(HANDLER))
+        ]
+        sent0, cpu0 = statements.count, time.process_time()
+        for first in range(0, HANDLER, 100):
+            await handle(records[first : first + 100])
+        if rep:
+            cpu.append((time.process_time() - cpu0) * 1000 / HANDLER)
+            sql.append((statements.count - sent0) / HANDLER)
+    async with engine.begin() as conn:
+        await conn.execute(delete(orm.kit.outbox))
+    print(
+        f"in-process batch handler, {HANDLER:,} messages x {REPS}: per message"
+        f" {statistics.median(cpu):.2f} ms CPU (median; {min(cpu):.2f}-{max(cpu):.2f}),"
+        f" {statistics.median(sql):.1f} SQL statements (PostgreSQL's CPU not counted)"
+    )
+
+
 async def throughput_phase(producer: AIOKafkaProducer, topic: str, engine: Any) -> None:
     """Bursts published at once; messages/s until all are applied; median of REPS. Also the
     statements and this process's CPU time per message, which the machine's load hardly moves."""
@@ -328,7 +371,7 @@ async def throughput_phase(producer: AIOKafkaProducer, topic: str, engine: Any) 
 
 
 async def main() -> None:
-    """Load, warm up, measure latency at a fixed rate, then sustained throughput."""
+    """Load, the handler in-process, warm up, latency at a fixed rate, sustained throughput."""
     suffix = uuid.uuid4().hex[:8]
     schema, topic = f"bench_{suffix}", f"bench.attributed.{suffix}"
     tmp = Path(tempfile.mkdtemp())
@@ -356,6 +399,7 @@ async def main() -> None:
             f"loaded {AGENTS:,} agents, {QUEUES} queues, {OPEN:,} open cases (+ a message and"
             f" a timer each) in {time.perf_counter() - start:.1f} s"
         )
+        await handler_phase(service)
         await bus.start()
         await runtime.start()
         while not bus.consumers_ready():  # noqa: ASYNC110
