@@ -116,7 +116,9 @@ def _flush(session: Session) -> None:
             fixed = (*keys, *keep.get((table, keys), ()))
             update = {c: stmt.excluded[c] for c in rows[0] if c not in fixed}
             stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
-        session.execute(stmt, rows)
+        # RETURNING makes SQLAlchemy send multi-row VALUES pages from one cached statement
+        # ("insertmanyvalues"); without it asyncpg runs one INSERT per row on the server
+        session.execute(stmt.returning(*table.primary_key.columns), rows)
 
 
 event.listen(Session, "before_commit", _flush)
