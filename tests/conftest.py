@@ -65,6 +65,14 @@ def pg_url() -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/switchboard"
 
 
+async def drop_schema(pg_url: str, schema: str) -> None:
+    """Remove a test's schema (if it exists)."""
+    admin = make_engine(pg_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await admin.dispose()
+
+
 @asynccontextmanager
 async def fresh_schema(pg_url: str) -> AsyncIterator[tuple[AsyncEngine, str]]:
     """An engine bound to a fresh schema of its own, dropped afterwards."""

@@ -19,12 +19,14 @@ from tests.e2e import deployments
 
 ROOT = deployments.ROOT
 SERVICES = deployments.SERVICE_NAMES
-# Fast pollers and a roomy ingest rate limit: the faults, not the limiter, are under test.
+# Fast pollers and roomy rate limits: the faults, not the limiter, are under test.
 TUNING = {
     "SB_OUTBOX_POLL_MS": "100",
     "SB_LOG_LEVEL": "WARNING",
     "SB_INGEST_RATE_PER_S": "100000",
     "SB_INGEST_RATE_BURST": "100000",
+    "SB_API_RATE_PER_S": "100000",
+    "SB_API_RATE_BURST": "100000",
 }
 
 

@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ingest.app import create_app
 from ingest.config import IngestSettings
 from sbkit.auth import Keyring, mint
 from sbkit.bus.ports import Bus
-from sbkit.db.engine import make_engine
+from tests.conftest import drop_schema
 
 
 class Running:
@@ -32,6 +31,18 @@ class Running:
         """A token of this test's tenant."""
         _, tok = mint(self.ring, tenant_id=self.tenant, scopes=["*"], ttl_s=600)
         return {"Authorization": f"Bearer {tok}"}
+
+    async def whatsapp_channel(self, app_secret: str) -> str:
+        """Create a WhatsApp channel of this tenant; returns its webhook path."""
+        body = {
+            "kind": "whatsapp",
+            "name": "wa",
+            "settings": {"default_region": "PL"},
+            "secrets": {"app_secret": app_secret, "verify_token": "v"},
+        }
+        channel = await self.client.post("/v1/channels", json=body, headers=self.token())
+        assert channel.status_code == 201, channel.text
+        return str(channel.json()["webhook_path"])
 
     async def ours(self, topic: str) -> list[dict[str, Any]]:
         """Events of this test's tenant on a topic."""
@@ -65,14 +76,6 @@ async def run_ingest(
     finally:
         if own:
             await drop_schema(pg_url, schema)
-
-
-async def drop_schema(pg_url: str, schema: str) -> None:
-    """Drop a test's schema."""
-    admin = make_engine(pg_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await admin.dispose()
 
 
 @pytest.fixture

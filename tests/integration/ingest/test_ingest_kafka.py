@@ -19,14 +19,7 @@ SECRET = "meta-app-secret"
 
 
 async def test_whatsapp_webhook_lands_once_on_kafka_despite_redelivery(running: Running) -> None:
-    body = {
-        "kind": "whatsapp",
-        "name": "wa",
-        "settings": {"default_region": "PL"},
-        "secrets": {"app_secret": SECRET, "verify_token": "v"},
-    }
-    channel = await running.client.post("/v1/channels", json=body, headers=running.token())
-    path = channel.json()["webhook_path"]
+    path = await running.whatsapp_channel(SECRET)
     raw = samples.whatsapp([samples.wa_text("wamid.kafka-" + running.tenant, samples.TEXTS["pl"])])
     headers = {
         "content-type": "application/json",

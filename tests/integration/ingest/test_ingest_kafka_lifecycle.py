@@ -17,8 +17,9 @@ import pytest
 
 from sbcontracts.topics import MESSAGES
 from sbkit.bus.kafka import KafkaBus
+from tests.conftest import drop_schema
 from tests.integration.bus_fixtures import eventually
-from tests.integration.ingest.conftest import Running, drop_schema, run_ingest
+from tests.integration.ingest.conftest import Running, run_ingest
 from tests.unit.ingest import samples
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -82,14 +83,8 @@ async def test_ingest_starts_accepts_and_publishes_once_kafka_answers(
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"db.ingest": True, "bus": False, "consumers": False}
 
-        path = await _whatsapp_channel(running)
-        raw = samples.whatsapp([samples.wa_text("wamid.nokafka-" + running.tenant, "hello")])
-        headers = {
-            "content-type": "application/json",
-            "x-hub-signature-256": samples.hub_signature(SECRET, raw),
-        }
-        accepted = await running.client.post(path, content=raw, headers=headers)
-        assert accepted.status_code == 200  # durable in the outbox, Kafka or not
+        status = await _accept_one(running, "nokafka")
+        assert status == 200  # durable in the outbox, Kafka or not
 
         await forwarder.open()
 
@@ -112,14 +107,8 @@ async def test_stops_within_the_grace_period_when_kafka_never_answers(
     schema = "ingest_" + uuid.uuid4().hex[:10]
     try:
         async with run_ingest(forwarder.address, pg_url, tmp_path, schema=schema) as running:
-            path = await _whatsapp_channel(running)
-            raw = samples.whatsapp([samples.wa_text("wamid.never-" + running.tenant, "hi")])
-            headers = {
-                "content-type": "application/json",
-                "x-hub-signature-256": samples.hub_signature(SECRET, raw),
-            }
-            accepted = await running.client.post(path, content=raw, headers=headers)
-            assert accepted.status_code == 200
+            status = await _accept_one(running, "never")
+            assert status == 200
             tenant = running.tenant
             stopping = time.monotonic()
         took = time.monotonic() - stopping
@@ -142,13 +131,8 @@ async def test_graceful_stop_publishes_what_the_outbox_still_holds(
         relay = running.app.state.runtimes["ingest"].relay
         relay.notify = lambda: None
         await asyncio.sleep(0.5)  # the relay's first (empty) pass is over; it now sleeps
-        path = await _whatsapp_channel(running)
-        raw = samples.whatsapp([samples.wa_text("wamid.stop-" + running.tenant, "bye")])
-        headers = {
-            "content-type": "application/json",
-            "x-hub-signature-256": samples.hub_signature(SECRET, raw),
-        }
-        assert (await running.client.post(path, content=raw, headers=headers)).status_code == 200
+        status = await _accept_one(running, "stop")
+        assert status == 200
         assert await running.ours(MESSAGES.name) == []
         tenant = running.tenant
     events = [
@@ -157,16 +141,15 @@ async def test_graceful_stop_publishes_what_the_outbox_still_holds(
     assert len([e for e in events if isinstance(e, dict) and e.get("tenantid") == tenant]) == 1
 
 
-async def _whatsapp_channel(running: Running) -> str:
-    body = {
-        "kind": "whatsapp",
-        "name": "wa",
-        "settings": {"default_region": "PL"},
-        "secrets": {"app_secret": SECRET, "verify_token": "v"},
+async def _accept_one(running: Running, tag: str) -> int:
+    """A new WhatsApp channel of the tenant and one signed webhook to it; the answer's status."""
+    path = await running.whatsapp_channel(SECRET)
+    raw = samples.whatsapp([samples.wa_text(f"wamid.{tag}-{running.tenant}", "hello")])
+    headers = {
+        "content-type": "application/json",
+        "x-hub-signature-256": samples.hub_signature(SECRET, raw),
     }
-    channel = await running.client.post("/v1/channels", json=body, headers=running.token())
-    assert channel.status_code == 201, channel.text
-    return str(channel.json()["webhook_path"])
+    return (await running.client.post(path, content=raw, headers=headers)).status_code
 
 
 async def _count(running: Running, n: int) -> bool:

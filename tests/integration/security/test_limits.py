@@ -1,4 +1,5 @@
-"""Limits (issue 10): body size → 413 on every service; per-tenant rate → 429 with Retry-After.
+"""Limits (issue 10): body size → 413 on every service; per-tenant rate → 429 with Retry-After
+on every service's API (and ingest's webhooks), other tenants unaffected.
 
 A noisy tenant flooding ingest is limited to its own bucket: the quiet tenant's requests all
 succeed. The quiet tenant's latency is measured alone and while the noisy one floods (the same
@@ -42,6 +43,39 @@ async def test_bodies_over_the_limit_are_413_with_or_without_a_declared_length(
             )
             assert res.status_code == 413, res.text
             assert res.headers["content-type"] == "application/problem+json"
+
+
+# A cheap authenticated read of each service (its parameters do not matter: the token, its
+# scope and its tenant's rate are checked before anything else).
+READS = {
+    "ingest": "/v1/channels",
+    "crm": "/v1/customers?email=nobody@example.com",
+    "routing": "/v1/tickets",
+    "analytics": "/v1/kpis?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z",
+    "notifier": "/v1/notifications",
+}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_every_service_limits_each_tenant_to_its_own_rate(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for prefix in ("SB_API", "SB_INGEST"):  # ingest's API shares its webhooks' bucket
+        monkeypatch.setenv(f"{prefix}_RATE_PER_S", "0.01")  # no refill within the test
+        monkeypatch.setenv(f"{prefix}_RATE_BURST", "3")
+    async with running(name, tmp_path) as r:
+        first = [(await r.client.get(READS[name], headers=r.auth("noisy"))) for _ in range(3)]
+        assert all(res.status_code not in (429, 500) for res in first), [
+            (res.status_code, res.text) for res in first
+        ]
+        over = await r.client.get(READS[name], headers=r.auth("noisy"))
+        assert over.status_code == 429, over.text
+        assert over.headers["content-type"] == "application/problem+json"
+        assert over.headers["retry-after"].isdigit() and int(over.headers["retry-after"]) >= 1
+        other = await r.client.get(READS[name], headers=r.auth("quiet"))
+        assert other.status_code == first[0].status_code, other.text
+        forged = await r.client.get(READS[name], headers={"Authorization": "Bearer forged"})
+        assert forged.status_code == 401  # checked before the bucket: floods of junk drain nothing
 
 
 QUIET_GAP_S = 0.06  # the quiet tenant must stay under its own limit even when requests are instant

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from fastapi import Depends, Request
 
 from sbkit.problems import Forbidden, Unauthorized
+from sbkit.ratelimit import TenantRateLimiter
 
 ALGORITHM = "EdDSA"
 
@@ -163,7 +164,8 @@ def _bearer(request: Request) -> str:
 
 
 def requires(scope: str) -> Any:
-    """A FastAPI dependency: the caller's principal, if its token grants `scope`.
+    """A FastAPI dependency: the caller's principal, if its token grants `scope` and its
+    tenant is within its request rate (`app.state.rate_limiter`, 429 otherwise).
 
     Typed `Any` so a route can declare `principal: Principal = requires("x:read")`.
     """
@@ -175,6 +177,9 @@ def requires(scope: str) -> Any:
         principal = verifier.verify(_bearer(request))
         if not principal.allows(scope):
             raise Forbidden(f"token lacks scope {scope}")
+        limiter: TenantRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:  # after authentication: forged tokens cannot drain a bucket
+            limiter.check(principal.tenant_id)
         return principal
 
     return Depends(dependency)

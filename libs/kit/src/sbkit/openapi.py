@@ -14,6 +14,8 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # Any route taking a body can answer these before its handler runs: a body that is not text in
 # its declared encoding (FastAPI's 400) and one over the size limit (BodyLimit's 413).
 BODY_ERRORS = {"400": "Body not parseable", "413": "Body over the size limit"}
+# Any authenticated route (it documents 401) takes a token of its tenant's rate limit first.
+RATE_LIMITED = "Over the tenant's request rate; retry after Retry-After seconds"
 
 
 def complete_openapi(app: FastAPI) -> None:
@@ -38,6 +40,8 @@ def problem_details(doc: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in op:
                 for status, description in BODY_ERRORS.items():
                     responses.setdefault(status, {"description": description})
+            if "401" in responses:
+                responses.setdefault("429", {"description": RATE_LIMITED})
             for status, response in responses.items():
                 if status[0] in "45":
                     response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}

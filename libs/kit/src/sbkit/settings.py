@@ -75,11 +75,17 @@ class ObservabilitySettings(BaseSettings):
 
 
 class HttpSettings(BaseSettings):
-    """Where the HTTP server listens."""
+    """Where the HTTP server listens, and how much one tenant may ask of it."""
 
     model_config = _CONFIG
     host: str = "127.0.0.1"
     port: int = 8000
+    api_rate_per_s: float = Field(
+        default=200.0, gt=0, description="Per-tenant sustained API requests/s (per process)."
+    )
+    api_rate_burst: int = Field(
+        default=400, ge=1, description="Per-tenant API burst (token bucket size)."
+    )
 
 
 class KitSettings(DatabaseSettings, BusSettings, AuthSettings, ObservabilitySettings, HttpSettings):

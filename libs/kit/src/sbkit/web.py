@@ -21,7 +21,9 @@ from sbkit.control import revocation_subscription
 from sbkit.observability import HTTP_LATENCY, HTTP_REQUESTS
 from sbkit.openapi import complete_openapi
 from sbkit.problems import error_responses, install_problem_handlers, problem_response
+from sbkit.ratelimit import TenantRateLimiter
 from sbkit.runtime import ServiceRuntime
+from sbkit.settings import KitSettings
 
 log = structlog.get_logger(__name__)
 
@@ -152,6 +154,7 @@ def create_app(
     verifier: TokenVerifier,
     max_body_bytes: int = 1024 * 1024,
     ready_without_bus: bool = False,
+    rate_limiter: TenantRateLimiter | None = None,
 ) -> FastAPI:
     """One FastAPI app serving one service (stack, Kubernetes) or all five (embedded)."""
 
@@ -173,6 +176,8 @@ def create_app(
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     app.state.verifier = verifier
+    settings = runtimes[0].settings if runtimes else KitSettings()
+    app.state.rate_limiter = rate_limiter or limiter_from(settings)
     app.state.runtimes = {r.name: r for r in runtimes}
     app.state.bus = bus
     install_problem_handlers(app)
@@ -192,3 +197,8 @@ def standalone_app(
     return create_app(
         title=runtime.name, runtimes=[runtime], routers=routers, bus=runtime.bus, verifier=verifier
     )
+
+
+def limiter_from(settings: KitSettings) -> TenantRateLimiter:
+    """The per-tenant API rate limit of these settings (SB_API_RATE_PER_S, SB_API_RATE_BURST)."""
+    return TenantRateLimiter(rate=settings.api_rate_per_s, burst=settings.api_rate_burst)

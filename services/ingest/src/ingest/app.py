@@ -27,4 +27,5 @@ def create_app(settings: IngestSettings | None = None, *, bus: Bus | None = None
         verifier=build_verifier(settings),
         max_body_bytes=settings.ingest_max_body_bytes,
         ready_without_bus=True,  # webhooks need only the database: stay in rotation
+        rate_limiter=service.deps.limiter,  # API calls and webhooks share a tenant's bucket
     )

@@ -16,11 +16,11 @@ from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.http_channels import channels_router
 from ingest.entrypoints.http_messages import messages_router
 from ingest.entrypoints.http_signals import signals_router
-from ingest.entrypoints.ratelimit import TenantRateLimiter
 from ingest.entrypoints.webhooks_forms import forms_webhooks_router
 from ingest.entrypoints.webhooks_json import json_webhooks_router
 from ingest.service_layer.intake import intake_group
 from sbkit.bus.ports import Bus
+from sbkit.ratelimit import TenantRateLimiter
 from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
 
@@ -32,8 +32,8 @@ class IngestService:
     """The built service: its runtime and its HTTP routers."""
 
     runtime: ServiceRuntime
+    deps: IngestDeps
     routers: list[APIRouter] = field(default_factory=list)
-    deps: IngestDeps | None = None
 
 
 def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> IngestService:

@@ -12,9 +12,9 @@ from fastapi import Request
 from ingest.adapters.secret_box import SecretBox
 from ingest.config import IngestSettings
 from ingest.domain.channels import ChannelConfig
-from ingest.entrypoints.ratelimit import TenantRateLimiter
 from ingest.service_layer.intake import IntakeGroup
 from ingest.service_layer.messages import Context
+from sbkit.ratelimit import TenantRateLimiter
 from sbkit.runtime import ServiceRuntime
 
 CHANNEL_TTL_S = 5.0

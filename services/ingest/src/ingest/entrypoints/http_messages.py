@@ -91,7 +91,6 @@ def messages_router(deps: IngestDeps) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Response:
         """Accept a message once: same external id or Idempotency-Key → same message id, 200."""
-        deps.limiter.check(principal.tenant_id)
         digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
         ctx = deps.context(principal.tenant_id, request=request, region=body.region)
         accepted = await uc.accept_api_message(
@@ -112,7 +111,6 @@ def messages_router(deps: IngestDeps) -> APIRouter:
         message_id: str, principal: Principal = requires("messages:read")
     ) -> dict[str, Any]:
         """The normalised message (`message.received` payload)."""
-        deps.limiter.check(principal.tenant_id)
         return await uc.get_message(deps.runtime.uow, principal.tenant_id, message_id)
 
     return router

@@ -103,7 +103,6 @@ def _call_and_survey_routes(router: APIRouter, deps: IngestDeps) -> None:
         body: CallEventIn, request: Request, principal: Principal = requires("calls:write")
     ) -> Response:
         """A telephony adapter's call event; once per (call id, event)."""
-        deps.limiter.check(principal.tenant_id)
         caller = None
         if body.caller:
             raw = RawSender(body.caller.kind, body.caller.value, body.caller.scope)
@@ -120,7 +119,6 @@ def _call_and_survey_routes(router: APIRouter, deps: IngestDeps) -> None:
         body: SurveyIn, request: Request, principal: Principal = requires("surveys:write")
     ) -> Response:
         """A CSAT (1-5), NPS (0-10) or CES (1-7) answer linked to a ticket or customer."""
-        deps.limiter.check(principal.tenant_id)
         problem = score_error(body.kind, body.score)
         if problem:
             raise InvalidField(problem)
@@ -141,7 +139,6 @@ def _commerce_routes(router: APIRouter, deps: IngestDeps) -> None:
         body: OrderIn, request: Request, principal: Principal = requires("orders:write")
     ) -> Response:
         """An order: placed the first time, updated when it changes, nothing on a redelivery."""
-        deps.limiter.check(principal.tenant_id)
         ctx = deps.context(principal.tenant_id, request=request)
         emitted = await accept_order(new_uow, ctx, _order(body))
         return as_json(
@@ -153,7 +150,6 @@ def _commerce_routes(router: APIRouter, deps: IngestDeps) -> None:
         body: ShipmentEventIn, request: Request, principal: Principal = requires("shipments:write")
     ) -> Response:
         """A carrier tracking event, mapped to the status model; once per semantic key."""
-        deps.limiter.check(principal.tenant_id)
         mapped = map_carrier_code(body.carrier, body.carrier_code)
         data = ShipmentEventReceived(
             **body.model_dump(exclude={"status"}),

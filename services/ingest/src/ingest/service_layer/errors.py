@@ -39,15 +39,3 @@ class NaturalIdReused(DomainError):
     """A natural id already accepted with different content."""
 
     status, title = 409, "Conflicting duplicate"
-
-
-class RateLimited(DomainError):
-    """The tenant is over its request rate."""
-
-    status, title = 429, "Too many requests"
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            f"retry after {retry_after_s} s", headers={"Retry-After": str(retry_after_s)}
-        )
-        self.retry_after_s = retry_after_s

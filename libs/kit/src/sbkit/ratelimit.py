@@ -1,4 +1,9 @@
-"""Per-tenant token buckets in memory (per process: N replicas allow N times the rate)."""
+"""Per-tenant token buckets in memory (per process: N replicas allow N times the rate).
+
+Every authenticated API route takes a token of its caller's tenant (`sbkit.auth.requires`);
+ingest's webhooks, which carry no token, take one of the tenant their path names after the
+signature check. A tenant over its rate gets 429 with Retry-After; other tenants are untouched.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.service_layer.errors import RateLimited
+from sbkit.problems import DomainError
+
+
+class RateLimited(DomainError):
+    """The tenant is over its request rate."""
+
+    status, title = 429, "Too many requests"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"retry after {retry_after_s} s", headers={"Retry-After": str(retry_after_s)}
+        )
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
