@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, literal, select
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.adapters.orm import ROLLUPS, components, thresholds
-from analytics.domain.components import Bucket, Increment, day_of, month_of
+from analytics.domain.components import Bucket, Increment, day_of
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
-from analytics.domain.parts import OTHER, Needs
+from analytics.domain.parts import HISTOGRAMS, Needs
 
 GROUPS = ("queue", "channel", "agent")
 
@@ -55,34 +55,50 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
     same order, so they wait for each other instead of deadlocking), then the same sums into the
-    daily rollups (same order of tables in every batch). One cached statement per table executed
+    day and month rollups (same order of tables in every batch). One cached statement per table executed
     for many parameter sets: compiling a multi-row VALUES cost more than the upsert."""
-    rows = [(*_key(item), item[1]) for item in deltas.items() if item[1]]
+    rows = {_key(item): item[1] for item in deltas.items() if item[1]}
     if not rows:
         return
-    rolled: dict[tuple[str, bool], dict[tuple[Any, ...], int]] = {k: {} for k in ROLLUPS}
-    for tenant, at, queue, channel, _, name, bin_, value in rows:
-        for period, start in (("day", day_of(at)), ("month", month_of(at))):
-            for key in (
-                (tenant, start, queue, channel, name, bin_),
-                (tenant, start, name, bin_),
-            ):
-                sums = rolled[(period, len(key) == 6)]
-                sums[key] = sums.get(key, 0) + value  # a sum of 0 still marks it as seen
+    days: dict[datetime, datetime] = {}  # interval start -> its day (few per batch)
+    # (tenant, day, queue, channel, name, bin), then the coarser rollups from that (smaller)
+    day = _sum_by(
+        rows,
+        lambda k: (k[0], days.get(k[1]) or days.setdefault(k[1], day_of(k[1])), *k[2:4], *k[5:]),
+    )
+    day_total = _sum_by(day, lambda k: (k[0], k[1], *k[4:]))
+    rolled = {
+        ("day", True): day,
+        ("day", False): day_total,
+        ("month", True): _sum_by(day, lambda k: (k[0], k[1].replace(day=1), *k[2:])),
+        ("month", False): _sum_by(day_total, lambda k: (k[0], k[1].replace(day=1), *k[2:])),
+    }
     await _upsert(session, components, rows)
-    for rollup, sums in rolled.items():
-        await _upsert(session, ROLLUPS[rollup], [(*k, v) for k, v in sums.items()])
+    for rollup in ROLLUPS:  # always in this order
+        await _upsert(session, ROLLUPS[rollup], rolled[rollup])
 
 
-async def _upsert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...]]) -> None:
-    """Add `value` (the last column) to each row of `table`, inserting missing rows."""
+def _sum_by(
+    sums: dict[tuple[Any, ...], int], key: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    """Sums regrouped by a coarser key (a sum of 0 still marks its group as seen)."""
+    out: dict[tuple[Any, ...], int] = {}
+    for k, v in sums.items():
+        coarse = key(k)
+        out[coarse] = out.get(coarse, 0) + v
+    return out
+
+
+async def _upsert(session: AsyncSession, table: Table, sums: dict[tuple[Any, ...], int]) -> None:
+    """Add each key's sum to its row of `table` (key = the primary key), inserting missing rows."""
     names = [c.name for c in table.columns]
     stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key.columns],
         set_={"value": table.c.value + stmt.excluded.value},
     )
-    await session.execute(stmt, [dict(zip(names, r, strict=True)) for r in sorted(rows)])
+    params = [dict(zip(names, (*k, sums[k]), strict=True)) for k in sorted(sums)]
+    await session.execute(stmt, params)
 
 
 def _source(group_by: str | None, period: str) -> tuple[Table, Any]:
@@ -95,22 +111,20 @@ def _source(group_by: str | None, period: str) -> tuple[Table, Any]:
     return table, table.c[period]
 
 
-def _read_as(table: Table, needs: Needs | None) -> tuple[Any, Any]:
-    """The (name, bin) a stored row is read as: `Needs.reduce` in SQL (the raw ones without)."""
+def _bin_read_as(table: Table, needs: Needs | None) -> Any:
+    """The bin a stored row is read as: `Needs.read_as` in SQL, a CASE on the few histogram
+    names it changes (the raw bin without needs)."""
     name, bin_ = table.c.name, table.c.bin
-    if needs is None:
-        return name, bin_
-    wanted = name.in_(sorted(needs.names))
-    bands = [
-        (and_(name == n, bin_ <= limit), limit)
-        for n, limits in needs.limits.items()
-        for limit in limits
-    ]
-    bands += [(name == n, limits[-1] + 1) for n, limits in needs.limits.items()]
-    return (
-        case((wanted, name), else_=literal(OTHER)),
-        case(*bands, (wanted, bin_), else_=literal(0)),
+    whens = (
+        []
+        if needs is None
+        else [(name == n, 0) for n in HISTOGRAMS if n not in needs.names]
+        + [
+            (name == n, case(*((bin_ <= lim, lim) for lim in limits), else_=limits[-1] + 1))
+            for n, limits in needs.limits.items()
+        ]
     )
+    return case(*whens, else_=bin_) if whens else bin_
 
 
 async def sums(
@@ -129,8 +143,7 @@ async def sums(
     `needs`: only what some KPIs read (`Needs.reduce`); `period` "day" or "month" (start and end
     at such boundaries): read that rollup, whose intervals are then days or months."""
     table, at = _source(group_by, period)
-    name, bin_ = _read_as(table, needs)
-    cols: list[Any] = [name.label("name"), bin_.label("bin")]
+    cols: list[Any] = [table.c.name.label("name"), _bin_read_as(table, needs).label("bin")]
     cols += [table.c[group_by].label("grp")] if group_by else []
     cols += [at.label("at")] if by_interval else []
     rows = select(*cols, table.c.value).where(table.c.tenant_id == tenant, at < end)

@@ -14,10 +14,13 @@ class Totals:
     """Summed components of some buckets: (name, bin) -> value."""
 
     values: dict[tuple[str, int], int] = field(default_factory=dict)
+    # bins per name, built on first use (KPIs read several histograms of many bins each)
+    _by_name: dict[str, dict[int, int]] | None = field(default=None, repr=False, compare=False)
 
     def add(self, name: str, bin_: int, value: int) -> None:
         """Add to one component."""
         self.values[(name, bin_)] = self.values.get((name, bin_), 0) + value
+        self._by_name = None
 
     def merge(self, other: Totals) -> None:
         """Add another set of totals."""
@@ -30,7 +33,11 @@ class Totals:
 
     def bins(self, name: str) -> dict[int, int]:
         """A histogram's counts per bin."""
-        return {b: v for (n, b), v in self.values.items() if n == name}
+        if self._by_name is None:
+            self._by_name = {}
+            for (n, b), v in self.values.items():
+                self._by_name.setdefault(n, {})[b] = v
+        return dict(self._by_name.get(name, {}))
 
     def upto(self, name: str, limit: int) -> int:
         """Count of a per-second histogram at bins <= limit."""

@@ -1,9 +1,9 @@
 """Which stored components each KPI reads, and at which thresholds it reads a histogram.
 
-A read asks the database only for what the requested KPIs need: the bins of a per-second (or
-per-hour) histogram that a KPI only counts up to a threshold are summed per threshold band, and
-every component no requested KPI reads is summed into one placeholder row per group and slot
-(so the groups and slots of the answer stay exactly those of the stored rows).
+A read asks the database for less than every stored bin: the bins of a per-second (or per-hour)
+histogram that the requested KPIs only count up to thresholds are summed per threshold band,
+and every histogram no requested KPI reads is summed into its bin 0. Rows are never dropped, so
+the groups and slots of the answer stay exactly those of the stored rows.
 """
 
 from __future__ import annotations
@@ -56,7 +56,17 @@ PARTS: Mapping[str, tuple[str, ...]] = {
     "alert_ahead_share": ("alert_ahead", "alert_sent"),
     "alert_lead_time": ("alert_lead_ms", "alert_lead_n"),
 }
-OTHER = ""  # the placeholder name of every component no requested KPI reads
+# every component stored with more than one bin
+HISTOGRAMS = (
+    "ans_wait_s",
+    "ab_wait_s",
+    "sk:wait",
+    "sk:handle",
+    "sk:frt",
+    "sk:res",
+    "fcr_rep_h",
+    "age_gt",
+)
 
 
 @dataclass(frozen=True)
@@ -74,14 +84,17 @@ class Needs:
             return bin_
         return next((lim for lim in limits if bin_ <= lim), limits[-1] + 1)
 
+    def read_as(self, name: str, bin_: int) -> int:
+        """The bin a stored bin is read as: banded, or 0 in a histogram no requested KPI reads."""
+        if name in HISTOGRAMS and name not in self.names:
+            return 0
+        return self.band(name, bin_)
+
     def reduce(self, t: Totals) -> Totals:
         """What a read with these needs returns for stored totals `t` (the SQL does the same)."""
         out = Totals()
         for (name, bin_), value in t.values.items():
-            if name in self.names:
-                out.add(name, self.band(name, bin_), value)
-            else:
-                out.add(OTHER, 0, value)
+            out.add(name, self.read_as(name, bin_), value)
         return out
 
 

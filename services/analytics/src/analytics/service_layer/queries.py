@@ -129,7 +129,7 @@ async def _cumulative(
         acc = running.setdefault(key[0], Totals())
         acc.merge(Totals({k: v for k, v in rows[key].values.items() if k[0] in CUMULATIVE_PARTS}))
         for (name, bin_), value in acc.values.items():
-            rows[key].values[(name + "_cum", bin_)] = value
+            rows[key].add(name + "_cum", bin_, value)  # each key once: sets it
 
 
 async def _final(
