@@ -2,7 +2,9 @@
 
     SB_KAFKA_PORT=29092 SB_PG_PORT=25432 python -m bench.analytics_kpis [sizes...]
 
-1. Query latency: `GET /v1/kpis` (all KPIs, total and `group_by=queue`) and
+1. Query latency: `GET /v1/kpis` (all KPIs, total and `group_by=queue` over the calendar month
+   of the data, which the monthly rollups serve; total over 30 days from a noon, which the daily
+   rollups and two ragged half days serve) and
    `GET /v1/trends/categories` over 30 days x 50 queues, through the real app in process
    (httpx ASGI transport, tokens checked), at 10^5, 10^6 and 10^7 stored events (argv overrides);
    SB_BENCH_ANALYTICS_QUERIES (20) samples, fewer (>= 3) past SB_BENCH_ANALYTICS_BUDGET_S (60).
@@ -10,8 +12,10 @@
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`. Section 2 checks that this bulk fold and the real consumer (Kafka ->
-   analytics -> PostgreSQL) store identical rows for the same events.
+   `generate_series`; the rollups are then filled as migrations 0004-0005 backfill them, and
+   every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Section 2 checks
+   that this bulk fold and the real consumer (Kafka -> analytics -> PostgreSQL) store identical
+   rows for the same events, and that the rollups the consumer kept equal its 15-minute rows.
 2. Throughput: calls and surveys published to copies of the topics, then analytics' consumers
    (kit batch consumption, `fold_batch`) timed until every event is in the inbox.
 3. Freshness: one call offered at a time, produced to Kafka, `/v1/kpis` polled until it counts.
@@ -67,6 +71,20 @@ PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15
 TENANT = "bench"
 DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS, QUEUES, AGENTS = 30, 50, 10  # agents per queue
+# rollup -> (its period column, the table it is summed from, kept dimensions)
+ROLLUPS = {
+    "kpi_daily": ("day", "kpi_components", ("queue", "channel")),
+    "kpi_daily_total": ("day", "kpi_components", ()),
+    "kpi_monthly": ("month", "kpi_daily", ("queue", "channel")),
+    "kpi_monthly_total": ("month", "kpi_daily_total", ()),
+}
+SOURCE_TIME = {"kpi_components": "interval_start", "kpi_daily": "day", "kpi_daily_total": "day"}
+
+
+def _trunc(period: str, column: str) -> str:
+    return f"date_trunc('{period}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
 REASONS = ("delivery", "returns", "billing", "product", "account")
 SIZES = (10**5, 10**6, 10**7)
 QUERIES = int(os.environ.get("SB_BENCH_ANALYTICS_QUERIES", "20"))
@@ -170,8 +188,8 @@ class Client:
         return r.json()
 
 
-async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, float]]:
-    """Bulk-load 30 days of about n events; returns stored rows and the seconds per step."""
+async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int], dict[str, float]]:
+    """Bulk-load 30 days of about n events; returns stored rows, rollup rows, seconds per step."""
     rnd = random.Random(n)
     t0 = time.perf_counter()
     events = list(day_events(DAY0, n // DAYS, rnd))
@@ -199,12 +217,29 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, float
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-5 do
+            keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
+            start = _trunc(period, SOURCE_TIME[source])
+            await conn.execute(
+                text(
+                    f'INSERT INTO "{schema}".{rollup} ({keys}, value)'
+                    f" SELECT tenant_id, {start}, {', '.join((*kept, 'name', 'bin'))}, sum(value)"
+                    f' FROM "{schema}".{source}'
+                    f" GROUP BY {', '.join(str(i) for i in range(1, len(kept) + 5))}"
+                )
+            )
         await conn.commit()
-        await conn.execute(text(f'ANALYZE "{schema}".kpi_components'))
-        await conn.commit()
+    async with service.runtime.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in ("kpi_components", *ROLLUPS):  # settled old days, as autovacuum leaves them
+            await conn.execute(text(f'VACUUM (ANALYZE) "{schema}".{table}'))
         stored = int((await conn.execute(select(func.count()).select_from(components))).scalar())
+        rolled = {
+            r: int((await conn.execute(text(f'SELECT count(*) FROM "{schema}".{r}'))).scalar_one())
+            for r in ROLLUPS
+        }
     t3 = time.perf_counter()
-    return stored, {"generate_s": t1 - t0, "fold_s": t2 - t1, "copy_and_repeat_s": t3 - t2}
+    return stored, rolled, {"generate_s": t1 - t0, "fold_s": t2 - t1, "copy_and_repeat_s": t3 - t2}
 
 
 async def query_latency(n: int) -> dict[str, Any]:
@@ -214,18 +249,25 @@ async def query_latency(n: int) -> dict[str, Any]:
     service = bootstrap(settings, bus=KafkaBus(KAFKA, topics=[]))
     try:
         await service.runtime.migrate()
-        stored, load = await _load(service, n)
+        stored, rolled, load = await _load(service, n)
         client = Client(service, settings)
         span = {"from": DAY0.isoformat(), "to": (DAY0 + timedelta(days=DAYS)).isoformat()}
+        noon = {
+            k: (datetime.fromisoformat(v) + timedelta(hours=12)).isoformat()
+            for k, v in span.items()
+        }
         queries = {
             "kpis total": ("/v1/kpis", span),
             "kpis group_by=queue": ("/v1/kpis", {**span, "group_by": "queue"}),
+            "kpis total, 30 days from a noon": ("/v1/kpis", noon),
             "kpis asa,service_level per day": (
                 "/v1/kpis", {**span, "kpi": "asa,service_level", "interval": "1d"},
             ),
             "trends/categories per day": ("/v1/trends/categories", {**span, "interval": "1d"}),
         }  # fmt: skip
-        out: dict[str, Any] = {"events": n, "stored_rows": stored, "load": load, "queries": {}}
+        out: dict[str, Any] = {
+            "events": n, "stored_rows": stored, "rollup_rows": rolled, "load": load, "queries": {}
+        }  # fmt: skip
         first = await client.get("/v1/kpis", **span, kpi="offered,answered,abandoned,handled")
         out["counted"] = {k: v["value"] for k, v in first["rows"][0]["kpis"].items()}
         for name, (url, params) in queries.items():
@@ -297,6 +339,7 @@ async def pipeline(n: int) -> dict[str, Any]:
                 (r.tenant_id, r.interval_start, r.queue, r.channel, r.agent, r.name, r.bin): r.value
                 for r in await conn.execute(select(components))
             }
+            rollups_ok = await _rollups_equal_components(conn, settings.db_schema)
         bulk = {
             (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_): v
             for (b, name, bin_), v in fold(events, random.Random(0)).items()
@@ -313,6 +356,7 @@ async def pipeline(n: int) -> dict[str, Any]:
             "events_per_s": rate,
             "analytics_cpu_ms_per_event": cpu * 1000 / len(recs),
             "bulk_fold_equals_consumer": bulk == stored,
+            "rollups_equal_components": rollups_ok,
             "rows": len(stored),
             "freshness": fresh,
         }
@@ -320,6 +364,22 @@ async def pipeline(n: int) -> dict[str, Any]:
         await bus.stop()
         await runtime.stop()
         await _drop(schema)
+
+
+async def _rollups_equal_components(conn: Any, schema: str) -> bool:
+    """Whether the rollups the consumers kept equal the 15-minute rows summed per period."""
+    for rollup, (period, _, dims) in ROLLUPS.items():
+        cols = ", ".join(("tenant_id", *dims, "name", "bin"))
+        start = _trunc(period, "interval_start")
+        summed = (
+            f"SELECT {cols}, {start} AS at, sum(value) AS value"
+            f' FROM "{schema}".kpi_components GROUP BY {cols}, {start}'
+        )
+        kept = f'SELECT {cols}, {period} AS at, value FROM "{schema}".{rollup}'
+        diff = f"SELECT count(*) FROM (({summed} EXCEPT {kept}) UNION ({kept} EXCEPT {summed})) d"
+        if (await conn.execute(text(diff))).scalar_one():
+            return False
+    return True
 
 
 async def freshness(service: AnalyticsService, settings: AnalyticsSettings, topic: str) -> Any:
@@ -360,7 +420,8 @@ async def main(sizes: tuple[int, ...]) -> None:
         f" analytics CPU {p['analytics_cpu_ms_per_event']:.3f} ms/event"
         f" (= {1000 / p['analytics_cpu_ms_per_event']:,.0f} events per CPU-second; PostgreSQL"
         " and Kafka not counted);"
-        f" bulk fold == consumer's rows: {p['bulk_fold_equals_consumer']}"
+        f" bulk fold == consumer's rows: {p['bulk_fold_equals_consumer']},"
+        f" rollups == summed 15-minute rows: {p['rollups_equal_components']}"
     )
     f = p["freshness"]
     print(
@@ -372,7 +433,8 @@ async def main(sizes: tuple[int, ...]) -> None:
         result["sizes"].append(r)
         ld = r["load"]
         print(
-            f"{n:,} events ({r['stored_rows']:,} component rows, 30 days x {QUEUES} queues):"
+            f"{n:,} events ({r['stored_rows']:,} component rows, rollups {r['rollup_rows']},"
+            f" 30 days x {QUEUES} queues):"
             f" loaded in {sum(ld.values()):.1f} s (generate {ld['generate_s']:.1f}, fold"
             f" {ld['fold_s']:.1f}, COPY + repeat {ld['copy_and_repeat_s']:.1f}); counted {r['counted']}"
         )
