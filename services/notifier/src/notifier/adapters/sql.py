@@ -116,9 +116,11 @@ def _flush(session: Session) -> None:
             fixed = (*keys, *keep.get((table, keys), ()))
             update = {c: stmt.excluded[c] for c in rows[0] if c not in fixed}
             stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
-        # RETURNING makes SQLAlchemy send multi-row VALUES pages from one cached statement
-        # ("insertmanyvalues"); without it asyncpg runs one INSERT per row on the server
-        session.execute(stmt.returning(*table.primary_key.columns), rows)
+        # asyncpg's executemany: one prepared INSERT, the rows pipelined in one round trip. Multi-row
+        # VALUES pages (RETURNING turns them on) cost more in an interleaved A/B, 3 runs x 20k
+        # events: notifier 0.117-0.132 vs 0.106-0.133 ms, PostgreSQL 0.043-0.047 vs 0.034-0.041 ms
+        # CPU per event (a page of each size is a new statement to parse and plan)
+        session.execute(stmt, rows)
 
 
 event.listen(Session, "before_commit", _flush)
