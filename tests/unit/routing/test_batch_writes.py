@@ -48,6 +48,30 @@ async def test_a_batch_of_new_cases_writes_one_insert_per_table(routing: Routing
     assert len(await outbox(routing, "ticket.assigned")) == 6
 
 
+async def test_appending_to_an_open_case_mid_batch_writes_only_the_waiting_tickets_first(
+    routing: RoutingService,
+) -> None:
+    await add_queue(routing, "general", sla=SLA)
+    await add_agent(routing, "a1", capacity=1000)
+    handle = batch_handlers(routing.knobs)["messages"]
+    async with routing.runtime.uow() as uow:
+        await handle(uow, [attributed("Where is my parcel?", customer="c9")])
+        await uow.commit()
+    events = [
+        attributed("Where is my parcel?", customer="c1"),
+        attributed("Any news?", customer="c9"),  # locks and updates c9's ticket
+        attributed("Where is my parcel?", customer="c2"),
+    ]
+    inserts = _inserts(routing)
+    async with routing.runtime.uow() as uow:
+        await handle(uow, events)
+        await uow.commit()
+
+    assert inserts.count("tickets") == 2  # c1's before c9's ticket is read, c2's at the end
+    assert inserts.count("ticket_messages") == inserts.count("timers") == 1
+    assert len(await tickets(routing)) == 3
+
+
 async def test_a_second_message_of_a_customer_in_the_batch_joins_the_case_the_first_opened(
     routing: RoutingService,
 ) -> None:

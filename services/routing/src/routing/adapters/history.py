@@ -95,7 +95,7 @@ class HistoryQueries(TenantQueries):
         ]
         if metric:
             conds.append(c.metric == metric)
-        await self.execute(update(orm.timers).where(*conds).values(done=True))
+        await self.execute(update(orm.timers).where(*conds).values(done=True), tables=("timers",))
 
     async def timers_of(self, ticket_id: str) -> Sequence[Row[Any]]:
         """Pending timers of a ticket."""

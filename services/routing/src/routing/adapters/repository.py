@@ -27,6 +27,7 @@ T = orm.tickets.c
 _CHANGED, CONFIG_MEMO = "routing.config_changed", "routing.config"
 _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its row lock)
 
+_TICKETS = ("tickets",)  # the waiting rows a statement on tickets alone needs written first
 # Built once (compiled once per set of columns given), not `.values(**row)` per call.
 _ADD_TICKET = insert(orm.tickets).returning(*orm.tickets.c)
 
@@ -204,7 +205,8 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
                 T.agent_id.is_(None),
                 T.status.in_(ACTIVE),
             )
-            .values(agent_id=agent_id, last_agent_id=agent_id, updated_at=now)
+            .values(agent_id=agent_id, last_agent_id=agent_id, updated_at=now),
+            tables=_TICKETS,
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -212,7 +214,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
     async def ticket(self, ticket_id: str, *, lock: bool = False) -> Row[Any] | None:
         """One ticket (locked FOR UPDATE when asked)."""
         q = select(orm.tickets).where(T.tenant_id == self.tenant, T.id == ticket_id)
-        return await self._one(q.with_for_update() if lock else q)
+        return await self._one(q.with_for_update() if lock else q, tables=_TICKETS)
 
     async def arrival(self, message_id: str, customer_id: str) -> tuple[bool, str | None]:
         """One round trip for a new message: is it already in a case; the customer's last agent."""
@@ -308,7 +310,8 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
             update(orm.tickets)
             .where(T.tenant_id == self.tenant, T.id == ticket_id)
             .values(**values)
-            .returning(*orm.tickets.c)
+            .returning(*orm.tickets.c),
+            tables=_TICKETS,
         )
         return result.first()
 

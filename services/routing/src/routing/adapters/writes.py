@@ -9,7 +9,7 @@ decision (candidates, reservation) skip that: they never read these tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -47,10 +47,12 @@ class PendingRows:
         self.rows[table].append(full)
         return full
 
-    async def write(self, session: AsyncSession) -> None:
-        """Insert the waiting rows, one statement per table (tickets first), and forget them."""
+    async def write(self, session: AsyncSession, tables: Iterable[str] | None = None) -> None:
+        """Insert the waiting rows (of `tables`, default all), one statement per table (tickets
+        first), and forget them."""
+        wanted = set(self.rows if tables is None else tables)
         for table, rows in self.rows.items():
-            if rows:
+            if rows and table in wanted:
                 self.rows[table] = []
                 await session.execute(_INSERTS[table], rows)
 
@@ -82,15 +84,18 @@ class TenantQueries:
     session: AsyncSession
     tenant: str
 
-    async def execute(self, statement: Any, params: Any = None) -> Result[Any]:
-        """Run a statement once the rows waiting in this transaction are written."""
+    async def execute(
+        self, statement: Any, params: Any = None, *, tables: Iterable[str] | None = None
+    ) -> Result[Any]:
+        """Run a statement once the rows waiting in this transaction are written (only those of
+        `tables` when given: the tables the statement reads or changes, by name in `_INSERTS`)."""
         waiting = pending(self.session)
         if waiting is not None:
-            await waiting.write(self.session)
+            await waiting.write(self.session, tables)
         return await self.session.execute(statement, params)
 
-    async def _one(self, q: Any) -> Row[Any] | None:
-        return (await self.execute(q)).first()
+    async def _one(self, q: Any, *, tables: Iterable[str] | None = None) -> Row[Any] | None:
+        return (await self.execute(q, tables=tables)).first()
 
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         return (await self.execute(q)).all()
