@@ -28,7 +28,7 @@ from sbkit.auth import (
     rotate,
 )
 from sbkit.bus.local import LocalBus
-from sbkit.problems import PROBLEM_JSON
+from sbkit.problems import PROBLEM_JSON, Unauthorized
 from sbkit.settings import KitSettings
 from sbkit.web import create_app
 from switchboard.control import ControlPlane
@@ -321,3 +321,40 @@ async def test_revocation_published_before_start_is_honoured(ring: Keyring) -> N
 def test_the_scope_check_runs_on_the_event_loop_not_in_a_worker_thread() -> None:
     # FastAPI sends a sync dependency to its thread pool: a hop per request for a ~0.1 ms check
     assert inspect.iscoroutinefunction(requires("probe:read").dependency)
+
+
+def test_a_verified_token_is_not_decoded_again(
+    ring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(ring)
+    jti, token = mint(ring, tenant_id="acme", scopes=["probe:read"], ttl_s=600)
+    assert verifier.verify(token).token_id == jti
+
+    def no_decode(*_: Any, **__: Any) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(jwt, "decode", no_decode)
+    assert verifier.verify(token).token_id == jti
+
+
+def test_a_remembered_token_is_refused_once_revoked_or_its_key_dropped(ring: Keyring) -> None:
+    verifier = TokenVerifier(ring)
+    jti, token = mint(ring, tenant_id="acme", scopes=["probe:read"], ttl_s=600)
+    _, other = mint(ring, tenant_id="acme", scopes=["probe:read"], ttl_s=600)
+    verifier.verify(token), verifier.verify(other)
+    verifier.revoked.add(jti)
+    with pytest.raises(Unauthorized, match="revoked"):
+        verifier.verify(token)
+    ring.public.clear()
+    with pytest.raises(Unauthorized, match="unknown signing key"):
+        verifier.verify(other)
+
+
+def test_a_remembered_token_is_refused_once_expired(ring: Keyring) -> None:
+    verifier = TokenVerifier(ring)
+    _, token = mint(ring, tenant_id="acme", scopes=["probe:read"], ttl_s=1)
+    verifier.verify(token)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
