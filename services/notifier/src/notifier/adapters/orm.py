@@ -39,6 +39,8 @@ orders = Table(
     Column("language", String(8)),
     Column("timezone", String(64)),
     Column("promised_to", Date),
+    # the person was erased: a replayed or re-sent event of this order stores no contact again
+    Column("contacts_erased", Boolean, nullable=False, default=False),
 )
 shipments = Table(
     "shipments",
@@ -93,6 +95,13 @@ customers = Table(
     Column("timezone", String(64)),
     Column("preferred_channel", String(20)),
     Column("opted_out", JSON, nullable=False),
+)
+erased_customers = Table(  # ids only (no personal data): their old customer.* events stay void
+    "erased_customers",
+    metadata,
+    _tenant(),
+    Column("customer_id", String(64), primary_key=True),
+    Column("erased_at", TS, nullable=False),
 )
 handles = Table(
     "handles",

@@ -33,12 +33,13 @@ class _Order:
     language: str | None = None
     timezone: str | None = None
     promised_to: date | None = None
+    contacts_erased: bool = False
 
     @classmethod
     def of(cls, row: Any) -> _Order:
         return cls(
             row.tenant_id, row.order_id, row.customer_email, row.customer_phone, row.language,
-            row.timezone, row.promised_to,
+            row.timezone, row.promised_to, bool(row.contacts_erased),
         )  # fmt: skip
 
 
@@ -189,24 +190,24 @@ class Repository(ErasureQueries):
         }
         write_later(self.session, orm.shipments, keys=("tenant_id", "shipment_id"), row=row)
 
-    async def preload(self, shipment_ids: Iterable[str]) -> None:
-        """Read these shipments, their orders and their episodes, three statements for a whole
-        batch, so the events of the batch find them here instead of reading one each. Only what
-        this transaction has not read or written yet is read; absence is remembered. Each is a
-        plain `IN` on one table's key: a join planned on a new table's missing statistics
-        degenerates into a nested loop over every row of the tenant."""
+    async def preload(self, shipment_ids: Iterable[str], order_ids: Iterable[str] = ()) -> None:
+        """Read these shipments, their orders (and these orders) and their episodes, three
+        statements for a whole batch, so the events of the batch find them here instead of
+        reading one each. Only what this transaction has not read or written yet is read;
+        absence is remembered. Each is a plain `IN` on one table's key: a join planned on a new
+        table's missing statistics degenerates into a nested loop over every row of the tenant."""
         known = memo(self.session)
         ids = sorted({i for i in shipment_ids if ("ship", self.tenant, i) not in known})
-        if not ids:
-            return
         s, o, e = orm.shipments.c, orm.orders.c, orm.episodes.c
-        q = select(orm.shipments).where(s.tenant_id == self.tenant, s.shipment_id.in_(ids))
-        ships = (await self.session.execute(q)).all()
+        ships: Sequence[Any] = ()
+        if ids:
+            q = select(orm.shipments).where(s.tenant_id == self.tenant, s.shipment_id.in_(ids))
+            ships = (await self.session.execute(q)).all()
         wanted = sorted(
             {
-                r.order_id
-                for r in ships
-                if r.order_id and ("order", self.tenant, r.order_id) not in known
+                i
+                for i in (*(r.order_id for r in ships), *order_ids)
+                if i and ("order", self.tenant, i) not in known
             }
         )
         if wanted:
@@ -220,6 +221,8 @@ class Repository(ErasureQueries):
             order = known.get(("order", self.tenant, row.order_id))
             promised = order.promised_to if order is not None else None
             known[("ship", self.tenant, row.shipment_id)] = _shipment(row, promised)
+        if not ids:
+            return
         episodes = {i: Episode() for i in ids}
         q = select(orm.episodes).where(e.tenant_id == self.tenant, e.shipment_id.in_(ids))
         for row in await self.session.execute(q):

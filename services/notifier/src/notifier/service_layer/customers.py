@@ -15,9 +15,15 @@ START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 CLOSED = frozenset({"resolved", "closed"})
 
 
+REVIVING = (crm.CustomerCreated, crm.CustomerIdentityLinked, crm.CustomerUpdated)
+
+
 async def on_customer(ctx: Ctx, data: Any) -> None:
-    """Apply one customer.* event to the read model."""
+    """Apply one customer.* event to the read model (an erased customer's old events, replayed
+    or re-sent, are void: they would store the person's handles again)."""
     repo = ctx.repo
+    if isinstance(data, REVIVING) and await repo.erased(data.customer_id):
+        return
     if isinstance(data, crm.CustomerCreated):
         await repo.put_customer(data.customer_id)
         for h in data.handles:
@@ -37,7 +43,7 @@ async def on_customer(ctx: Ctx, data: Any) -> None:
     elif isinstance(data, crm.CustomerUnmerged):
         await merges.on_unmerged(ctx, data)
     elif isinstance(data, crm.CustomerErased):
-        await repo.forget([data.customer_id, *data.erased_ids])
+        await repo.forget([data.customer_id, *data.erased_ids], data.erased_at)
 
 
 async def _service_consents(ctx: Ctx, data: crm.CustomerUpdated) -> None:

@@ -27,20 +27,29 @@ def shipment_ids(data: object) -> list[str]:
 
 
 async def preload(ctx: Ctx, events: Iterable[object]) -> None:
-    """Read the shipments these events of `ctx`'s tenant touch (and their orders and episodes)
-    at once; the use cases then find them in the transaction instead of reading one each."""
-    await ctx.repo.preload(i for data in events for i in shipment_ids(data))
+    """Read the shipments and orders these events of `ctx`'s tenant touch (and the shipments'
+    orders and episodes) at once; the use cases then find them in the transaction instead of
+    reading one each."""
+    events = list(events)
+    await ctx.repo.preload(
+        (i for data in events for i in shipment_ids(data)),
+        (data.order_id for data in events if isinstance(data, OrderData)),
+    )
 
 
 async def on_order(ctx: Ctx, order: OrderData) -> None:
-    """Remember the order's contacts and promise; start tracking its shipments and cut-offs."""
+    """Remember the order's contacts and promise; start tracking its shipments and cut-offs.
+    An order whose person was erased keeps no contact, however often its events come again."""
+    known = await ctx.repo.order(order.order_id)
+    erased = known is not None and known.contacts_erased
     await ctx.repo.put_order(
         order.order_id,
-        customer_email=order.customer_email,
-        customer_phone=order.customer_phone,
+        customer_email=None if erased else order.customer_email,
+        customer_phone=None if erased else order.customer_phone,
         language=order.customer_language,
         timezone=order.customer_timezone,
         promised_to=order.promised_to,
+        contacts_erased=erased,
     )
     for ref in order.shipments:
         known = await ctx.repo.shipment(ref.shipment_id)
