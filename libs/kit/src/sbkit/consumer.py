@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sbcontracts.catalog import InvalidEvent, decode
 from sbcontracts.envelope import CloudEvent
-from sbkit.bus.delivery import record_span
+from sbkit.bus.delivery import record_span, records_span
 from sbkit.bus.ports import BatchHandler, Handler, PoisonMessage, Record
 from sbkit.db.uow import UnitOfWork
 
@@ -62,7 +63,9 @@ def batch_handler(
                     fresh.discard(event.id)  # a second copy later in this batch is skipped too
                     todo.append((record, event))
             if handle_batch is not None:
-                await handle_batch(uow, [event for _, event in todo])
+                span = records_span([r for r, _ in todo]) if todo else contextlib.nullcontext()
+                with span:
+                    await handle_batch(uow, [event for _, event in todo])
             else:
                 for record, event in todo:
                     with record_span(record):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,29 @@ def consume_span(record: Record) -> Iterator[None]:
             "messaging.destination.name": record.topic,
             "messaging.kafka.partition": record.partition,
             "messaging.kafka.offset": record.offset,
+        },
+    ):
+        yield
+
+
+@contextmanager
+def batch_span(records: Sequence[Record]) -> Iterator[None]:
+    """One span for handling records together (OpenTelemetry's messaging convention for
+    batches): it links to each record's producer trace, and the events emitted while it is
+    current carry it on, so a trace viewer leads from any source message to what it caused."""
+    links = []
+    for record in records:
+        ctx = propagate.extract({k: v.decode(errors="replace") for k, v in record.headers})
+        context = trace.get_current_span(ctx).get_span_context()
+        if context.is_valid:
+            links.append(trace.Link(context))
+    with tracer.start_as_current_span(
+        f"consume {records[0].topic}",
+        kind=trace.SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            "messaging.destination.name": records[0].topic,
+            "messaging.batch.message_count": len(records),
         },
     ):
         yield

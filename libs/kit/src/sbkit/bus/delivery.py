@@ -20,7 +20,13 @@ from tenacity import (
 )
 
 from sbkit.bus.ports import BatchHandler, OutgoingRecord, Record, Subscription
-from sbkit.observability import BATCH_FALLBACKS, DLQ_RECORDS, HANDLER_ERRORS, consume_span
+from sbkit.observability import (
+    BATCH_FALLBACKS,
+    DLQ_RECORDS,
+    HANDLER_ERRORS,
+    batch_span,
+    consume_span,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +115,12 @@ async def handle_with_retry(sub: Subscription, record: Record) -> Failure | None
     return None
 
 
+def records_span(records: Sequence[Record]) -> AbstractContextManager[None]:
+    """`record_span` for records handled together: one span linked to each record's trace,
+    skipped on the same terms."""
+    return batch_span(records) if _worth_a_span(records) else _NO_SPAN
+
+
 def record_span(record: Record) -> AbstractContextManager[None]:
     """The consume span, or nothing when it could neither be recorded nor carry a trace on.
 
@@ -117,15 +129,17 @@ def record_span(record: Record) -> AbstractContextManager[None]:
     already current. Otherwise extracting and starting a no-op span is pure cost (about half
     the per-record CPU of the consume path), so it is skipped.
     """
-    if record.headers:
+    return consume_span(record) if _worth_a_span((record,)) else _NO_SPAN
+
+
+def _worth_a_span(records: Sequence[Record]) -> bool:
+    if any(r.headers for r in records):
         fields = propagate.get_global_textmap().fields
-        if any(k in fields for k, _ in record.headers):
-            return consume_span(record)
+        if any(k in fields for r in records for k, _ in r.headers):
+            return True
     if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return consume_span(record)  # an SDK is installed: every record gets its span
-    if trace.get_current_span().get_span_context().is_valid:
-        return consume_span(record)
-    return _NO_SPAN
+        return True  # an SDK is installed: every record gets its span
+    return trace.get_current_span().get_span_context().is_valid
 
 
 def _failed(
