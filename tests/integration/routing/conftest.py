@@ -6,13 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
 from sbkit.bus.local import LocalBus
-from sbkit.db.engine import make_engine
-from tests.conftest import unique
+from tests.conftest import drop_schema, unique
 
 
 def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> RoutingSettings:
@@ -29,14 +27,6 @@ def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> Ro
         db_pool_size=20,
         **extra,  # type: ignore[arg-type]
     )
-
-
-async def drop_schema(pg_url: str, schema: str) -> None:
-    """Remove a test schema."""
-    admin = make_engine(pg_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await admin.dispose()
 
 
 @pytest.fixture

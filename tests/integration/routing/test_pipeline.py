@@ -16,8 +16,8 @@ from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.bus.ports import OutgoingRecord
 from sbkit.web import standalone_app
-from tests.conftest import unique
-from tests.integration.routing.conftest import drop_schema, pg_settings
+from tests.conftest import drop_schema, unique
+from tests.integration.routing.conftest import pg_settings
 from tests.unit.routing.conftest import add_agent, add_queue, attributed
 
 
