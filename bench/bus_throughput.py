@@ -56,6 +56,8 @@ KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 PORT = int(os.environ.get("SB_KAFKA_PORT", "29092"))
 BOOTSTRAP = f"127.0.0.1:{PORT}"
 DATA_DIR = Path(os.environ.get("SB_DATA_DIR", REPO / ".data" / "bench")).resolve()
+# where kafka.sh keeps the jars (its SB_CACHE_DIR default; not under the bench data dir)
+KAFKA_LIBS = Path(os.environ.get("SB_CACHE_DIR", REPO / ".data" / "cache")).resolve() / "kafka-libs"
 N = int(os.environ.get("SB_BENCH_N", "500000"))
 REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
 BATCH = int(os.environ.get("SB_BENCH_BATCH", "2000"))
@@ -144,7 +146,7 @@ def java_produce(topic: str, n: int, extra: list[str] | None = None) -> dict[str
     if not extra:
         return parse_producer(_run(["bash", str(KAFKA_SH), "perf-produce", str(n), "1024", topic]))
     # kafka.sh perf-produce takes no extra producer properties: same command, more properties.
-    libs = DATA_DIR / "cache" / "kafka-libs"
+    libs = KAFKA_LIBS
     cmd = [
         os.environ.get("JAVA", "java"),
         "-cp",
@@ -260,7 +262,7 @@ def machine() -> dict[str, Any]:
     java = subprocess.run(
         [os.environ.get("JAVA", "java"), "-version"], capture_output=True, text=True, check=False
     ).stderr.splitlines()
-    jars = sorted((DATA_DIR / "cache" / "kafka-libs").glob("kafka-clients-*.jar"))
+    jars = sorted(KAFKA_LIBS.glob("kafka-clients-*.jar"))
     cpu_model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
