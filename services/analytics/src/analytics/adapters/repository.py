@@ -40,13 +40,6 @@ def collect(deltas: Deltas, bucket: Bucket, increments: Iterable[Increment]) -> 
         deltas[key] = deltas.get(key, 0) + inc.value
 
 
-async def add(session: AsyncSession, bucket: Bucket, increments: Iterable[Increment]) -> None:
-    """Add increments to a bucket's components (INSERT ... ON CONFLICT DO UPDATE value + new)."""
-    deltas: Deltas = {}
-    collect(deltas, bucket, increments)
-    await add_deltas(session, deltas)
-
-
 def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
     (b, name, bin_), _ = item
     return (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_)

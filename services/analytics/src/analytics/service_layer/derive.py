@@ -92,18 +92,24 @@ def merge_notification(who: Customer, data: NotificationData) -> Alert:
     return a
 
 
-async def _add(session: AsyncSession, diff: derived.Contribution) -> None:
+def _add(deltas: repository.Deltas, diff: derived.Contribution) -> None:
     by_bucket: dict[Bucket, list[Increment]] = defaultdict(list)
     for (bucket, name, bin_), value in diff.items():
         by_bucket[bucket].append(Increment(name, value, bin_))
     for bucket, incs in by_bucket.items():
-        await repository.add(session, bucket, incs)
+        repository.collect(deltas, bucket, incs)
 
 
 async def on_customer_event(
-    session: AsyncSession, tenant: str, data: TicketData | NotificationData
+    session: AsyncSession,
+    tenant: str,
+    data: TicketData | NotificationData,
+    deltas: repository.Deltas,
 ) -> None:
-    """Merge the event, recompute the customer's contributions, add the differences."""
+    """Merge the event, recompute the customer's contributions, and collect the differences
+    into `deltas` (upserted once per transaction, in key order: written here, per entity,
+    the tenant-wide rollup rows were locked in a different order by every transaction, and
+    concurrent partitions deadlocked)."""
     customer = data.customer_id
     await facts.lock(session, tenant, "customer", customer)
     who, applied = await facts.customer(session, tenant, customer)
@@ -127,15 +133,18 @@ async def on_customer_event(
         before = applied.get(key, "[]")
         encoded = facts.encode(new)
         if encoded != before:
-            await _add(session, derived.difference(new, facts.decode(tenant, before)))
+            _add(deltas, derived.difference(new, facts.decode(tenant, before)))
         if encoded != before or key in touched_keys:
             changed.append(entity)
             now_applied[key] = encoded
     await facts.save(session, tenant, customer, changed, now_applied)
 
 
-async def on_presence(session: AsyncSession, tenant: str, data: AgentPresenceChanged) -> None:
-    """Insert a presence change into the agent's log and correct the online time it changes."""
+async def on_presence(
+    session: AsyncSession, tenant: str, data: AgentPresenceChanged, deltas: repository.Deltas
+) -> None:
+    """Insert a presence change into the agent's log and collect the correction of the online
+    time it changes into `deltas`."""
     agent, at = data.agent_id, data.occurred_at
     await facts.lock(session, tenant, "agent", agent)
     prev, nxt, same = await facts.presence_around(session, tenant, agent, at)
@@ -151,6 +160,4 @@ async def on_presence(session: AsyncSession, tenant: str, data: AgentPresenceCha
     else:
         spans = []
     for slot, ms in spans:
-        await repository.add(
-            session, Bucket(tenant, slot, agent=agent), [Increment("online_ms", ms)]
-        )
+        repository.collect(deltas, Bucket(tenant, slot, agent=agent), [Increment("online_ms", ms)])

@@ -110,15 +110,16 @@ def increments(tenant: str, data: Any) -> list[Parts]:
     return []
 
 
-async def _derive(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
-    """Derived parts (cases, alerts, presence): they read and update stored facts, so in order."""
+async def _derive(uow: UnitOfWork, event: CloudEvent[Any], deltas: repository.Deltas) -> None:
+    """Derived parts (cases, alerts, presence): they read and update stored facts, so in order;
+    their component differences go into `deltas`."""
     data = event.data
     if isinstance(data, TicketData) and isinstance(data, derive.TICKET_FACTS):
-        await derive.on_customer_event(uow.session, event.tenantid, data)
+        await derive.on_customer_event(uow.session, event.tenantid, data, deltas)
     elif isinstance(data, NotificationData):
-        await derive.on_customer_event(uow.session, event.tenantid, data)
+        await derive.on_customer_event(uow.session, event.tenantid, data, deltas)
     elif isinstance(data, AgentPresenceChanged):
-        await derive.on_presence(uow.session, event.tenantid, data)
+        await derive.on_presence(uow.session, event.tenantid, data, deltas)
 
 
 async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
@@ -129,10 +130,12 @@ async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
 async def on_events(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
     """A batch of new events with the effect of `on_event` on each in order: derived parts event
     by event, and every bucket's own increments summed in memory and upserted once (all additive,
-    so the order of the sums does not matter)."""
+    so the order of the sums does not matter). Every component row a transaction changes is
+    upserted by the one `add_deltas` at its end, in key order: two transactions touching the
+    same rows (a tenant's day and month rollups) wait for each other and never deadlock."""
     deltas: repository.Deltas = {}
     for event in events:
-        await _derive(uow, event)
+        await _derive(uow, event, deltas)
         for bucket, incs in increments(event.tenantid, event.data):
             repository.collect(deltas, bucket, incs)
     await repository.add_deltas(uow.session, deltas)
