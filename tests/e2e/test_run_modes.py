@@ -294,11 +294,13 @@ def test_embedded_kill_minus_9_loses_nothing_acknowledged(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- local stack
 
 
+# Ports below Linux's ephemeral range (32768-60999): there, any outgoing connection of the
+# machine may hold the port (crm failed to bind 38002 while other stacks were busy).
 STACK_ENV = {
     "SB_DATA_DIR": str(ROOT / ".data" / "test-stack"),
-    "SB_KAFKA_PORT": "39092",
-    "SB_PG_PORT": "35432",
-    "SB_STACK_BASE_PORT": "38000",
+    "SB_KAFKA_PORT": "19892",
+    "SB_PG_PORT": "16232",
+    "SB_STACK_BASE_PORT": "9300",
 }
 
 
@@ -317,7 +319,7 @@ def _stack(action: str, timeout: float = 240) -> subprocess.CompletedProcess[str
 @pytest.mark.postgres
 @pytest.mark.timeout(480)
 def test_stack_up_brings_five_ready_services_and_down_stops_them() -> None:
-    ports = [38000 + i for i in range(1, 6)]
+    ports = [int(STACK_ENV["SB_STACK_BASE_PORT"]) + i for i in range(1, 6)]
     stack_dir = Path(STACK_ENV["SB_DATA_DIR"]) / "stack"
     pids: list[int] = []
     try:
@@ -338,7 +340,8 @@ def test_stack_up_brings_five_ready_services_and_down_stops_them() -> None:
     finally:
         down = _stack("down", 180)
     assert down.returncode == 0, f"stack.sh down failed:\n{down.stdout}\n{down.stderr}"
-    for port in [*ports, 39092, 39093, 35432]:
+    kafka, pg = int(STACK_ENV["SB_KAFKA_PORT"]), int(STACK_ENV["SB_PG_PORT"])
+    for port in [*ports, kafka, kafka + 1, pg]:
         assert not _port_open(port), f"port {port} still open after down"
     for pid in pids:
         assert (
