@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -274,6 +274,15 @@ class LocalStack:
 
     def down(self) -> None:
         self.run("down")
+
+    @contextmanager
+    def running(self) -> Iterator[LocalStack]:
+        """Up for the block, down after it (also when the block or `up` fails)."""
+        try:
+            self.up()
+            yield self
+        finally:
+            self.down()
 
     def pids(self) -> dict[str, int]:
         """The service processes (pid files written by stack.sh)."""

@@ -55,11 +55,8 @@ def local_stack() -> Iterator[LocalStack]:
         base_port=8700,
         settings=TEST_SETTINGS | {"SB_KAFKA_FAST": "1"},
     )
-    try:
-        stack.up()
+    with stack.running():
         yield stack
-    finally:
-        stack.down()
 
 
 @pytest.fixture(

@@ -39,7 +39,7 @@ class LocalStack(deployments.LocalStack):
 
     def up(self, *, fresh: bool = False, attempts: int = 5, timeout_s: float = 900) -> None:
         """`stack.sh up` on the data dir as it is, asked again while a service is slow to get
-        ready (it waits 60 s; a shared machine can take longer)."""
+        ready (it waits SB_START_TIMEOUT_S, 180 s; a shared machine can take longer)."""
         super().up(fresh=fresh, attempts=attempts, timeout_s=timeout_s)
 
     # ------------------------------------------------------------ services

@@ -19,12 +19,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    s = LocalStack(ROOT / ".data" / "test-poison", kafka_port=19692, pg_port=16032, base_port=9200)
-    try:
-        s.up()
-        yield s
-    finally:
-        s.down()
+    stack = LocalStack(
+        ROOT / ".data" / "test-poison", kafka_port=19692, pg_port=16032, base_port=9200
+    )
+    with stack.running():
+        yield stack
 
 
 @pytest.mark.timeout(1200)  # ~2-3 min on an idle 2-core machine; far more when it is shared

@@ -20,12 +20,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    s = LocalStack(ROOT / ".data" / "test-chaos", kafka_port=19492, pg_port=15832, base_port=8900)
-    try:
-        s.up()
-        yield s
-    finally:
-        s.down()
+    stack = LocalStack(
+        ROOT / ".data" / "test-chaos", kafka_port=19492, pg_port=15832, base_port=8900
+    )
+    with stack.running():
+        yield stack
 
 
 def _show(capsys: pytest.CaptureFixture[str], title: str, text: str) -> None:
