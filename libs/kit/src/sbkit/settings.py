@@ -21,7 +21,11 @@ class DatabaseSettings(BaseSettings):
     db_schema: str | None = Field(
         default=None, description="PostgreSQL schema (defaults to the service name)."
     )
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=10,
+        description="PostgreSQL connections per process (and as many overflow); SQLite uses one, "
+        "handed out in arrival order.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Apply migrations at start (embedded/local); Kubernetes uses a Job.",
