@@ -19,7 +19,6 @@ never asserted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import math
 import os
@@ -36,6 +35,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bench.procstat import servers_cpu
 from crm.bootstrap import bootstrap
 from crm.config import CrmSettings
 from sbcontracts.catalog import encode
@@ -60,7 +60,6 @@ PG_PORT = os.environ.get("SB_PG_PORT", "15432")
 KAFKA = f"127.0.0.1:{KAFKA_PORT}"
 PG = f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/switchboard"
 DATA_DIR = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
-TICK = os.sysconf("SC_CLK_TCK")
 TENANT = "bench"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -209,27 +208,10 @@ def pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] * 1000
 
 
-def _cpu(pid: int) -> tuple[float, int]:
-    """(user + system CPU seconds, parent pid) of a process; (0, 0) when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0, 0
-    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[1])
-
-
 def server_cpu() -> tuple[float, float]:
-    """CPU seconds so far of this bench's PostgreSQL (postmaster and children) and Kafka broker,
-    found by their pid files under SB_DATA_DIR (NaN when not there)."""
-    pg = kafka = math.nan
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kafka = _cpu(int((DATA_DIR / f"kafka-{KAFKA_PORT}" / "kafka.pid").read_text()))[0]
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        pm_file = DATA_DIR / f"pg-{PG_PORT}" / "postmaster.pid"
-        postmaster = int(pm_file.read_text().splitlines()[0])
-        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-        pg = _cpu(postmaster)[0] + sum(c for c, parent in map(_cpu, pids) if parent == postmaster)
-    return pg, kafka
+    """CPU seconds so far of this bench's PostgreSQL and Kafka broker (NaN when not there)."""
+    found = servers_cpu(DATA_DIR, KAFKA_PORT, PG_PORT)
+    return found.get("PostgreSQL", math.nan), found.get("Kafka", math.nan)
 
 
 class Cpu:

@@ -22,7 +22,6 @@ orders (default 3,000: ~29k events).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import statistics
@@ -37,6 +36,7 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 
 from bench.notifier_alerts import DAY0, Order, build
+from bench.procstat import servers_cpu
 from notifier.adapters import orm
 from notifier.bootstrap import bootstrap
 from notifier.config import NotifierSettings
@@ -117,35 +117,13 @@ async def _count(runtime: Any, q: Any) -> int:
 
 ORDERS = int(os.environ.get("SB_BENCH_PIPELINE_ORDERS", "3000"))
 DATA_DIR = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
-TICK = os.sysconf("SC_CLK_TCK")
 SERVERS = ("PostgreSQL", "Kafka")
 Figures = dict[str, float]  # rate, statements, cpu (seconds per event), duplicates, SERVERS
 
 
-def _cpu(pid: int) -> tuple[float, int]:
-    """(utime + stime seconds, parent pid) of a live process; (0, 0) when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0, 0
-    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[1])
-
-
 def server_cpu() -> dict[str, float]:
-    """CPU seconds so far of this bench's PostgreSQL (postmaster and its children) and Kafka
-    broker, found by their pid files under SB_DATA_DIR; empty when they are not there. Backends
-    that exit take their CPU with them (the engine's pool keeps the consumers' alive)."""
-    out: dict[str, float] = {}
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kafka = int((DATA_DIR / f"kafka-{KAFKA.rsplit(':', 1)[1]}" / "kafka.pid").read_text())
-        out[SERVERS[1]] = _cpu(kafka)[0]
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        pm_file = DATA_DIR / f"pg-{PG.rsplit(':', 1)[1].split('/')[0]}" / "postmaster.pid"
-        postmaster = int(pm_file.read_text().splitlines()[0])
-        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-        children = sum(c for c, parent in map(_cpu, pids) if parent == postmaster)
-        out[SERVERS[0]] = children + _cpu(postmaster)[0]
-    return out
+    """CPU seconds so far of this bench's PostgreSQL and Kafka broker (empty when not there)."""
+    return servers_cpu(DATA_DIR, KAFKA.rsplit(":", 1)[1], PG.rsplit(":", 1)[1].split("/")[0])
 
 
 REPS = int(os.environ.get("SB_BENCH_PIPELINE_REPS", "3"))

@@ -19,18 +19,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.procstat import kafka_pid, machine_busy_s, postgres_pids, stat
 from sbcontracts.topics import MESSAGES, MESSAGES_ATTRIBUTED, TICKETS
 from sbkit.bus.kafka import KafkaBus
 from tests.e2e.deployments import LocalStack
 
 ASSIGNED = b"com.switchboard.ticket.assigned"
 CRM_GROUP, ROUTING_GROUP = "crm.messages", "routing.messages"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 HOPS = {  # hop name → (topic, event type that marks it)
@@ -167,17 +166,6 @@ class Stages:
         )
 
 
-def _stat(pid: int) -> tuple[float, int, int]:
-    """(cpu seconds, rss bytes, parent pid) of a live process; zeros when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0, 0, 0
-    cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-    return cpu, rss_pages * os.sysconf("SC_PAGE_SIZE"), int(fields[1])
-
-
 @dataclass
 class Processes:
     """CPU seconds and RSS of the stack's processes (PostgreSQL: postmaster and its children)."""
@@ -186,27 +174,17 @@ class Processes:
 
     def groups(self) -> dict[str, list[int]]:
         out = {svc: [pid] for svc, pid in self.stack.pids().items()}
-        kafka_pid = self.stack.data_dir / f"kafka-{self.stack.kafka_port}" / "kafka.pid"
-        out["kafka"] = [int(kafka_pid.read_text())]
-        pm = self.stack.data_dir / f"pg-{self.stack.pg_port}" / "postmaster.pid"
-        postmaster = int(pm.read_text().splitlines()[0])
-        children = [
-            int(p.name)
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit() and _stat(int(p.name))[2] == postmaster
-        ]
-        out["postgres"] = [postmaster, *children]
+        out["kafka"] = [kafka_pid(self.stack.data_dir, self.stack.kafka_port)]
+        out["postgres"] = postgres_pids(self.stack.data_dir, self.stack.pg_port)
         out["load generator"] = [os.getpid()]
         return out
 
     def sample(self) -> dict[str, tuple[float, int]]:
         """name → (cpu seconds so far, rss bytes now); "machine" is every core's busy time."""
-        jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        busy = sum(jiffies) - jiffies[3] - jiffies[4]  # minus idle and iowait
-        out: dict[str, tuple[float, int]] = {"machine": (busy / TICK, 0)}
+        out: dict[str, tuple[float, int]] = {"machine": (machine_busy_s(), 0)}
         for name, pids in self.groups().items():
-            stats = [_stat(p) for p in pids]
-            out[name] = (sum(s[0] for s in stats), sum(s[1] for s in stats))
+            stats = [stat(p) for p in pids]
+            out[name] = (sum(s.cpu_s for s in stats), sum(s.rss for s in stats))
         return out
 
 
