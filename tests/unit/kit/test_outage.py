@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import MetaData
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import new_event
@@ -138,3 +138,24 @@ async def test_service_consumers_are_guarded_by_their_database(tmp_path: Path) -
 def _per_record(runtime: ServiceRuntime) -> dict[str, Any]:
     """One transaction per record, whichever consume signature the kit has."""
     return {"batch": False} if "batch" in inspect.signature(runtime.consume).parameters else {}
+
+
+DEADLOCK = DBAPIError("UPDATE", {}, type("DeadlockDetected", (Exception,), {"sqlstate": "40P01"})())
+
+
+async def test_deadlocks_beyond_the_retry_budget_do_not_dead_letter_a_good_record() -> None:
+    db, calls = Database(down_for=0), []
+
+    async def deadlocks_five_times(record: Record) -> None:
+        calls.append(record.offset)
+        if len(calls) <= 5:
+            raise DEADLOCK
+
+    sub = Subscription(
+        "g",
+        ["unit-outage"],
+        outage_guard(deadlocks_five_times, ready=db.ready, poison=(PoisonMessage,), consumer="c"),
+        retry=RetryPolicy(attempts=2, initial_backoff_s=0.0),
+    )
+    assert await handle_with_retry(sub, RECORD) is None  # handled, not dead-lettered
+    assert len(calls) == 6
