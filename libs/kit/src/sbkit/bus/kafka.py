@@ -95,11 +95,7 @@ class KafkaBus:
         if not self._background:
             await self._connect()
             return
-        try:
-            await self._connect()
-        except Exception as exc:  # noqa: BLE001 - retried in the background
-            log.warning("bus.connect_failed", error=type(exc).__name__, retry_in_s=0.5)
-            await self._close_clients()
+        if not await self._attempt(retry_in_s=0.5):
             self._connector = asyncio.create_task(self._connect_until_up())
 
     async def _connect(self) -> None:
@@ -126,17 +122,22 @@ class KafkaBus:
             spawned += 1
         self._connected = True
 
+    async def _attempt(self, *, retry_in_s: float) -> bool:
+        """One connection attempt; a failure is logged and leaves no half-started client."""
+        try:
+            await self._connect()
+        except Exception as exc:  # noqa: BLE001 - an unreachable cluster is retried
+            log.warning("bus.connect_failed", error=type(exc).__name__, retry_in_s=retry_in_s)
+            await self._close_clients()
+            return False
+        return True
+
     async def _connect_until_up(self) -> None:
         delay = 0.5
         while not self._stopping:
-            try:
-                await self._connect()
-            except Exception as exc:  # noqa: BLE001 - an unreachable cluster is retried
-                log.warning("bus.connect_failed", error=type(exc).__name__, retry_in_s=delay)
-                await self._close_clients()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            else:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if not self._stopping and await self._attempt(retry_in_s=delay):
                 log.info("bus.connected", bootstrap=self._bootstrap)
                 return
 
