@@ -20,15 +20,16 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> 
     """An engine whose connections see only the service's own schema."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
+        pool: dict[str, Any] = {}  # in memory: SQLAlchemy's StaticPool, one connection anyway
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # One connection, handed out in FIFO order by the pool: SQLite has one writer at a time,
-        # and its own busy handler polls with growing sleeps and lets newcomers overtake a waiting
-        # writer. Behind a flood of another tenant's writes a quiet request waited up to 13 s
-        # that way; in the pool's queue it waits only for the transactions ahead of it.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
-        )
+            # One connection, handed out in FIFO order by the pool: SQLite has one writer at a
+            # time, and its own busy handler polls with growing sleeps and lets newcomers
+            # overtake a waiting writer. Behind a flood of another tenant's writes a quiet
+            # request waited up to 13 s that way; in the pool's queue it waits only for the
+            # transactions ahead of it.
+            pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
