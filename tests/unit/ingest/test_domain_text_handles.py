@@ -79,3 +79,20 @@ def test_short_text_has_no_language_and_restriction_applies() -> None:
     assert detect_language(
         "Hola, ¿dónde está mi pedido? Gracias por la ayuda", frozenset({"pl", "en"})
     ) in {"pl", "en", None}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dzień dobry, moja paczka nie dotarła.", "pl"),
+        ("Zamowienie nr 55 jeszcze nie przyszlo, co sie dzieje", "pl"),
+        ("Buna ziua, coletul meu nu a ajuns inca", "ro"),
+        ("Vreau să returnez produsul", "ro"),
+        ("Где мой заказ?", "ru"),
+        ("When will the delivery arrive?", "en"),
+        # lingua's trigram-only mode alone answers "pl" here: the full model must decide
+        ("I want to return the item", "en"),
+    ],
+)
+def test_language_of_short_messages(text: str, expected: str) -> None:
+    assert detect_language(text, LANGS) == expected

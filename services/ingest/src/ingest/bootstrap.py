@@ -51,11 +51,11 @@ def bootstrap(settings: IngestSettings | None = None, *, bus: Bus | None = None)
     box = SecretBox(key.get_secret_value() if key else None)
     intake = intake_group(runtime.uow, in_flight=settings.ingest_commit_groups_in_flight)
     deps = IngestDeps(runtime=runtime, settings=settings, limiter=limiter, intake=intake, box=box)
-    routers = [
-        messages_router(deps),
-        channels_router(deps),
+    routers = [  # routes are matched in order: the busiest (provider webhooks) first
         json_webhooks_router(deps),
         forms_webhooks_router(deps),
+        messages_router(deps),
+        channels_router(deps),
         signals_router(deps),
     ]
     register_consumers(deps)
