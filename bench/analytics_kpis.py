@@ -12,7 +12,7 @@
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`; the rollups are then filled as migrations 0004-0005 backfill them, and
+   `generate_series`; the rollups are then filled as migrations 0004-0006 backfill them, and
    every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Section 2 checks
    that this bulk fold and the real consumer (Kafka -> analytics -> PostgreSQL) store identical
    rows for the same events, and that the rollups the consumer kept equal its 15-minute rows.
@@ -73,12 +73,15 @@ DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS, QUEUES, AGENTS = 30, 50, 10  # agents per queue
 # rollup -> (its period column, the table it is summed from, kept dimensions)
 ROLLUPS = {
-    "kpi_daily": ("day", "kpi_components", ("queue", "channel")),
+    "kpi_hourly_total": ("hour", "kpi_components", ()),
     "kpi_daily_total": ("day", "kpi_components", ()),
-    "kpi_monthly": ("month", "kpi_daily", ("queue", "channel")),
+    "kpi_daily_queue": ("day", "kpi_components", ("queue",)),
+    "kpi_daily_channel": ("day", "kpi_components", ("channel",)),
     "kpi_monthly_total": ("month", "kpi_daily_total", ()),
+    "kpi_monthly_queue": ("month", "kpi_daily_queue", ("queue",)),
+    "kpi_monthly_channel": ("month", "kpi_daily_channel", ("channel",)),
 }
-SOURCE_TIME = {"kpi_components": "interval_start", "kpi_daily": "day", "kpi_daily_total": "day"}
+SOURCE_TIME = {"kpi_components": "interval_start", **{r: "day" for r in ROLLUPS if "daily" in r}}
 
 
 def _trunc(period: str, column: str) -> str:
@@ -217,7 +220,7 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
-        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-5 do
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-6 do
             keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
             start = _trunc(period, SOURCE_TIME[source])
             await conn.execute(
@@ -259,6 +262,7 @@ async def query_latency(n: int) -> dict[str, Any]:
         queries = {
             "kpis total": ("/v1/kpis", span),
             "kpis group_by=queue": ("/v1/kpis", {**span, "group_by": "queue"}),
+            "kpis group_by=channel": ("/v1/kpis", {**span, "group_by": "channel"}),
             "kpis total, 30 days from a noon": ("/v1/kpis", noon),
             "kpis asa,service_level per day": (
                 "/v1/kpis", {**span, "kpi": "asa,service_level", "interval": "1d"},

@@ -78,7 +78,7 @@ async def counter(service: AnalyticsService, name: str) -> int:
     """A component summed over every bucket of the tenant."""
     async with service.runtime.uow() as uow:
         sums = await repository.sums(
-            uow.session, tenant=TENANT, start=None, end=T0 + timedelta(days=1)
+            uow.session, tenant=TENANT, pieces=[(None, T0 + timedelta(days=1), "15m")]
         )
     return sum(t.c(name) for t in sums.values())
 
@@ -133,7 +133,10 @@ async def test_late_event_updates_its_own_interval(
     await until(lambda: _inbox_has(service, 2))
     async with service.runtime.uow() as uow:
         sums = await repository.sums(
-            uow.session, tenant=TENANT, start=T0, end=T0 + timedelta(hours=1), by_interval=True
+            uow.session,
+            tenant=TENANT,
+            pieces=[(T0, T0 + timedelta(hours=1), "15m")],
+            by_interval=True,
         )
     assert {at: t.c("ans") for (_, at), t in sums.items()} == {
         T0: 1,

@@ -45,3 +45,27 @@ def test_a_range_splits_into_ragged_edges_whole_days_and_whole_months() -> None:
         (at(12, 1), at(12, 2), "day"),
     ]
     assert split_periods(at(10, 2), at(10, 31), months=True) == [(at(10, 2), at(10, 31), "day")]
+
+
+def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
+    def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+    assert split_periods(at(3, 9, 15), at(5, 7, 45), hours=True) == [
+        (at(3, 9, 15), at(3, 10), "15m"),
+        (at(3, 10), at(4), "hour"),
+        (at(4), at(5), "day"),
+        (at(5), at(5, 7), "hour"),
+        (at(5, 7), at(5, 7, 45), "15m"),
+    ]
+    assert split_periods(at(3, 22), at(4, 2, 30), hours=True) == [
+        (at(3, 22), at(4, 2), "hour"),
+        (at(4, 2), at(4, 2, 30), "15m"),
+    ]
+    assert split_periods(at(3, 9, 15), at(3, 9, 45), hours=True) == [
+        (at(3, 9, 15), at(3, 9, 45), "15m")
+    ]
+    assert split_periods(None, at(3, 9), hours=True) == [
+        (None, at(3), "day"),
+        (at(3), at(3, 9), "hour"),
+    ]

@@ -37,38 +37,40 @@ components = Table(
 )
 
 
-def _rollup(name: str, period: str, *kept: Column[str]) -> Table:
+def _rollup(name: str, period: str, *kept: str) -> Table:
     return Table(
         name,
         metadata,
         Column("tenant_id", String(64), primary_key=True),
         Column(period, DateTime(timezone=True), primary_key=True),
-        *kept,
+        *(Column(d, String(100 if d == "queue" else 20), primary_key=True) for d in kept),
         Column("name", String(64), primary_key=True),
         Column("bin", Integer, primary_key=True),
         Column("value", BigInteger, nullable=False),
     )
 
 
-def _kept() -> tuple[Column[str], Column[str]]:
-    return Column("queue", String(100), primary_key=True), Column(
-        "channel", String(20), primary_key=True
-    )
-
-
 # Additive rollups of `components`, kept in the same transaction as every upsert of it: per UTC
-# day and per UTC calendar month, without the agent (queue and channel kept), and per tenant
-# only. A read over whole days or months sums these instead of the 15-minute rows.
-daily = _rollup("kpi_daily", "day", *_kept())
+# day and per UTC calendar month, by what reads group by — the queue, the channel (migration
+# 0006; before, queue x channel) — and per tenant; per hour per tenant (the ragged edges of a
+# range). No agent. A read over whole hours, days or months sums these instead of the
+# 15-minute rows.
+hourly_total = _rollup("kpi_hourly_total", "hour")
 daily_total = _rollup("kpi_daily_total", "day")
-monthly = _rollup("kpi_monthly", "month", *_kept())
+daily_queue = _rollup("kpi_daily_queue", "day", "queue")
+daily_channel = _rollup("kpi_daily_channel", "day", "channel")
 monthly_total = _rollup("kpi_monthly_total", "month")
-# (period, grouped by queue/channel) -> rollup; upserted in this order
+monthly_queue = _rollup("kpi_monthly_queue", "month", "queue")
+monthly_channel = _rollup("kpi_monthly_channel", "month", "channel")
+# (period, grouping or None) -> rollup; upserted in this order
 ROLLUPS = {
-    ("day", True): daily,
-    ("day", False): daily_total,
-    ("month", True): monthly,
-    ("month", False): monthly_total,
+    ("hour", None): hourly_total,
+    ("day", None): daily_total,
+    ("day", "queue"): daily_queue,
+    ("day", "channel"): daily_channel,
+    ("month", None): monthly_total,
+    ("month", "queue"): monthly_queue,
+    ("month", "channel"): monthly_channel,
 }
 
 thresholds = Table(

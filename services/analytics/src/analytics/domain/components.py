@@ -47,6 +47,7 @@ def interval_of(at: datetime) -> datetime:
 
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 def day_of(at: datetime) -> datetime:
@@ -72,16 +73,33 @@ def _ceil(
     return at if floor(at) == at else step(floor(at))
 
 
-def split_periods(start: datetime | None, end: datetime, *, months: bool = False) -> list[Piece]:
+def _hour_of(at: datetime) -> datetime:
+    return interval_of(at).replace(minute=0)
+
+
+def _edge(start: datetime, end: datetime, hours: bool) -> list[Piece]:
+    """[start, end) within a day: 15-minute rows, and whole hours from the hourly rollup."""
+    first, last = _ceil(start, _hour_of, lambda h: h + HOUR), _hour_of(end)
+    if not hours or first >= last:
+        return [(start, end, "15m")]
+    pieces: list[Piece] = [(start, first, "15m")] if start < first else []
+    pieces.append((first, last, "hour"))
+    return [*pieces, (last, end, "15m")] if last < end else pieces
+
+
+def split_periods(
+    start: datetime | None, end: datetime, *, months: bool = False, hours: bool = False
+) -> list[Piece]:
     """[start, end) as pieces read from "15m" rows (the ragged edges), whole UTC "day"s and, if
-    `months`, whole calendar "month"s (start None: from the beginning)."""
+    `months`, whole calendar "month"s (start None: from the beginning); if `hours`, the edges'
+    whole "hour"s (the hourly rollup is kept per tenant only)."""
     first = None if start is None else _ceil(start, day_of, lambda d: d + DAY)
     last = day_of(end)
-    if first is not None and first >= last:
-        return [(start, end, "15m")]
+    if start is not None and first is not None and first >= last:
+        return _edge(start, end, hours)
     pieces: list[Piece] = []
     if start is not None and first is not None and start < first:
-        pieces.append((start, first, "15m"))
+        pieces += _edge(start, first, hours)
     m_first = None if first is None else _ceil(first, month_of, _next_month)
     m_last = month_of(last)
     if months and (m_first is None or m_first < m_last):
@@ -93,7 +111,7 @@ def split_periods(start: datetime | None, end: datetime, *, months: bool = False
     else:
         pieces.append((first, last, "day"))
     if last < end:
-        pieces.append((last, end, "15m"))
+        pieces += _edge(last, end, hours)
     return pieces
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from analytics.domain.components import SCALAR
-from analytics.domain.sketch import LogHistogram
+from analytics.domain.sketch import LogHistogram, value_of
 
 
 @dataclass
@@ -14,6 +14,9 @@ class Totals:
     """Summed components of some buckets: (name, bin) -> value."""
 
     values: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (sketch, q) -> the bucket of its q-quantile (None: empty), when the read computed it in
+    # place of the sketch's bins (`Needs.quantiles`); quantiles do not add up, so never merged
+    quantiles: dict[tuple[str, float], int | None] = field(default_factory=dict)
     # bins per name, built on first use (KPIs read several histograms of many bins each)
     _by_name: dict[str, dict[int, int]] | None = field(default=None, repr=False, compare=False)
 
@@ -26,6 +29,10 @@ class Totals:
         """Add another set of totals."""
         for (name, b), v in other.values.items():
             self.add(name, b, v)
+        if other.quantiles:
+            if self.quantiles:
+                raise ValueError("quantiles of two reads do not add up")
+            self.quantiles = dict(other.quantiles)
 
     def c(self, name: str) -> int:
         """A plain counter."""
@@ -38,6 +45,12 @@ class Totals:
             for (n, b), v in self.values.items():
                 self._by_name.setdefault(n, {})[b] = v
         return dict(self._by_name.get(name, {}))
+
+    def quantile_bin(self, name: str, q: float) -> int | None:
+        """The bucket of a sketch's q-quantile (None when empty)."""
+        if (name, q) in self.quantiles:
+            return self.quantiles[(name, q)]
+        return LogHistogram(self.bins(name)).quantile_bin(q)
 
     def upto(self, name: str, limit: int) -> int:
         """Count of a per-second histogram at bins <= limit."""
@@ -116,8 +129,8 @@ def aht(t: Totals, _: Params) -> float | None:
 
 def _quantile(sketch: str, q: float) -> Callable[[Totals, Params], float | None]:
     def quantile(t: Totals, _: Params) -> float | None:
-        v = LogHistogram(t.bins(f"sk:{sketch}")).quantile(q)
-        return None if v is None else v / 1000
+        b = t.quantile_bin(sketch, q)
+        return None if b is None else value_of(b) / 1000
 
     return quantile
 
@@ -172,23 +185,34 @@ def occupancy(t: Totals, _: Params) -> float | None:
 
 
 Formula = Callable[[Totals, Params], float | None]
+# quantile KPIs: (sketch component, q)
+QUANTILES = {
+    f"{kpi}_p{round(q * 100)}": (f"sk:{sketch}", q)
+    for kpi, sketch in (
+        ("wait", "wait"),
+        ("handle", "handle"),
+        ("frt", "frt"),
+        ("resolution", "res"),
+    )
+    for q in (0.5, 0.9)
+}
 KPIS: dict[str, Formula] = {
     "service_level": service_level,
     "abandonment_rate": abandonment_rate,
     "asa": _mean_s("ans_wait_ms", "ans"),
-    "wait_p50": _quantile("wait", 0.5),
-    "wait_p90": _quantile("wait", 0.9),
+    "wait_p50": _quantile(*QUANTILES["wait_p50"]),
+    "wait_p90": _quantile(*QUANTILES["wait_p90"]),
     "aht": aht,
-    "handle_p50": _quantile("handle", 0.5),
-    "handle_p90": _quantile("handle", 0.9),
+    "handle_p50": _quantile(*QUANTILES["handle_p50"]),
+    "handle_p90": _quantile(*QUANTILES["handle_p90"]),
     "frt": _mean_s("frt_ms", "frt_n"),
     "frt_business": _mean_s("frt_bus_ms", "frt_bus_n"),
-    "frt_p50": _quantile("frt", 0.5),
-    "frt_p90": _quantile("frt", 0.9),
+    "frt_p50": _quantile(*QUANTILES["frt_p50"]),
+    "frt_p90": _quantile(*QUANTILES["frt_p90"]),
     "resolution_time": _mean_s("res_ms", "res_n"),
     "resolution_time_business": _mean_s("res_bus_ms", "res_bus_n"),
-    "resolution_p50": _quantile("res", 0.5),
-    "resolution_p90": _quantile("res", 0.9),
+    "resolution_p50": _quantile(*QUANTILES["resolution_p50"]),
+    "resolution_p90": _quantile(*QUANTILES["resolution_p90"]),
     "csat": _share("csat_top2", "csat_n"),
     "nps": nps,
     "ces": _share("ces_sum", "ces_n"),

@@ -9,9 +9,9 @@ the groups and slots of the answer stay exactly those of the stored rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from analytics.domain.kpis import KPIS, Params, Totals
+from analytics.domain.kpis import KPIS, QUANTILES, Params, Totals
 
 PARTS: Mapping[str, tuple[str, ...]] = {
     "service_level": ("ans", "ab", "ans_wait_s", "ab_wait_s"),
@@ -75,6 +75,13 @@ class Needs:
 
     names: frozenset[str]
     limits: Mapping[str, tuple[int, ...]]
+    # sketch -> the q of every quantile read of it (read as those quantiles, not as bins)
+    quantiles: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def binned(self) -> Needs:
+        """The same needs with every sketch read as bins (for reads summed further in Python:
+        quantiles do not add up)."""
+        return replace(self, quantiles={})
 
     def band(self, name: str, bin_: int) -> int:
         """The bin a stored bin is read as: the smallest limit at or above it (else past the
@@ -94,7 +101,12 @@ class Needs:
         """What a read with these needs returns for stored totals `t` (the SQL does the same)."""
         out = Totals()
         for (name, bin_), value in t.values.items():
-            out.add(name, self.read_as(name, bin_), value)
+            if name not in self.quantiles:
+                out.add(name, self.read_as(name, bin_), value)
+        present = {name for name, _ in t.values}
+        for name, qs in self.quantiles.items():
+            if name in present:
+                out.quantiles |= {(name, q): t.quantile_bin(name, q) for q in qs}
         return out
 
 
@@ -110,4 +122,12 @@ def needs(kpis: Iterable[str], p: Params) -> Needs:
         limits.setdefault("ab_wait_s", set()).add(p.short_abandon_s)
     if kpis & {"fcr", "fcr_final"}:
         limits["fcr_rep_h"] = {24 * p.fcr_days}
-    return Needs(names, {n: tuple(sorted(ls)) for n, ls in limits.items()})
+    quantiles: dict[str, set[float]] = {}
+    for kpi in kpis & set(QUANTILES):
+        sketch, q = QUANTILES[kpi]
+        quantiles.setdefault(sketch, set()).add(q)
+    return Needs(
+        names,
+        {n: tuple(sorted(ls)) for n, ls in limits.items()},
+        {n: tuple(sorted(qs)) for n, qs in quantiles.items()},
+    )

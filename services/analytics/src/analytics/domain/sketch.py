@@ -57,6 +57,13 @@ class LogHistogram:
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile (lower rank, as `sorted(values)[floor(q*(n-1))]`), None when empty."""
+        b = self.quantile_bin(q)
+        return None if b is None else value_of(b)
+
+    def quantile_bin(self, q: float) -> int | None:
+        """The bucket of the q-quantile: the first (in bucket order) whose running count passes
+        rank floor(q*(n-1)), else the last; None when the count is 0. (`repository.sums`
+        computes the same in SQL.)"""
         n = self.count
         if n == 0:
             return None
@@ -65,8 +72,8 @@ class LogHistogram:
         for b in sorted(self.bins):
             seen += self.bins[b]
             if seen > rank:
-                return value_of(b)
-        return value_of(max(self.bins))  # pragma: no cover - unreachable, ranks < n
+                return b
+        return max(self.bins)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON document of the sketch."""

@@ -81,27 +81,21 @@ async def _sums(
     names: Sequence[str] | None = None,
     needs: Needs | None = None,
 ) -> dict[tuple[str, datetime | None], Totals]:
-    """`repository.sums` over [start, end): whole days from a daily rollup where the grouping
-    and the slots allow, the ragged edges (and agent groupings) from the 15-minute rows."""
+    """`repository.sums` over [start, end): whole days and months from the rollups where the
+    grouping and the slots allow, the ragged edges from the hourly rollup (totals) and the
+    15-minute rows (and agent groupings from these), summed in one statement."""
     pieces: list[Piece] = [(start, end, "15m")]
     if q.group_by != "agent" and (not by_interval or _days_fit(q)):
-        pieces = split_periods(start, end, months=not by_interval)
-    out: dict[tuple[str, datetime | None], Totals] = {}
-    for s, e, period in pieces:
-        found = await repository.sums(
-            uow.session,
-            tenant=tenant,
-            start=s,
-            end=e,
-            group_by=q.group_by,
-            by_interval=by_interval,
-            names=names,
-            needs=needs,
-            period=period,
-        )
-        for key, totals in found.items():
-            out.setdefault(key, Totals()).merge(totals)
-    return out
+        pieces = split_periods(start, end, months=not by_interval, hours=q.group_by is None)
+    return await repository.sums(
+        uow.session,
+        tenant=tenant,
+        pieces=pieces,
+        group_by=q.group_by,
+        by_interval=by_interval,
+        names=names,
+        needs=needs,
+    )
 
 
 def _slot(q: KpiQuery, at: datetime | None) -> datetime:
@@ -233,7 +227,7 @@ async def category_trends(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str
     """Classified cases per contact reason per interval, with each reason's share of the interval."""
     pieces: list[Piece] = [(q.start, q.end, "15m")]
     if _days_fit(q):
-        pieces = split_periods(q.start, q.end, months=q.interval is None)
+        pieces = split_periods(q.start, q.end, months=q.interval is None, hours=True)
     slots: dict[datetime, dict[str, int]] = {}
     for s, e, period in pieces:
         for at, category, n in await repository.categories(

@@ -91,7 +91,11 @@ async def staffing(
     """Per queue and 15-minute interval: measured arrivals and AHT, agents needed and to schedule."""
     target.check()
     sums = await repository.sums(
-        uow.session, tenant=tenant, start=start, end=end, group_by="queue", by_interval=True
+        uow.session,
+        tenant=tenant,
+        pieces=[(start, end, "15m")],
+        group_by="queue",
+        by_interval=True,
     )
     wholes: dict[str, Totals] = {}
     for (q, _), t in sums.items():
@@ -116,8 +120,7 @@ async def gap(uow: UnitOfWork, tenant: str, *, at: datetime, target: Target) -> 
     sums = await repository.sums(
         uow.session,
         tenant=tenant,
-        start=day,
-        end=slot + INTERVAL,
+        pieces=[(day, slot + INTERVAL, "15m")],
         group_by="queue",
         by_interval=True,
     )
