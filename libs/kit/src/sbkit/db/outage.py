@@ -47,31 +47,22 @@ def outage_guard(
             except poison:
                 raise
             except Exception as exc:
+                where = {
+                    "consumer": consumer,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                }
                 if retryable(exc):
                     conflicts += 1
-                    log.info(
-                        "consumer.conflict_retried",
-                        consumer=consumer,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        conflicts=conflicts,
-                    )
+                    log.info("consumer.conflict_retried", **where, conflicts=conflicts)
                     # jittered and growing, so the colliding transactions do not meet again
-                    await asyncio.sleep(
-                        random.uniform(0, min(max_wait_s, 0.01 * 2 ** min(conflicts, 8)))
-                    )
+                    pause = min(max_wait_s, 0.01 * 2 ** min(conflicts, 8))
+                    await asyncio.sleep(random.uniform(0, pause))
                     continue
                 if await ready():
                     raise  # the database answers: this record's own failure
-                log.warning(
-                    "consumer.database_unavailable",
-                    consumer=consumer,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    error=type(exc).__name__,
-                )
+                log.warning("consumer.database_unavailable", **where, error=type(exc).__name__)
                 await _until(ready, max_wait_s)
 
     return guarded
