@@ -109,17 +109,3 @@ async def test_a_group_cancelled_at_shutdown_releases_its_waiters() -> None:
         task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(waiting, 1)
-
-
-async def test_when_busy_groups_start_at_most_every_interval_and_take_in_late_arrivals() -> None:
-    g = GroupCommit(cast(Any, FakeUow), store, min_interval_s=1.0)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    assert await g.submit("a") == "ok:a"
-    idle_answer_s = loop.time() - started
-    second = asyncio.gather(g.submit("b"))  # 10 ms after the last start: waits out the interval
-    await asyncio.sleep(0.05)
-    late = asyncio.gather(g.submit("c"), g.submit("d"))
-    assert await second == ["ok:b"] and await late == ["ok:c", "ok:d"]
-    assert FakeUow.commits == [["a"], ["b", "c", "d"]]  # one transaction for the busy three
-    assert idle_answer_s < 1.0  # an idle committer does not wait for the interval

@@ -3,10 +3,7 @@
 A webhook's cost is dominated by its transaction (checkout, BEGIN, statements, COMMIT with its
 WAL flush), not by its rows. Requests that arrive while a group is being committed wait for the
 next group, so under load one transaction carries many requests and when idle a request is
-committed at once (no added delay). Under load groups also start at most every
-`min_interval_s`: a group that would start sooner waits out the rest of the interval and
-takes in whoever arrives meanwhile (at 500 webhooks/s commits took ~3 ms, so groups held 1-2
-requests and the transaction was a quarter of a webhook's CPU). Every request still gets its answer only after
+committed at once (no timer, no added delay). Every request still gets its answer only after
 the transaction holding its rows committed; a failed group fails every request in it (→ 503,
 the provider retries, and the natural keys make the retry safe).
 """
@@ -38,26 +35,16 @@ class GroupCommit(Generic[S, R]):
 
     `store` must only write (set-based, no per-request checks that could fail one request),
     and return one result per submission, in order. At most `in_flight` groups commit at
-    a time; a group takes up to `max_rows` rows (one large submission may exceed it alone);
-    group starts are at least `min_interval_s` apart (a request that finds the committer
-    idle for longer is committed at once).
+    a time; a group takes up to `max_rows` rows (one large submission may exceed it alone).
     """
 
     def __init__(
-        self,
-        new_uow: UowFactory,
-        store: Store[S, R],
-        *,
-        in_flight: int = 1,
-        max_rows: int = 2000,
-        min_interval_s: float = 0.0,
+        self, new_uow: UowFactory, store: Store[S, R], *, in_flight: int = 1, max_rows: int = 2000
     ) -> None:
         self._new_uow = new_uow
         self._store = store
         self._in_flight = in_flight
         self._max_rows = max_rows
-        self._min_interval_s = min_interval_s
-        self._last_start = float("-inf")
         self._waiting: list[_Waiting[S, R]] = []
         self._running: set[asyncio.Task[None]] = set()
 
@@ -72,33 +59,25 @@ class GroupCommit(Generic[S, R]):
     def _start_groups(self) -> None:
         while self._waiting and len(self._running) < self._in_flight:
             group: list[_Waiting[S, R]] = []
-            self._take(group)
+            rows = 0
+            while self._waiting and (not group or rows + self._waiting[0].size <= self._max_rows):
+                group.append(self._waiting.pop(0))
+                rows += group[-1].size
             task = asyncio.create_task(self._commit(group))
             self._running.add(task)
             task.add_done_callback(self._finished)
-
-    def _take(self, group: list[_Waiting[S, R]]) -> None:
-        """Move waiting submissions into `group` while it stays within `max_rows`."""
-        rows = sum(w.size for w in group)
-        while self._waiting and (not group or rows + self._waiting[0].size <= self._max_rows):
-            group.append(self._waiting.pop(0))
-            rows += group[-1].size
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._start_groups()
 
     async def _commit(self, group: list[_Waiting[S, R]]) -> None:
-        async def work(uow: UnitOfWork) -> list[R]:
-            return await self._store(uow, [w.submission for w in group])
+        submissions = [w.submission for w in group]
 
-        loop = asyncio.get_running_loop()
+        async def work(uow: UnitOfWork) -> list[R]:
+            return await self._store(uow, submissions)
+
         try:
-            pause = self._last_start + self._min_interval_s - loop.time()
-            if pause > 0:  # busy: let the requests arriving meanwhile join this group
-                await asyncio.sleep(pause)
-                self._take(group)
-            self._last_start = loop.time()
             results = await committed(self._new_uow, work)
         except asyncio.CancelledError:  # shutting down: nobody may wait forever
             for waiting in group:
