@@ -103,6 +103,23 @@ async def test_reversed_range_and_range_over_retention_are_422(api: Api) -> None
     assert r.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("path", "when"),
+    [
+        ("/v1/staffing", {"to": "0001-01-01T00:01:00Z"}),  # a day before it is no datetime
+        ("/v1/kpis", {"from": "0001-01-01T00:00:00+01:00", "to": "2026-11-20T00:00:00Z"}),
+        ("/v1/kpis", {"from": "2026-11-20T00:00:00Z", "to": "9999-12-31T23:59:59Z"}),
+        ("/v1/trends/categories", {"from": "1969-12-31T00:00:00Z", "to": "1970-01-02T00:00:00Z"}),
+        ("/v1/kpis/stream", {"at": "0001-01-01T00:00:00Z"}),
+    ],
+)
+async def test_datetimes_outside_the_supported_years_are_422(
+    api: Api, path: str, when: dict[str, str]
+) -> None:
+    r = await api.get(path, **when)
+    assert r.status_code == 422 and "outside 1970-9000" in r.json()["detail"], r.text
+
+
 async def test_another_tenant_sees_nothing(api: Api) -> None:
     await _calls(api)
     r = await api.get("/v1/kpis", kpi="offered,service_level", tenant="globex", **RANGE)

@@ -173,7 +173,8 @@ def _live_routes(
         params = _params(variant, threshold_s, short_abandon_s)
         now = datetime.now(UTC)
         queries.validate(queries.KpiQuery(now, now + INTERVAL, [], params), retention=retention)
-        moment = (lambda: schemas.aware(at)) if at else (lambda: datetime.now(UTC))
+        fixed = schemas.aware(at) if at else None  # checked before the stream starts
+        moment = (lambda: fixed) if fixed else (lambda: datetime.now(UTC))
         events = live.stream(
             runtime,
             request,

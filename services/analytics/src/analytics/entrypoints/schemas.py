@@ -28,9 +28,19 @@ class Thresholds(BaseModel):
     thresholds: dict[str, ThresholdIn] = Field(min_length=1, max_length=100)
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def aware(at: datetime) -> datetime:
-    """A query datetime as aware UTC (naive means UTC)."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    """A query datetime as aware UTC (naive means UTC); 422 outside 1970-9000, so that the
+    ranges and windows computed from it (a day before, an interval after) stay datetimes."""
+    try:
+        utc = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        utc = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= utc < LATEST:
+        raise InvalidQuery(f"{at.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
+    return utc
 
 
 def interval(name: str | None) -> timedelta | None:
