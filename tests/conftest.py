@@ -95,6 +95,13 @@ async def pg_schema_engine(pg_url: str) -> AsyncIterator[tuple[AsyncEngine, str]
         yield pair
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a process a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def unique(prefix: str) -> str:
     """A name no other test uses (topics, groups, schemas)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -23,17 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 SWITCHBOARD = VENV_BIN / "switchboard"
 STACK = ROOT / "deploy" / "local" / "stack.sh"
 SERVICES = ("ingest", "crm", "routing", "analytics", "notifier")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:
@@ -155,7 +151,7 @@ def test_make_run_invokes_switchboard_run_on_default_port() -> None:
 
 def test_make_run_answers_healthz_on_8000(tmp_path: Path) -> None:
     """What `make run` starts (switchboard run), on a free port with its data in tmp."""
-    port = _free_port()
+    port = free_port()
     with _embedded(tmp_path, port) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_status(f"{base}/healthz", 200, 30, proc, tmp_path / "server.log")
@@ -233,7 +229,7 @@ def test_embedded_kill_minus_9_loses_nothing_acknowledged(tmp_path: Path) -> Non
     assert len(stored) - len(acked) <= 1, "more records than publishes in flight"
 
     # 2. Server level: tenant, token and revocation written before a kill -9 survive it.
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     with _embedded(tmp_path, port) as server:
         _wait_status(f"http://127.0.0.1:{port}/readyz", 200, 30, server, log)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -47,21 +46,16 @@ from sbcontracts.topics import partition_key
 from sbkit.auth import Keyring, mint
 from sbkit.bus.ports import OutgoingRecord
 from sbkit.wiring import build_bus
+from tests.conftest import free_port
 
 AT = datetime(2026, 11, 20, 9, 10, tzinfo=UTC)  # the moment the wallboard shows
 TENANT = "acme"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def analytics_process(tmp_path: Path) -> Iterator[tuple[str, AnalyticsSettings]]:
     """`python -m analytics` on SQLite and a local bus file; its URL and settings."""
-    port = _free_port()
+    port = free_port()
     settings = AnalyticsSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/analytics.db",
         bus="local",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,19 +16,13 @@ import pytest
 
 from sbcontracts.topics import MESSAGES
 from sbkit.bus.kafka import KafkaBus
-from tests.conftest import drop_schema
+from tests.conftest import drop_schema, free_port
 from tests.integration.bus_fixtures import eventually
 from tests.integration.ingest.conftest import Running, run_ingest
 from tests.unit.ingest import samples
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 SECRET = "meta-app-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Forwarder:
@@ -41,7 +34,7 @@ class Forwarder:
     def __init__(self, target: str) -> None:
         host, _, port = target.rpartition(":")
         self.target = (host, int(port))
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self._server: asyncio.Server | None = None
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import httpx
 import pytest
 
 from sbkit.auth import Keyring, mint
-from tests.conftest import drop_schema
+from tests.conftest import drop_schema, free_port
 from tests.integration.security.apps import SERVICES, running
 
 OVER = 3 * 1024 * 1024  # over every service's limit (1 MiB; ingest 2 MiB for raw MIME)
@@ -111,12 +110,6 @@ async def _quiet(client: httpx.AsyncClient, n: int, tag: str) -> tuple[list[floa
     return took, codes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _ingest_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
@@ -139,7 +132,7 @@ async def test_a_noisy_tenant_is_limited_and_the_quiet_one_keeps_its_service(
 ) -> None:
     """Ingest as deployed (its own process, PostgreSQL, Kafka); the noisy tenant floods it from
     another process over real connections while the quiet tenant's latency is measured."""
-    port, schema, keys = _free_port(), "ingest_" + uuid.uuid4().hex[:10], tmp_path / "keys"
+    port, schema, keys = free_port(), "ingest_" + uuid.uuid4().hex[:10], tmp_path / "keys"
     ring = Keyring.load(keys)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SB_")} | {
         "SB_BUS": "kafka",
