@@ -42,7 +42,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import delete, event, text
 
-from routing.adapters import orm
+from routing.adapters import driver, orm
 from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
 from routing.entrypoints.consumers import batch_handlers, handlers
@@ -297,14 +297,20 @@ async def latency_phase(producer: AIOKafkaProducer, topic: str, engine: Any) -> 
 
 
 class Statements:
-    """Counts the SQL statements this process sends (the service's and the bench's polling)."""
+    """Counts the SQL statements this process sends (the service's and the bench's polling),
+    through SQLAlchemy and on the driver connection (`routing.adapters.driver`)."""
 
     def __init__(self, engine: Any) -> None:
-        self.count = 0
+        self._through_engine = 0
         event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, *_: Any) -> None:
-        self.count += 1
+        self._through_engine += 1
+
+    @property
+    def count(self) -> int:
+        """Statements sent so far."""
+        return self._through_engine + driver.SENT["statements"]
 
 
 async def handler_phase(service: RoutingService) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import Float, bindparam, event, func, select
+from sqlalchemy.exc import DBAPIError
 
+from routing.adapters.driver import Prepared
 from routing.adapters.eligibility import Want
 from routing.bootstrap import RoutingService
 from routing.domain.agents import Agent, Policy
@@ -74,3 +77,64 @@ async def test_an_agent_held_by_another_transaction_is_skipped_and_none_fits_res
             assert second.repo.holds_agents
             nobody = Want(weight=10, policy=Policy.LONGEST_IDLE, language="xx")
             assert await second.repo.candidates_reserving(nobody, now) == ([], None)
+
+
+async def test_within_a_transaction_the_decision_runs_on_the_driver_connection_alike(
+    pg_routing: RoutingService,
+) -> None:
+    """After the transaction's first statement the decision bypasses SQLAlchemy's execution
+    (compiled once, run on the session's asyncpg connection): same rows, same reservation."""
+    await _agents(pg_routing)
+    statements: list[str] = []
+    now = datetime.now(UTC)
+
+    async def decide(ctx: Ctx) -> tuple[list[Agent], str | None, int]:
+        await ctx.repo.config_version()  # the transaction has begun on its connection
+        rows, got = await ctx.repo.candidates_reserving(WANT, now)
+        return WANT.agents(rows), got, rows[0].pool
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = pg_routing.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    agents, got, pool = await in_ctx(pg_routing, decide)
+    event.remove(engine, "before_cursor_execute", seen)
+
+    assert not [s for s in statements if "agents" in s]  # not through SQLAlchemy
+    assert [a.id for a in agents] == ["a-fit", "b-fit"]
+    assert agents[0].skills == {"billing": 4} and agents[0].languages == {"pl": 5}
+    assert agents[0].load == 0 and agents[0].idle_since is not None
+    assert (got, pool) == ("a-fit", 4)
+    loads = await in_ctx(pg_routing, lambda c: c.repo.agents())
+    assert {a.id: a.load for a in loads} == {"a-fit": 10, "b-fit": 0, "c-weak": 0, "d-no-pl": 0}
+
+
+async def test_a_decision_locks_only_the_agent_it_reserves(pg_routing: RoutingService) -> None:
+    """Walking the eligible agents in order, a decision locks the first free one and no other:
+    three transactions at once get the three fitting agents, none is skipped for nothing."""
+    await _agents(pg_routing)
+    await add_agent(pg_routing, "e-fit", skills={"billing": 3}, languages={"pl": 1})
+    now = datetime.now(UTC)
+    async with pg_routing.runtime.uow() as one, pg_routing.runtime.uow() as two:
+        async with pg_routing.runtime.uow() as three:
+            got = []
+            for uow in (one, two, three):
+                ctx = Ctx(uow, TENANT, now=now, knobs=pg_routing.knobs)
+                await ctx.repo.config_version()
+                got.append((await ctx.repo.candidates_reserving(WANT, now))[1])
+            assert got == ["a-fit", "b-fit", "e-fit"]
+
+
+async def test_a_failing_driver_statement_is_raised_as_sqlalchemy_raises_it(
+    pg_routing: RoutingService,
+) -> None:
+    """Errors keep SQLAlchemy's shape (`DBAPIError` with the driver's error and SQLSTATE), so
+    deadlock retries and the consumers' error handling see what they always saw."""
+    failing = Prepared.of(select(func.sqrt(bindparam("x", type_=Float))))
+    async with pg_routing.runtime.uow() as uow:
+        await uow.session.execute(select(1))
+        assert (await failing.fetch(uow.session, {"x": 4.0})) == [(2.0,)]
+        with pytest.raises(DBAPIError) as raised:
+            await failing.fetch(uow.session, {"x": -1.0})
+    assert getattr(raised.value.orig, "sqlstate", None) == "2201F"  # invalid argument for power

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, true, update
 
 from routing.adapters import orm
+from routing.adapters.driver import Prepared
 from routing.domain.agents import Agent, Presence
 
 CANDIDATES = 20  # best agents fetched per decision (SQL does the filtering, the domain re-checks)
@@ -99,6 +100,7 @@ class Statements:
     candidates: Any
     reserve: Any
     decide: Any = None
+    prepared: Prepared | None = None  # `decide` compiled for the driver connection
 
 
 def serves(queue_id: str | None) -> list[Any]:
@@ -114,18 +116,19 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
     tenant: Any = bindparam("tenant")
     online = [_A.tenant_id == tenant, _A.presence == "online"]
     room = _A.load + shape.weight <= _A.capacity
-    conds = [*online, room, *serves(shape.queue_id)]
+    fits = [room]  # beyond being online and serving the queue
     levels: list[Any] = []
     if shape.language is not None:
         speaks = func.coalesce(_A.languages[shape.language].as_integer(), 0)
-        conds.append(speaks > 0)
+        fits.append(speaks > 0)
         levels.append(speaks.label("speaks"))
     for i, (skill, level) in enumerate(shape.skills):
         has = func.coalesce(_A.skills[skill].as_integer(), 0)
-        conds.append(has >= level)
+        fits.append(has >= level)
         levels.append(has.label(f"skill{i}"))
     if shape.only is not None:
-        conds.append(_A.id == bindparam("only"))
+        fits.append(_A.id == bindparam("only"))
+    conds = [*online, *serves(shape.queue_id), *fits]
     order = _POLICY_ORDER[shape.policy]
     limit = CANDIDATES
     if shape.last is not None:
@@ -141,27 +144,53 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
     pick = select(_A.id).where(*conds).order_by(*order).limit(1)
     if postgres:
         pick = pick.with_for_update(skip_locked=True)
-    reserve = (
+    take = (
         update(orm.agents)
-        .where(*online, room, _A.id == pick.scalar_subquery())
+        .where(*online, room)
         .values(load=_A.load + shape.weight, last_assigned_at=bindparam("now"), idle_since=None)
         .returning(_A.id)
     )
+    reserve = take.where(_A.id == pick.scalar_subquery())
     if not postgres:  # no data-modifying CTEs: the two statements one after the other
         return Statements(candidates, reserve)
-    return Statements(candidates, reserve, _decide(candidates, reserve, order))
+    decide = _decide(candidates, limit, conds, order, take)
+    return Statements(candidates, reserve, decide, Prepared.of(decide))
 
 
-def _decide(candidates: Any, reserve: Any, order: tuple[Any, ...]) -> Any:
-    """Candidates and reservation in one round trip: every part of a statement sees the same
-    snapshot, so the candidates are read as they were before the reservation (like the two
-    statements in a row), and the reservation runs whether or not a candidate is found."""
-    reserved = reserve.cte("reserved")
+def _decide(
+    candidates: Any, limit: int, conds: list[Any], order: tuple[Any, ...], take: Any
+) -> Any:
+    """Candidates and reservation in one statement, reading the eligible agents once.
+
+    `ranked` is every eligible agent numbered by the policy (one scan, plus the pool count); the
+    reservation walks them in that order and locks the first one no other transaction holds (a
+    primary-key lookup per agent tried, every condition re-checked on the row's newest version
+    under its lock, held rows skipped, no other row locked), then takes its capacity; the first
+    `limit` are the candidates. Every part of a statement sees the same snapshot, so the
+    candidates are as read before the reservation, which runs whether or not a candidate is
+    found (`got`: one row of NULLs but `got` if none qualified).
+    """
+    ranked = (
+        candidates.limit(None)
+        .order_by(None)
+        .add_columns(func.row_number().over(order_by=order).label("rank"))
+        .cte("ranked")
+    )
+    # ordered in a subquery so the nested loop below runs in rank order and stops at the first
+    in_order = select(ranked.c.id, ranked.c.rank).order_by(ranked.c.rank).subquery("r")
+    held = (
+        select(_A.id)
+        .where(_A.id == in_order.c.id, *conds)
+        .with_for_update(skip_locked=True)
+        .lateral("held")
+    )
+    pick = select(held.c.id).select_from(in_order.join(held, true()))
+    first = pick.order_by(in_order.c.rank).limit(1).scalar_subquery()
+    reserved = take.where(_A.id == first).cte("reserved")
     got = select(select(reserved.c.id).scalar_subquery().label("got")).subquery("g")
-    ranked = candidates.add_columns(func.row_number().over(order_by=order).label("rank"))
-    found = ranked.subquery("c")
+    best = select(ranked).where(ranked.c.rank <= limit).subquery("c")
     return (
-        select(*(c for c in found.c if c.name != "rank"), got.c.got)
-        .select_from(got.outerjoin(found, true()))
-        .order_by(found.c.rank)
+        select(*(c for c in best.c if c.name != "rank"), got.c.got)
+        .select_from(got.outerjoin(best, true()))
+        .order_by(best.c.rank)
     )

@@ -132,14 +132,17 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
     async def candidates_reserving(
         self, want: Want, now: datetime
     ) -> tuple[Sequence[Row[Any]], str | None]:
-        """`candidates` and `reserve_best` together: one statement on PostgreSQL; elsewhere the
+        """`candidates` and `reserve_best` together: one statement on PostgreSQL (on the driver
+        connection once the transaction has begun, see `driver.Prepared`); elsewhere the
         reservation only when there is a candidate."""
         found = statements(want.shape(), postgres=self.postgres)
-        if found.decide is None:
-            rows = await self.candidates(want)
-            return rows, (await self.reserve_best(want, now) if rows else None)
-        result = await self.session.execute(found.decide, want.params(self.tenant, now=now))
-        rows = result.all()
+        if found.decide is None or found.prepared is None:
+            candidates = await self.candidates(want)
+            return candidates, (await self.reserve_best(want, now) if candidates else None)
+        params = want.params(self.tenant, now=now)
+        rows: Sequence[Any] | None = await found.prepared.fetch(self.session, params)
+        if rows is None:  # the first statement of the transaction: the session begins it
+            rows = (await self.session.execute(found.decide, params)).all()
         got: str | None = rows[0].got if rows else None
         self._holding(got is not None)
         return [r for r in rows if r.id is not None], got

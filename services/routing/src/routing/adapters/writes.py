@@ -18,6 +18,7 @@ from sqlalchemy import Result, Row, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
+from routing.adapters.driver import PreparedInsert
 
 _KEY = "routing.pending_rows"  # in the session's info while a batch is applied
 # Built once; every row carries every column (executemany binds the same names for all rows).
@@ -30,6 +31,12 @@ _COLUMNS = {
     "tickets": tuple(c.name for c in orm.tickets.c),
     "messages": tuple(c.name for c in orm.ticket_messages.c if c.name != "id"),
     "timers": tuple(c.name for c in orm.timers.c if c.name != "id"),
+}
+
+# the same inserts on the driver connection (`driver.PreparedInsert`)
+_DRIVER_INSERTS = {
+    name: PreparedInsert.of(stmt.table, _COLUMNS[name])  # type: ignore[arg-type]
+    for name, stmt in _INSERTS.items()
 }
 
 
@@ -54,7 +61,8 @@ class PendingRows:
         for table, rows in self.rows.items():
             if rows and table in wanted:
                 self.rows[table] = []
-                await session.execute(_INSERTS[table], rows)
+                if not await _DRIVER_INSERTS[table].executemany(session, rows):
+                    await session.execute(_INSERTS[table], rows)
 
 
 def start(session: AsyncSession) -> PendingRows | None:
