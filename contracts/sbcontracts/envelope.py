@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from sbcontracts.events.common import Instant
 
 SOURCE_PREFIX = "urn:switchboard:"
 
@@ -32,7 +34,7 @@ class CloudEvent(BaseModel, Generic[D]):
     id: str = Field(min_length=1, max_length=128)
     source: str = Field(min_length=1, max_length=256)
     type: str = Field(min_length=1, max_length=128)
-    time: AwareDatetime
+    time: Instant
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: Literal["application/json"] = "application/json"
     tenantid: str = Field(min_length=1, max_length=64)

@@ -1,10 +1,27 @@
-"""Value types shared by several events: channels, handles, time spans."""
+"""Value types shared by several events: channels, handles, instants."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_range(at: datetime) -> datetime:
+    """Refuse instants outside 1970-9000 (compared as UTC, so 0001-01-01T00:00+01:00 is refused
+    without being converted): every consumer adds windows and grace periods to them, and a
+    datetime that overflows there would dead-letter a record its producer accepted."""
+    if not EARLIEST <= at < LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return at
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_range)]
+"""A point in time with its offset, between 1970 and 9000: every datetime of an event or an API."""
 
 
 class Channel(StrEnum):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from sbcontracts.envelope import EventData
+from sbcontracts.events.common import Instant
 from sbcontracts.topics import CONTROL
 
 
@@ -26,4 +27,4 @@ class TokenRevoked(EventData):
     topic: ClassVar[str] = CONTROL.name
     token_id: str = Field(min_length=1, max_length=64)
     tenant_id: str = Field(min_length=1, max_length=64)
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None

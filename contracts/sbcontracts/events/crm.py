@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Handle
+from sbcontracts.events.common import Handle, Instant
 from sbcontracts.events.ingest import MessageReceived
 from sbcontracts.topics import CUSTOMERS, MESSAGES_ATTRIBUTED
 
@@ -58,7 +58,7 @@ class Consent(BaseModel):
     channel: str = Field(min_length=1, max_length=20)
     purpose: Literal["service", "marketing"]
     granted: bool
-    updated_at: AwareDatetime | None = Field(default=None, description="When it was decided")
+    updated_at: Instant | None = Field(default=None, description="When it was decided")
 
 
 class CustomerCreated(EventData):
@@ -69,7 +69,7 @@ class CustomerCreated(EventData):
     customer_id: str = Field(min_length=1, max_length=64)
     handles: tuple[Handle, ...] = ()
     provenance: Provenance
-    created_at: AwareDatetime
+    created_at: Instant
 
 
 class CustomerUpdated(EventData):
@@ -91,7 +91,7 @@ class CustomerUpdated(EventData):
             " empty means unchanged, not withdrawn"
         ),
     )
-    updated_at: AwareDatetime
+    updated_at: Instant
 
 
 class CustomerIdentityLinked(EventData):
@@ -102,7 +102,7 @@ class CustomerIdentityLinked(EventData):
     customer_id: str = Field(min_length=1, max_length=64)
     handle: Handle
     provenance: Provenance
-    linked_at: AwareDatetime
+    linked_at: Instant
 
 
 class CustomerMerged(EventData):
@@ -115,7 +115,7 @@ class CustomerMerged(EventData):
     survivor_id: str = Field(min_length=1, max_length=64)
     merged_id: str = Field(min_length=1, max_length=64)
     provenance: Provenance
-    merged_at: AwareDatetime
+    merged_at: Instant
 
 
 class CustomerUnmerged(EventData):
@@ -129,7 +129,7 @@ class CustomerUnmerged(EventData):
     restored_id: str = Field(min_length=1, max_length=64)
     moved_back: tuple[Handle, ...] = Field(default=(), description="Handles returned to restored")
     provenance: Provenance
-    unmerged_at: AwareDatetime
+    unmerged_at: Instant
 
 
 class CustomerErased(EventData):
@@ -151,4 +151,4 @@ class CustomerErased(EventData):
         description="The person's inbound messages (ingest's opaque ids): the services that keep"
         " messages scrub them by id, since none but crm can compute the handle hashes",
     )
-    erased_at: AwareDatetime
+    erased_at: Instant

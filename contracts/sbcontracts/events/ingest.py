@@ -6,10 +6,10 @@ from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Channel, Handle, HandleKind
+from sbcontracts.events.common import Channel, Handle, HandleKind, Instant
 from sbcontracts.topics import CALLS, COMMERCE, INBOUND, MESSAGES, RECEIPTS, SURVEYS
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -45,7 +45,7 @@ class MessageReceived(EventData):
     channel: Channel
     provider: str = Field(max_length=50, description="whatsapp_cloud, twilio, mailgun, ...")
     provider_message_id: str = Field(min_length=1, max_length=300)
-    provider_timestamp: AwareDatetime | None = None
+    provider_timestamp: Instant | None = None
     provider_sequence: int | None = Field(
         default=None,
         ge=0,
@@ -54,7 +54,7 @@ class MessageReceived(EventData):
             " update_id): webhooks may arrive out of order, consumers order by this."
         ),
     )
-    received_at: AwareDatetime
+    received_at: Instant
     sender: Handle
     display_name: str | None = Field(default=None, max_length=300)
     inbox: str | None = Field(default=None, max_length=320, description="Address/number it came to")
@@ -84,7 +84,7 @@ class DeliveryReceiptReceived(EventData):
     provider: str = Field(max_length=50)
     provider_message_id: str = Field(min_length=1, max_length=300)
     status: ReceiptStatus
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     recipient: Handle | None = None
     error_code: str | None = Field(default=None, max_length=100)
     error_text: str | None = Field(default=None, max_length=1000)
@@ -97,8 +97,8 @@ class CallData(EventData):
     queue: str | None = Field(default=None, max_length=100)
     agent_id: str | None = Field(default=None, max_length=100)
     caller: Handle | None = None
-    occurred_at: AwareDatetime
-    offered_at: AwareDatetime | None = None
+    occurred_at: Instant
+    offered_at: Instant | None = None
     wait_ms: int = Field(default=0, ge=0)
     talk_ms: int = Field(default=0, ge=0)
     hold_ms: int = Field(default=0, ge=0)
@@ -150,7 +150,7 @@ class ShipmentRef(BaseModel):
     shipment_id: str = Field(min_length=1, max_length=200)
     carrier: str = Field(max_length=50)
     tracking_number: str = Field(max_length=100)
-    dispatch_by: AwareDatetime | None = Field(default=None, description="Dispatch cut-off")
+    dispatch_by: Instant | None = Field(default=None, description="Dispatch cut-off")
 
 
 class OrderData(EventData):
@@ -162,7 +162,7 @@ class OrderData(EventData):
     customer_name: str | None = Field(default=None, max_length=300)
     customer_language: str | None = Field(default=None, max_length=8)
     customer_timezone: str | None = Field(default=None, max_length=64, description="IANA")
-    placed_at: AwareDatetime
+    placed_at: Instant
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
     total_minor: int | None = Field(default=None, ge=0)
     items: tuple[OrderItem, ...] = ()
@@ -216,9 +216,9 @@ class ShipmentEventReceived(EventData):
     carrier_code: str | None = Field(default=None, max_length=50)
     carrier_text: str | None = Field(default=None, max_length=500)
     location: str | None = Field(default=None, max_length=300)
-    occurred_at: AwareDatetime
-    estimate_from: AwareDatetime | None = None
-    estimate_to: AwareDatetime | None = None
+    occurred_at: Instant
+    estimate_from: Instant | None = None
+    estimate_to: Instant | None = None
     is_delay: bool = Field(default=False, description="The carrier code signals a delay")
 
 
@@ -242,7 +242,7 @@ class SurveyResponded(EventData):
     customer_id: str | None = Field(default=None, max_length=64)
     respondent: Handle | None = None
     comment: str | None = Field(default=None, max_length=5000)
-    responded_at: AwareDatetime
+    responded_at: Instant
 
 
 class InboundAdapterMessage(EventData):
@@ -263,7 +263,7 @@ class InboundAdapterMessage(EventData):
     )
     display_name: str | None = Field(default=None, max_length=300)
     inbox: str | None = Field(default=None, max_length=320)
-    sent_at: AwareDatetime | None = None
+    sent_at: Instant | None = None
     conversation_id: str | None = Field(default=None, max_length=300)
     in_reply_to: str | None = Field(default=None, max_length=998)
     subject: str | None = Field(default=None, max_length=998)

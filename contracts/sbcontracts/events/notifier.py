@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Channel
+from sbcontracts.events.common import Channel, Instant
 from sbcontracts.topics import NOTIFICATIONS
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -28,7 +28,7 @@ class NotificationData(EventData):
     )
     reason: str = Field(max_length=200, description="Why this decision (allowed, quiet_hours, ...)")
     channel: Channel | None = None
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
 
 class NotificationScheduled(NotificationData):
@@ -36,7 +36,7 @@ class NotificationScheduled(NotificationData):
 
     event_type: ClassVar[str] = "com.switchboard.notification.scheduled"
     topic: ClassVar[str] = NOTIFICATIONS.name
-    not_before: AwareDatetime
+    not_before: Instant
     language: str | None = Field(default=None, max_length=8)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Channel, Handle
+from sbcontracts.events.common import Channel, Handle, Instant
 from sbcontracts.topics import OUTBOUND
 
 
@@ -29,4 +29,4 @@ class OutboundMessage(EventData):
     references: tuple[str, ...] = Field(default=(), description="Email thread references")
     agent_id: str | None = Field(default=None, max_length=100, description="None: automatic")
     kind: str = Field(default="reply", max_length=20, description="reply or auto_reply")
-    created_at: AwareDatetime
+    created_at: Instant

@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from sbcontracts.envelope import EventData
-from sbcontracts.events.common import Channel
+from sbcontracts.events.common import Channel, Instant
 from sbcontracts.topics import AGENTS, TICKETS
 
 
@@ -68,7 +68,7 @@ class TicketData(EventData):
     queue: str | None = Field(default=None, max_length=100)
     channel: Channel | None = None
     agent_id: str | None = Field(default=None, max_length=100)
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
 
 class TicketOpened(TicketData):
@@ -170,7 +170,7 @@ class TicketSlaWarning(TicketData):
     event_type: ClassVar[str] = "com.switchboard.ticket.sla_warning"
     topic: ClassVar[str] = TICKETS.name
     metric: SlaMetric
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class TicketSlaBreached(TicketData):
@@ -179,7 +179,7 @@ class TicketSlaBreached(TicketData):
     event_type: ClassVar[str] = "com.switchboard.ticket.sla_breached"
     topic: ClassVar[str] = TICKETS.name
     metric: SlaMetric
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class AgentPresenceChanged(EventData):
@@ -190,4 +190,4 @@ class AgentPresenceChanged(EventData):
     agent_id: str = Field(min_length=1, max_length=100)
     presence: str = Field(pattern="^(online|away|offline)$")
     previous: str | None = Field(default=None, pattern="^(online|away|offline)$")
-    occurred_at: AwareDatetime
+    occurred_at: Instant

@@ -130,3 +130,25 @@ async def test_signals_need_their_scopes(harness: Harness) -> None:
     r = await harness.client.post("/v1/orders", json=ORDER, headers=token)
     assert r.status_code == 403
     assert await harness.events(COMMERCE.name) == []
+
+
+@pytest.mark.parametrize(
+    "placed_at",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+async def test_datetimes_outside_1970_to_9000_are_refused_before_anything_is_published(
+    harness: Harness, placed_at: str
+) -> None:
+    """Accepted, such an order overflowed in the notifier's arithmetic and was dead-lettered."""
+    r = await harness.client.post(
+        "/v1/orders", json=ORDER | {"placed_at": placed_at}, headers=harness.token()
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "1970" in r.text
+    assert await harness.events(COMMERCE.name) == []

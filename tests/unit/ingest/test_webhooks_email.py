@@ -246,3 +246,22 @@ async def test_mailgun_multipart_with_attachment(harness: Harness) -> None:
     data = (await harness.events())[0]["data"]
     assert data["attachments"][0]["name"] == "faktura.pdf"
     assert data["attachments"][0]["sha256"] == hashlib.sha256(b"%PDF-1.4").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("date", "kept"),
+    [
+        ("Fri, 22 Nov 2024 09:15:00 +0100", "2024-11-22T09:15:00+01:00"),
+        ("Fri, 31 Dec 9999 23:00:00 -0500", None),
+        ("Thu, 1 Jan 1969 00:00:00 +0000", None),
+    ],
+)
+async def test_an_absurd_date_header_is_dropped_and_the_mail_kept(
+    harness: Harness, date: str, kept: str | None
+) -> None:
+    """The Date header is the sender's clock: the mail is a customer's message all the same."""
+    path = await add_channel(harness, "email", {"signing_secret": SECRET})
+    raw = _mime("Paczka", "Content-Type: text/plain; charset=us-ascii", "Gdzie paczka?")
+    raw = raw.replace(b"Fri, 22 Nov 2024 09:15:00 +0100", date.encode())
+    assert await _post(harness, path, raw) == 200
+    assert (await harness.events())[0]["data"].get("provider_timestamp") == kept

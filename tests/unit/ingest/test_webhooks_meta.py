@@ -168,6 +168,23 @@ async def test_wrong_tenant_unknown_channel_type_and_malformed(harness: Harness,
     assert await harness.events() == []
 
 
+@pytest.mark.parametrize("millis", [-1, 253402300800000, 10**17])
+async def test_a_timestamp_outside_1970_to_9000_is_refused(harness: Harness, millis: int) -> None:
+    """Named in the problem body (not an event model's "1 errors"); nothing is published."""
+    path = await add_channel(harness, "messenger", META_SECRETS)
+    raw = samples.messenger([samples.ms_text("m_1", "hello") | {"timestamp": millis}])
+    signed = {
+        "content-type": "application/json",
+        "x-hub-signature-256": samples.hub_signature(SECRET, raw),
+    }
+    refused = await harness.client.post(path, content=raw, headers=signed)
+    assert (refused.status_code, refused.json()["title"]) == (400, "Malformed payload")
+    assert "timestamp" in refused.json()["detail"]
+    assert await harness.events() == []
+    fine = samples.messenger([samples.ms_text("m_2", "hello")])
+    assert await _post(harness, path, fine) == 200
+
+
 async def test_messenger_messages_scoped_to_page_and_echoes_skipped(harness: Harness) -> None:
     path = await add_channel(harness, "messenger", META_SECRETS)
     echo = samples.ms_text("m_echo", "our own reply") | {}

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.domain.lights import Direction
 from analytics.service_layer.errors import InvalidQuery
+from sbcontracts.events.common import EARLIEST, LATEST
 
 INTERVALS = {"15m": 15, "30m": 30, "1h": 60, "1d": 1440}
 
@@ -26,9 +27,6 @@ class Thresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     thresholds: dict[str, ThresholdIn] = Field(min_length=1, max_length=100)
-
-
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def aware(at: datetime) -> datetime:

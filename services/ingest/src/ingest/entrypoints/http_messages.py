@@ -6,13 +6,13 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.domain.model import InboundMessage, RawSender
 from ingest.entrypoints.deps import IngestDeps
 from ingest.entrypoints.routing import IngestRoute, as_json, problem_statuses
 from ingest.service_layer import messages as uc
-from sbcontracts.events.common import Channel, HandleKind
+from sbcontracts.events.common import Channel, HandleKind, Instant
 from sbcontracts.events.ingest import Attachment, ThreadRefs
 from sbkit.auth import Principal, requires
 from sbkit.problems import error_responses
@@ -39,7 +39,7 @@ class MessageIn(BaseModel):
     subject: str | None = Field(default=None, max_length=998)
     text: str = Field(default="", max_length=100_000)
     html: str | None = Field(default=None, max_length=1_000_000)
-    sent_at: AwareDatetime | None = None
+    sent_at: Instant | None = None
     conversation_id: str | None = Field(default=None, max_length=300)
     attachments: list[Attachment] = Field(default_factory=list, max_length=100)
     language: str | None = Field(default=None, max_length=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.domain.errors import InvalidHandle
 from ingest.domain.handles import canonical_email, e164, normalise_handle
@@ -17,6 +17,7 @@ from ingest.entrypoints.routing import IngestRoute, as_json, problem_statuses
 from ingest.entrypoints.signal_models import CallEventIn, ShipmentEventIn, SurveyIn
 from ingest.service_layer.commerce import accept_order
 from ingest.service_layer.signals import Signal, accept_signal
+from sbcontracts.events.common import Instant
 from sbcontracts.events.ingest import (
     CallAbandoned,
     CallAnswered,
@@ -61,7 +62,7 @@ class OrderIn(BaseModel):
     customer_name: str | None = Field(default=None, max_length=300)
     customer_language: str | None = Field(default=None, max_length=8)
     customer_timezone: str | None = Field(default=None, max_length=64)
-    placed_at: AwareDatetime
+    placed_at: Instant
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
     total_minor: int | None = Field(default=None, ge=0)
     items: list[OrderItem] = Field(default_factory=list, max_length=500)

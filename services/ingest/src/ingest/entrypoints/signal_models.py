@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sbcontracts.events.common import Handle, HandleKind
+from sbcontracts.events.common import Handle, HandleKind, Instant
 from sbcontracts.events.ingest import ShipmentStatus, SurveyKind
 
 
@@ -29,8 +29,8 @@ class CallEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call_id: str = Field(min_length=1, max_length=200)
     event: Literal["offered", "answered", "abandoned", "completed"]
-    occurred_at: AwareDatetime
-    offered_at: AwareDatetime | None = None
+    occurred_at: Instant
+    offered_at: Instant | None = None
     queue: str | None = Field(default=None, max_length=100)
     agent_id: str | None = Field(default=None, max_length=100)
     caller: HandleIn | None = None
@@ -53,9 +53,9 @@ class ShipmentEventIn(BaseModel):
     carrier_text: str | None = Field(default=None, max_length=500)
     status: ShipmentStatus | None = None
     location: str | None = Field(default=None, max_length=300)
-    occurred_at: AwareDatetime
-    estimate_from: AwareDatetime | None = None
-    estimate_to: AwareDatetime | None = None
+    occurred_at: Instant
+    estimate_from: Instant | None = None
+    estimate_to: Instant | None = None
 
     @model_validator(mode="after")
     def _code_or_status(self) -> ShipmentEventIn:
@@ -75,7 +75,7 @@ class SurveyIn(BaseModel):
     customer_id: str | None = Field(default=None, max_length=64)
     respondent: Handle | None = None
     comment: str | None = Field(default=None, max_length=5000)
-    responded_at: AwareDatetime
+    responded_at: Instant
 
     @model_validator(mode="after")
     def _linked(self) -> SurveyIn:

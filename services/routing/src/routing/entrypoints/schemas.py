@@ -7,9 +7,10 @@ from datetime import date, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from routing.domain.agents import Policy, Presence
+from sbcontracts.events.common import Instant
 
 _STRICT = ConfigDict(extra="forbid")
 Level = Field(ge=1, le=5)
@@ -221,7 +222,7 @@ class MessageOut(BaseModel):
     channel: str | None
     author: str | None
     text: str
-    at: AwareDatetime
+    at: Instant
 
 
 class TicketOut(BaseModel):
@@ -241,6 +242,6 @@ class TicketOut(BaseModel):
     priority: str
     language: str | None
     subject: str | None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Instant
+    updated_at: Instant
     messages: list[MessageOut] | None = None

@@ -13,7 +13,7 @@ from email.utils import getaddresses, parseaddr
 from ingest.domain.errors import ParseError
 from ingest.domain.model import InboundMessage, RawSender
 from ingest.domain.normalise import attachment_of
-from sbcontracts.events.common import Channel, HandleKind
+from sbcontracts.events.common import EARLIEST, LATEST, Channel, HandleKind
 from sbcontracts.events.ingest import Attachment, ThreadRefs
 
 _MAX_ATTACHMENTS = 50
@@ -90,7 +90,9 @@ def _when(msg: EmailMessage) -> datetime | None:
     stamp = getattr(header, "datetime", None)
     if not isinstance(stamp, datetime):
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    # the sender's clock, not the provider's: an absurd Date is dropped, the mail is kept
+    return stamp if EARLIEST <= stamp < LATEST else None
 
 
 def _inbox(msg: EmailMessage, default: str | None) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ingest.domain.errors import ParseError
+from sbcontracts.events.common import EARLIEST, LATEST
 
 MAX_ID = 300
 
@@ -100,6 +101,14 @@ def epoch(value: Any, *, millis: bool = False) -> datetime | None:
         return None
     try:
         number = float(value)
-        return datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
+        at = datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError) as exc:
         raise ParseError("bad timestamp") from exc
+    return instant(at)
+
+
+def instant(at: datetime) -> datetime:
+    """A provider's timestamp, refused outside the range every event's datetimes keep."""
+    if not EARLIEST <= at < LATEST:
+        raise ParseError(f"timestamp outside {EARLIEST.year}-{LATEST.year}")
+    return at

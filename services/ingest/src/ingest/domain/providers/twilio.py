@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from ingest.domain.errors import InvalidHandle, ParseError
 from ingest.domain.handles import normalise_handle
 from ingest.domain.model import Batch, InboundMessage, RawSender, Receipt
+from ingest.domain.providers.fields import instant
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.ingest import (
     Attachment,
@@ -120,6 +121,7 @@ def parse_twilio_call(params: dict[str, str], *, region: str | None) -> tuple[st
             raise ParseError("bad Timestamp") from exc
         if occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)
+        occurred = instant(occurred)
     duration = params.get("CallDuration", "0")
     talk_ms = (
         int(duration) * 1000
