@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Float, bindparam, event, func, select
 from sqlalchemy.exc import DBAPIError
 
-from routing.adapters.driver import Prepared
+from routing.adapters import orm
+from routing.adapters.driver import Prepared, PreparedInsert
 from routing.adapters.eligibility import Want
 from routing.bootstrap import RoutingService
 from routing.domain.agents import Agent, Policy
@@ -138,3 +139,42 @@ async def test_a_failing_driver_statement_is_raised_as_sqlalchemy_raises_it(
         with pytest.raises(DBAPIError) as raised:
             await failing.fetch(uow.session, {"x": -1.0})
     assert getattr(raised.value.orig, "sqlstate", None) == "2201F"  # invalid argument for power
+
+
+async def test_a_batch_insert_on_the_driver_connection_stores_what_sqlalchemy_would(
+    pg_routing: RoutingService,
+) -> None:
+    """One `unnest` insert per table: JSON documents, aware datetimes, NULLs and booleans read
+    back through SQLAlchemy exactly as given."""
+    now = datetime.now(UTC)
+    rows = [
+        dict.fromkeys(c.name for c in orm.tickets.c)
+        | {
+            "id": f"t{n}",
+            "tenant_id": TENANT,
+            "customer_id": "c1",
+            "kind": "case",
+            "status": "new",
+            "cycle": 1,
+            "weight": 10,
+            "channel": "email",
+            "recipient": {"kind": "email", "value": f"c{n}@x.test"} if n else None,
+            "category": "other",
+            "sentiment": "neutral",
+            "priority": "normal",
+            "confidence": 0.5,
+            "created_at": now,
+            "updated_at": now,
+            "cycle_started_at": now,
+            "paused_ms": 0,
+        }
+        for n in range(3)
+    ]
+    tickets = PreparedInsert.of(orm.tickets, [c.name for c in orm.tickets.c])
+    async with pg_routing.runtime.uow() as uow:
+        await uow.session.execute(select(1))
+        assert await tickets.insert(uow.session, rows)
+        await uow.commit()
+    async with pg_routing.runtime.uow() as uow:
+        got = (await uow.session.execute(select(orm.tickets).order_by(orm.tickets.c.id))).all()
+    assert [dict(r._mapping) for r in got] == rows

@@ -1,12 +1,13 @@
-"""The decision's hot statements on the session's own asyncpg connection, compiled once.
+"""The decision and a consumer batch's inserts on the session's own asyncpg connection.
 
 Executing a cached Core statement through the session still costs ~200 µs of client CPU per
 call (cache key, execution context, parameter and result processing); the same statement on
-the driver connection costs a fifth of that. `Prepared` compiles a statement once for asyncpg
-and runs it on the connection of the session's transaction (same transaction, same locks).
-Errors are raised as SQLAlchemy raises its own (`DBAPIError` with the driver's error as `orig`,
-so deadlock retries still recognise them). Only for statements whose parameters and results
-need no type processing beyond what asyncpg does (strings, numbers, aware datetimes).
+the driver connection costs a fifth of that. Both kinds here are compiled once and run on the
+connection of the session's transaction (same transaction, same locks); errors are raised as
+SQLAlchemy raises its own (`DBAPIError` with the driver's error as `orig`, so deadlock retries
+still recognise them). `Prepared` is for statements whose parameters and results need no type
+processing beyond what asyncpg does (strings, numbers, aware datetimes); `PreparedInsert`
+applies the columns' own bind processing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,14 +51,15 @@ class Prepared:
         the session then)."""
         values = self.fixed | params
         args = [values[n] for n in self.names]
-        records = await _run(session, self.sql, args, many=False)
+        records = await _run(session, self.sql, args)
         return None if records is None else [self.row(*r) for r in records]
 
 
 @dataclass(frozen=True)
 class PreparedInsert:
-    """An INSERT of every given column, compiled once for asyncpg, with the columns' own
-    parameter processing (JSON documents, UTC datetimes) applied per row."""
+    """An INSERT of many rows as one execution (`INSERT … SELECT * FROM unnest($1::type[], …)`:
+    one array per column), with the columns' own parameter processing (JSON documents, UTC
+    datetimes); PostgreSQL plans and starts the insert once, not once per row."""
 
     sql: str
     columns: tuple[str, ...]
@@ -66,28 +68,25 @@ class PreparedInsert:
     @classmethod
     def of(cls, table: Table, columns: Sequence[str]) -> PreparedInsert:
         """The insert of `columns` into `table`."""
-        compiled = insert(table).compile(dialect=_DIALECT, column_keys=list(columns))
-        names = tuple(compiled.positiontup or ())
-        by_name = {bp.key: bp.type for bp in compiled.binds.values()}
-        processors = tuple(
-            by_name[n].dialect_impl(_DIALECT).bind_processor(_DIALECT) for n in names
+        types = [table.c[c].type for c in columns]
+        arrays = ", ".join(
+            f"${i}::{t.compile(dialect=_DIALECT)}[]" for i, t in enumerate(types, start=1)
         )
-        return cls(compiled.string, names, processors)
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        processors = tuple(t.dialect_impl(_DIALECT).bind_processor(_DIALECT) for t in types)
+        return cls(sql, tuple(columns), processors)
 
-    async def executemany(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> bool:
+    async def insert(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> bool:
         """Insert the rows; False (nothing done) when the session's transaction has not begun on
         its connection yet (the caller inserts through the session then)."""
-        args = [
-            [
-                row[c] if p is None else p(row[c])
-                for c, p in zip(self.columns, self.processors, strict=True)
-            ]
-            for row in rows
+        arrays = [
+            [row[c] for row in rows] if p is None else [p(row[c]) for row in rows]
+            for c, p in zip(self.columns, self.processors, strict=True)
         ]
-        return await _run(session, self.sql, args, many=True) is not None
+        return await _run(session, self.sql, arrays) is not None
 
 
-async def _run(session: AsyncSession, sql: str, args: list[Any], *, many: bool) -> Any:
+async def _run(session: AsyncSession, sql: str, args: list[Any]) -> Any:
     """Run on the driver connection of the session's transaction; None if it has not begun
     there (or the database is not PostgreSQL)."""
     conn = await session.connection()
@@ -99,9 +98,6 @@ async def _run(session: AsyncSession, sql: str, args: list[Any], *, many: bool) 
     driver = adapted.driver_connection
     SENT["statements"] += 1
     try:
-        if many:
-            await driver.executemany(sql, args)
-            return True
         return await driver.fetch(sql, *args)
     except Exception as exc:
         try:

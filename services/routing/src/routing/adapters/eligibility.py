@@ -22,6 +22,7 @@ from routing.domain.agents import Agent, Presence
 CANDIDATES = 20  # best agents fetched per decision (SQL does the filtering, the domain re-checks)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _A = orm.agents.c
+_PRESENCE = {p.value: p for p in Presence}
 # the columns the domain decides with (`Want.agents`), plus the levels of the skills and the
 # language the demand asks about: not the name, memberships, whole skill documents, ...
 _DECIDES_WITH = (_A.id, _A.presence, _A.capacity, _A.load, _A.idle_since, _A.last_assigned_at)
@@ -70,20 +71,18 @@ class Want:
         (read by position: the rows start with `_DECIDES_WITH`, then the language's level if
         one is asked for, then the skills' levels)."""
         skills = [skill for skill, _ in self.skills]
+        language = self.language
+        first_skill = 7 if language is not None else 6  # the row's position of the first skill
         found = []
         for row in rows:
-            agent_id, presence, capacity, load, idle_since, last_assigned_at, *levels = row
-            if self.language is not None:
-                languages, levels = {self.language: levels[0]}, levels[1:]
-            else:
-                languages = {}
+            agent_id, presence, capacity, load, idle_since, last_assigned_at = row[:6]
             agent = Agent(
                 agent_id,
-                Presence(presence),
+                _PRESENCE[presence],
                 capacity,
                 load,
-                dict(zip(skills, levels, strict=False)),  # zip stops at the skills
-                languages,
+                dict(zip(skills, row[first_skill:], strict=False)),  # zip stops at the skills
+                {language: row[6]} if language is not None else {},
                 idle_since,
                 last_assigned_at,
             )

@@ -61,7 +61,7 @@ class PendingRows:
         for table, rows in self.rows.items():
             if rows and table in wanted:
                 self.rows[table] = []
-                if not await _DRIVER_INSERTS[table].executemany(session, rows):
+                if not await _DRIVER_INSERTS[table].insert(session, rows):
                     await session.execute(_INSERTS[table], rows)
 
 

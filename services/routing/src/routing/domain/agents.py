@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -82,12 +82,13 @@ class Demand:
 
 def eligible(agent: Agent, demand: Demand) -> bool:
     """Online, room for the case, every (relaxed) skill, and the case's language."""
-    return (
-        agent.presence is Presence.ONLINE
-        and agent.fits(demand.weight)
-        and all(agent.skills.get(n.skill, 0) >= n.level for n in demand.needs)
-        and (demand.language is None or agent.languages.get(demand.language, 0) > 0)
-    )
+    if agent.presence is not Presence.ONLINE or not agent.fits(demand.weight):
+        return False
+    skills = agent.skills
+    for need in demand.needs:  # a loop, not all(<generator>): called for every candidate
+        if skills.get(need.skill, 0) < need.level:
+            return False
+    return demand.language is None or agent.languages.get(demand.language, 0) > 0
 
 
 @dataclass(frozen=True)
@@ -101,18 +102,31 @@ class Decision:
     reason: str
 
 
-def _rank(policy: Policy, agent: Agent) -> tuple[object, ...]:
-    if policy is Policy.LEAST_LOADED:
-        return (agent.load / max(agent.capacity, 1), agent.last_assigned_at or _EPOCH, agent.id)
-    if policy is Policy.ROUND_ROBIN:
-        return (agent.last_assigned_at or _EPOCH, agent.id)
+def _least_loaded(agent: Agent) -> tuple[object, ...]:
+    return (agent.load / max(agent.capacity, 1), agent.last_assigned_at or _EPOCH, agent.id)
+
+
+def _round_robin(agent: Agent) -> tuple[object, ...]:
+    return (agent.last_assigned_at or _EPOCH, agent.id)
+
+
+def _longest_idle(agent: Agent) -> tuple[object, ...]:
     return (agent.load > 0, agent.idle_since or agent.last_assigned_at or _EPOCH, agent.id)
+
+
+# the sort key of each policy, best first
+_RANKS: dict[Policy | str, Callable[[Agent], tuple[object, ...]]] = {
+    Policy.LEAST_LOADED: _least_loaded,
+    Policy.ROUND_ROBIN: _round_robin,
+    Policy.LONGEST_IDLE: _longest_idle,
+}
 
 
 def choose(agents: Iterable[Agent], demand: Demand, *, policy: Policy) -> Decision:
     """Pick an agent: the customer's last agent if eligible, else the policy's best."""
     pool = list(agents)
-    ok = sorted((a for a in pool if eligible(a, demand)), key=lambda a: _rank(policy, a))
+    rank = _RANKS.get(policy, _longest_idle)
+    ok = sorted([a for a in pool if eligible(a, demand)], key=rank)
     names = tuple(a.id for a in ok)
     if not ok:
         return Decision(None, policy, len(pool), names, "no eligible agent")
