@@ -9,6 +9,7 @@ import pytest
 from analytics.domain import components as comp
 from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params, Totals, evaluate
 from analytics.domain.parts import PARTS, needs
+from analytics.domain.sketch import BLOCK, LogHistogram, quantile_block, quantile_in_block
 
 ALONE = sorted(set(KPIS) - CUMULATIVE - FINAL)  # those read other queries' parts too
 
@@ -45,3 +46,21 @@ def test_each_kpi_from_its_reduced_parts_equals_from_all_parts(seed: int) -> Non
     for kpi in ALONE:
         assert evaluate([kpi], needs([kpi], p).reduce(t), p) == evaluate([kpi], t, p), kpi
     assert evaluate(ALONE, needs(ALONE, p).reduce(t), p) == evaluate(ALONE, t, p)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_quantile_read_by_blocks_then_bins_equals_the_quantile_of_all_bins(seed: int) -> None:
+    rng = random.Random(seed)
+    top = rng.choice([3, 40, 900])
+    bins = {rng.randint(0, top): rng.choice([0, 1, rng.randint(1, 500)]) for _ in range(60)}
+    blocks: dict[int, int] = {}
+    for b, n in bins.items():
+        blocks[b // BLOCK] = blocks.get(b // BLOCK, 0) + n
+    for q in (0.0, 0.5, 0.9, 0.99, 1.0, rng.random()):
+        found = quantile_block(blocks, q)
+        if found is None:
+            assert LogHistogram(bins).quantile_bin(q) is None
+            continue
+        block, rank, before = found
+        inside = {b: n for b, n in bins.items() if b // BLOCK == block}
+        assert quantile_in_block(inside, rank, before) == LogHistogram(bins).quantile_bin(q)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analytics.domain.components import split_periods
+from analytics.domain.components import Piece, exact, split_periods
 from tests.unit.analytics.conftest import Api
 from tests.unit.analytics.rollups_check import assert_rollups_match
 
@@ -23,28 +23,47 @@ def test_a_range_splits_into_ragged_edges_whole_days_and_whole_months() -> None:
     def at(month: int, day: int, hour: int = 0) -> datetime:
         return datetime(2026, month, day, hour, tzinfo=UTC)
 
-    assert split_periods(at(11, 3), at(11, 5)) == [(at(11, 3), at(11, 5), "day")]
+    assert split_periods(at(11, 3), at(11, 5)) == [Piece(at(11, 3), at(11, 5), "day")]
     assert split_periods(at(11, 3, 9), at(11, 5, 9)) == [
-        (at(11, 3, 9), at(11, 4), "15m"),
-        (at(11, 4), at(11, 5), "day"),
-        (at(11, 5), at(11, 5, 9), "15m"),
+        Piece(at(11, 3, 9), at(11, 4), "15m"),
+        Piece(at(11, 4), at(11, 5), "day"),
+        Piece(at(11, 5), at(11, 5, 9), "15m"),
     ]
-    assert split_periods(at(11, 3, 9), at(11, 3, 17)) == [(at(11, 3, 9), at(11, 3, 17), "15m")]
+    assert split_periods(at(11, 3, 9), at(11, 3, 17)) == [Piece(at(11, 3, 9), at(11, 3, 17), "15m")]
     assert split_periods(None, at(11, 3, 9)) == [
-        (None, at(11, 3), "day"),
-        (at(11, 3), at(11, 3, 9), "15m"),
+        Piece(None, at(11, 3), "day"),
+        Piece(at(11, 3), at(11, 3, 9), "15m"),
     ]
     assert split_periods(None, at(11, 3, 9), months=True) == [
-        (None, at(11, 1), "month"),
-        (at(11, 1), at(11, 3), "day"),
-        (at(11, 3), at(11, 3, 9), "15m"),
+        Piece(None, at(11, 1), "month"),
+        Piece(at(11, 1), at(11, 3), "day"),
+        Piece(at(11, 3), at(11, 3, 9), "15m"),
     ]
     assert split_periods(at(9, 30, 1), at(12, 2), months=True) == [
-        (at(9, 30, 1), at(10, 1), "15m"),
-        (at(10, 1), at(12, 1), "month"),
-        (at(12, 1), at(12, 2), "day"),
+        Piece(at(9, 30, 1), at(10, 1), "15m"),
+        Piece(at(10, 1), at(12, 1), "month"),
+        Piece(at(12, 1), at(12, 2), "day"),
     ]
-    assert split_periods(at(10, 2), at(10, 31), months=True) == [(at(10, 2), at(10, 31), "day")]
+    # 29 of October's 31 days: October minus Oct 1 and Oct 31
+    assert split_periods(at(10, 2), at(10, 31), months=True) == [
+        Piece(at(10, 1), at(11, 1), "month"),
+        Piece(at(10, 1), at(10, 2), "day", -1),
+        Piece(at(10, 31), at(11, 1), "day", -1),
+    ]
+    assert exact(split_periods(at(10, 2), at(10, 31), months=True)) == [
+        Piece(at(10, 2), at(10, 31), "day")
+    ]
+    # half a month is read by its days; consecutive whole months are one piece
+    assert split_periods(at(10, 16), at(12, 30), months=True) == [
+        Piece(at(10, 16), at(11, 1), "day"),
+        Piece(at(11, 1), at(1, 1).replace(year=2027), "month"),
+        Piece(at(12, 30), at(1, 1).replace(year=2027), "day", -1),
+    ]
+    assert split_periods(None, at(10, 30), months=True) == [
+        Piece(None, at(11, 1), "month"),
+        Piece(at(10, 30), at(11, 1), "day", -1),
+    ]
+    assert exact(split_periods(None, at(10, 30), months=True)) == [Piece(None, at(10, 30), "day")]
 
 
 def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
@@ -52,20 +71,20 @@ def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
         return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
     assert split_periods(at(3, 9, 15), at(5, 7, 45), hours=True) == [
-        (at(3, 9, 15), at(3, 10), "15m"),
-        (at(3, 10), at(4), "hour"),
-        (at(4), at(5), "day"),
-        (at(5), at(5, 7), "hour"),
-        (at(5, 7), at(5, 7, 45), "15m"),
+        Piece(at(3, 9, 15), at(3, 10), "15m"),
+        Piece(at(3, 10), at(4), "hour"),
+        Piece(at(4), at(5), "day"),
+        Piece(at(5), at(5, 7), "hour"),
+        Piece(at(5, 7), at(5, 7, 45), "15m"),
     ]
     assert split_periods(at(3, 22), at(4, 2, 30), hours=True) == [
-        (at(3, 22), at(4, 2), "hour"),
-        (at(4, 2), at(4, 2, 30), "15m"),
+        Piece(at(3, 22), at(4, 2), "hour"),
+        Piece(at(4, 2), at(4, 2, 30), "15m"),
     ]
     assert split_periods(at(3, 9, 15), at(3, 9, 45), hours=True) == [
-        (at(3, 9, 15), at(3, 9, 45), "15m")
+        Piece(at(3, 9, 15), at(3, 9, 45), "15m")
     ]
     assert split_periods(None, at(3, 9), hours=True) == [
-        (None, at(3), "day"),
-        (at(3), at(3, 9), "hour"),
+        Piece(None, at(3), "day"),
+        Piece(at(3), at(3, 9), "hour"),
     ]

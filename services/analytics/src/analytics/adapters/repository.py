@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -14,12 +14,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     case,
     cast,
     delete,
     func,
     literal,
     null,
+    or_,
     select,
     text,
     union_all,
@@ -28,10 +30,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.adapters.orm import ROLLUPS, components, thresholds
-from analytics.domain.components import Bucket, Increment, Piece, day_of
+from analytics.domain.components import (
+    DAY,
+    HOUR,
+    Bucket,
+    Increment,
+    Piece,
+    day_of,
+    exact,
+    next_month,
+)
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
 from analytics.domain.parts import HISTOGRAMS, Needs
+from analytics.domain.sketch import BLOCK, quantile_block, quantile_in_block
 
 GROUPS = ("queue", "channel", "agent")
 
@@ -161,11 +173,11 @@ def _source(group_by: str | None, period: str) -> tuple[Table, Any]:
     return table, table.c[period]
 
 
-def _bin_read_as(table: Table, needs: Needs | None) -> Any:
+def _bin_read_as(table: Table, needs: Needs | None, blocks: Iterable[str] = ()) -> Any:
     """The bin a stored row is read as: `Needs.read_as` in SQL, a CASE on the few histogram
-    names it changes (the raw bin without needs)."""
+    names it changes (the raw bin without needs); a sketch in `blocks`: its block of BLOCK bins."""
     name, bin_ = table.c.name, table.c.bin
-    whens = (
+    whens: list[tuple[Any, Any]] = (
         []
         if needs is None
         else [(name == n, 0) for n in HISTOGRAMS if n not in needs.names]
@@ -174,63 +186,8 @@ def _bin_read_as(table: Table, needs: Needs | None) -> Any:
             for n, limits in needs.limits.items()
         ]
     )
+    whens += [(name == n, bin_ // BLOCK) for n in blocks]
     return case(*whens, else_=bin_) if whens else bin_
-
-
-def _quantiles(summed: Any, sketches: Mapping[str, tuple[float, ...]], group_by: str | None) -> Any:
-    """`summed` (name, bin, [grp], q, value) with each sketch's bins replaced by one row per
-    requested quantile: q = its index in `quantile_list(sketches)`, bin = the quantile's bucket,
-    value = the sketch's count. Exactly `LogHistogram.quantile_bin`: the first bin (in order)
-    whose running count c passes rank floor(q(n - 1)) — for an integer c, c > floor(x) iff
-    c > x, and both compute x in IEEE doubles — else the last bin."""
-    qs = quantile_list(sketches)
-    agg = summed.cte("agg")
-    grp = [agg.c.grp] if group_by else []
-    part = [*grp, agg.c.name]
-    running = func.sum(agg.c.value).over(partition_by=part, order_by=agg.c.bin, rows=(None, 0))
-    win = (
-        select(
-            *part,
-            agg.c.bin,
-            cast(running, Float).label("run"),
-            func.sum(agg.c.value).over(partition_by=part).label("n"),
-        )
-        .where(agg.c.name.in_(list(sketches)))
-        .subquery("win")
-    )
-    wpart = [win.c.grp, win.c.name] if group_by else [win.c.name]
-    picked = (
-        select(
-            *wpart,
-            func.max(win.c.bin).label("top"),
-            func.max(win.c.n).label("n"),
-            *(
-                func.min(
-                    case((win.c.run > literal(q, Float) * cast(win.c.n - 1, Float), win.c.bin))
-                ).label(f"b{i}")
-                for i, q in enumerate(qs)
-            ),
-        )
-        .group_by(*wpart)
-        .cte("picked")
-    )
-    pgrp = [picked.c.grp] if group_by else []
-    rows = [
-        select(
-            picked.c.name,
-            func.coalesce(picked.c[f"b{i}"], picked.c.top),
-            *pgrp,
-            literal(i),
-            picked.c.n,
-        ).where(picked.c.name.in_([s for s, sqs in sketches.items() if q in sqs]))
-        for i, q in enumerate(qs)
-    ]
-    return union_all(select(agg).where(agg.c.name.not_in(list(sketches))), *rows)
-
-
-def quantile_list(sketches: Mapping[str, tuple[float, ...]]) -> list[float]:
-    """Every q some sketch is read at, in order (the `q` column of `_quantiles` indexes it)."""
-    return sorted({q for qs in sketches.values() for q in qs})
 
 
 async def sums(
@@ -245,43 +202,280 @@ async def sums(
 ) -> dict[tuple[str, datetime | None], Totals]:
     """Summed components per (group value, interval start) over the pieces of a range, in one
     statement; cost O(rows read). A piece [start, end) of `period` "15m" reads the 15-minute
-    rows, "day" or "month" (start and end at such boundaries) that rollup, whose intervals are
-    then days or months. `needs`: only what some KPIs read (`Needs.reduce`; quantiles in SQL
-    only for one total per group of a grouping: they do not add up over intervals)."""
-    reads = []
-    for start, end, period in pieces:
-        table, at = _source(group_by, period)
-        cols: list[Any] = [table.c.name.label("name"), _bin_read_as(table, needs).label("bin")]
-        cols += [table.c[group_by].label("grp")] if group_by else []
-        cols += [at.label("at")] if by_interval else []
-        rows = select(*cols, table.c.value).where(table.c.tenant_id == tenant, at < end)
-        if start is not None:
-            rows = rows.where(at >= start)
-        if names is not None:
-            rows = rows.where(table.c.name.in_(names))
-        reads.append(rows)
-    read = (union_all(*reads) if len(reads) > 1 else reads[0]).subquery("read")
-    keys = [read.c.name, read.c.bin]
-    keys += [read.c.grp] if group_by else []
-    keys += [read.c.at] if by_interval else []
-    q = cast(null(), Integer).label("q")
-    summed = select(*keys, q, func.sum(read.c.value).label("value")).group_by(*keys)
-    # quantiles in SQL pay off with many groups (for a total: a CTE and two window sorts cost
-    # more than the few hundred sketch bins they spare)
+    rows, "hour", "day" or "month" (start and end at such boundaries) that rollup, whose
+    intervals are then hours, days or months; a piece of sign -1 is subtracted (exact: every
+    component is an integer sum). `needs`: only what some KPIs read (`Needs.reduce`; quantiles
+    in SQL only for one total per group of a grouping: they do not add up over intervals)."""
+    # one total per group of a grouping: each sketch the KPIs read only quantiles of is read in
+    # two steps, its counts per block of BLOCK bins, then the bins of the blocks holding the
+    # quantiles (the sketches' bins are most rows of a grouped read; their quantiles do not add
+    # up over intervals, so only here)
     sketches = needs.quantiles if needs is not None and group_by and not by_interval else {}
-    stmt = _quantiles(summed, sketches, group_by) if sketches else summed
-    qs = quantile_list(sketches)
+    pieces = [Piece(*p) for p in pieces]  # (start, end, period[, sign]) tuples too
+    reads = [_read(p, tenant, group_by, by_interval, names, needs, sketches) for p in pieces]
+    pg = session.get_bind().dialect.name == "postgresql"
+    stmt = _summed(reads, group_by, by_interval)
+    pairs = [(name, q) for name, qs in sketches.items() for q in qs]
+    if pg and sketches:  # step 1 in SQL too: one row per quantile instead of every block
+        stmt = _blocks_picked(stmt, pairs)
     out: dict[tuple[str, datetime | None], Totals] = {}
+    blocks: dict[tuple[str, str], dict[int, int]] = {}
+    found: dict[tuple[str, str, float], tuple[int, int, int]] = {}
     for row in await session.execute(stmt):
         name, bin_, value = row[0], row[1], int(row[-1])
         g = row[2] if group_by else ""
         slot = utc(row[2 + bool(group_by)]) if by_interval else None
         totals = out.setdefault((g, slot), Totals())
-        if row[-2] is None:
+        if name not in sketches:
             totals.add(name, bin_, value)
+        elif not pg:
+            blocks.setdefault((g, name), {})[bin_] = value
+        elif row[-2] is None:  # (name, block, grp, pair, rank, before); rank None: empty
+            totals.quantiles[pairs[row[3]]] = None
         else:
-            totals.quantiles[(name, qs[row[-2]])] = bin_ if value else None
+            found[(g, *pairs[row[3]])] = (bin_, int(row[-2]), value)
+    for (g, name), counts in blocks.items():
+        for q in sketches[name]:
+            at = quantile_block(counts, q)
+            if at is None:
+                out[(g, None)].quantiles[(name, q)] = None
+            else:
+                found[(g, name, q)] = at
+    if found:
+        await _quantiles(session, out, found, tenant, pieces, group_by)
+    if any(p.sign < 0 for p in pieces):
+        await _drop_absent(session, out, tenant, exact(list(pieces)), group_by, names)
     return out
+
+
+def _blocks_picked(summed: Any, pairs: list[tuple[str, float]]) -> Any:
+    """`quantile_block` in SQL (PostgreSQL): `summed` (name, bin, grp, value; a sketch's bin is
+    its block) with each sketch's blocks replaced by one row per (sketch, q) of `pairs`: name,
+    the block, grp, the index in `pairs`, the rank floor(q(n - 1)) (None when n = 0: empty) and
+    the count before the block (the first whose running count passes the rank)."""
+    s = summed.cte("s")
+    names = sorted({name for name, _ in pairs})
+    part = [s.c.grp, s.c.name]
+    running = func.sum(s.c.value).over(partition_by=part, order_by=s.c.bin, rows=(None, 0))
+    sk = select(
+        *part,
+        s.c.bin,
+        s.c.value,
+        cast(running, BigInteger).label("run"),
+        cast(func.sum(s.c.value).over(partition_by=part), BigInteger).label("n"),
+    ).where(s.c.name.in_(names))
+    k = sk.subquery("k")
+    w = (
+        func.unnest(
+            literal([name for name, _ in pairs], postgresql.ARRAY(String)),
+            literal([q for _, q in pairs], postgresql.ARRAY(Float)),
+            literal(list(range(len(pairs))), postgresql.ARRAY(Integer)),
+        )
+        .table_valued("n", "q", "i")
+        .render_derived(name="w")
+    )
+    rank = cast(func.floor(w.c.q * cast(k.c.n - 1, Float)), BigInteger)
+    picked = (
+        select(
+            k.c.name,
+            k.c.bin,
+            k.c.grp,
+            w.c.i,
+            case((k.c.n > 0, rank)).label("rank"),
+            (k.c.run - k.c.value).label("before"),
+        )
+        .join_from(k, w, k.c.name == w.c.n)
+        .where(or_(k.c.n == 0, k.c.run > rank))
+        .order_by(k.c.grp, k.c.name, w.c.i, k.c.bin)
+        .ext(postgresql.distinct_on(k.c.grp, k.c.name, w.c.i))
+    )
+    plain = select(
+        s.c.name, s.c.bin, s.c.grp, cast(null(), Integer), cast(null(), BigInteger), s.c.value
+    ).where(s.c.name.not_in(names))
+    return union_all(plain, picked)
+
+
+def _summed(reads: list[Any], group_by: str | None, by_interval: bool) -> Any:
+    """The reads' rows summed per name, bin, [grp], [at]."""
+    both: Any = union_all(*reads) if len(reads) > 1 else reads[0]
+    read = both.subquery("read")
+    keys = [read.c.name, read.c.bin]
+    keys += [read.c.grp] if group_by else []
+    keys += [read.c.at] if by_interval else []
+    return select(*keys, func.sum(read.c.value).label("value")).group_by(*keys)
+
+
+async def _quantiles(
+    session: AsyncSession,
+    out: dict[tuple[str, datetime | None], Totals],
+    found: dict[tuple[str, str, float], tuple[int, int, int]],
+    tenant: str,
+    pieces: Sequence[Piece],
+    group_by: str | None,
+) -> None:
+    """Step 2: each (group, sketch, q)'s quantile from the bins of the block that holds it (its
+    block, rank, count before the block in `found`), summed over the pieces in one statement:
+    exactly `LogHistogram.quantile_bin`."""
+    wanted = sorted({(g, name, block) for (g, name, _), (block, _, _) in found.items()})
+    pg = session.get_bind().dialect.name == "postgresql"
+    reads = [_read(p, tenant, group_by, False, None, None, {}, wanted, pg) for p in pieces]
+    fine = _summed(reads, group_by, False)
+    if pg:  # the bins' running counts and the pick in SQL: one row per quantile comes back
+        keys = sorted(found)
+        for g, name, i, b in await session.execute(_pick(fine, [(*k, *found[k]) for k in keys])):
+            out[(g, None)].quantiles[(name, keys[i][2])] = b
+        return
+    bins: dict[tuple[str, str, int], dict[int, int]] = {}
+    for name, bin_, g, value in await session.execute(fine):
+        bins.setdefault((g, name, bin_ // BLOCK), {})[bin_] = int(value)
+    for (g, name, q), (block, rank, before) in found.items():
+        b = quantile_in_block(bins[(g, name, block)], rank, before)
+        out[(g, None)].quantiles[(name, q)] = b
+
+
+def _pick(fine: Any, found: list[tuple[str, str, float, int, int, int]]) -> Any:
+    """`quantile_in_block` in SQL (PostgreSQL) for every (grp, sketch, q, block, rank, before)
+    of `found` over the summed bins `fine` (name, bin, grp, value): (grp, sketch, index in
+    `found`, the first bin whose running count in its block from `before` passes `rank`)."""
+    f = fine.subquery("fine")
+    run = func.sum(f.c.value).over(
+        partition_by=[f.c.grp, f.c.name, f.c.bin // BLOCK], order_by=f.c.bin, rows=(None, 0)
+    )
+    r = select(f.c.grp, f.c.name, f.c.bin, cast(run, BigInteger).label("run")).subquery("r")
+    cols = list(zip(*found, strict=True))
+    w = (
+        func.unnest(
+            literal(list(cols[0]), postgresql.ARRAY(String)),
+            literal(list(cols[1]), postgresql.ARRAY(String)),
+            literal(list(range(len(found))), postgresql.ARRAY(Integer)),
+            literal(list(cols[3]), postgresql.ARRAY(Integer)),
+            literal(list(cols[4]), postgresql.ARRAY(BigInteger)),
+            literal(list(cols[5]), postgresql.ARRAY(BigInteger)),
+        )
+        .table_valued("g", "n", "i", "b", "rank", "before")
+        .render_derived(name="w")
+    )
+    on = and_(r.c.grp == w.c.g, r.c.name == w.c.n, r.c.bin // BLOCK == w.c.b)
+    return (
+        select(w.c.g, w.c.n, w.c.i, func.min(r.c.bin))
+        .join_from(r, w, on)
+        .where(w.c.before + r.c.run > w.c.rank)
+        .group_by(w.c.g, w.c.n, w.c.i)
+    )
+
+
+def _read(
+    piece: Piece,
+    tenant: str,
+    group_by: str | None,
+    by_interval: bool,
+    names: Sequence[str] | None,
+    needs: Needs | None,
+    blocks: Iterable[str] = (),
+    only: Sequence[tuple[str, str, int]] = (),
+    pg: bool = False,
+) -> Any:
+    """The rows of one piece: name, bin (as read), [grp], [at], value (times its sign); with
+    `only`, just the bins of those (grp, sketch, block)s."""
+    table, at = _source(group_by, piece.period)
+    cols: list[Any] = [table.c.name.label("name"), _bin_read_as(table, needs, blocks).label("bin")]
+    cols += [table.c[group_by].label("grp")] if group_by else []
+    cols += [at.label("at")] if by_interval else []
+    value = table.c.value if piece.sign > 0 else -table.c.value
+    rows = select(*cols, value.label("value")).where(table.c.tenant_id == tenant)
+    starts = _starts(piece) if only else None
+    if starts is not None:  # equal to each period's start: the key's later columns seek too
+        rows = rows.where(at.in_(starts))
+    else:
+        rows = rows.where(at < piece.end)
+        if piece.start is not None:
+            rows = rows.where(at >= piece.start)
+    if names is not None:
+        rows = rows.where(table.c.name.in_(names))
+    if only and group_by:
+        rows = _only_blocks(rows, table, table.c[group_by], only, pg)
+    return rows
+
+
+def _starts(piece: Piece) -> list[datetime] | None:
+    """The start of every period of a rollup piece (None: 15-minute rows, from the beginning,
+    or too many)."""
+    step = {"hour": lambda at: at + HOUR, "day": lambda at: at + DAY, "month": next_month}
+    if piece.start is None or piece.period not in step:
+        return None
+    out: list[datetime] = []
+    at = piece.start
+    while at < piece.end and len(out) <= 400:
+        out.append(at)
+        at = step[piece.period](at)
+    return out if at >= piece.end else None
+
+
+def _only_blocks(
+    rows: Any, table: Table, grp: Any, only: Sequence[tuple[str, str, int]], pg: bool
+) -> Any:
+    """`rows` restricted to the bins of some (grp, name, block)s. PostgreSQL: joined to arrays
+    of them (`unnest`: a primary-key range scan each; an OR of them was a filter on every row,
+    and compiled afresh); SQLite: an OR."""
+    lo = table.c.bin.between
+    if not pg:
+        return rows.where(
+            or_(
+                *(
+                    and_(grp == g, table.c.name == n, lo(b * BLOCK, b * BLOCK + BLOCK - 1))
+                    for g, n, b in only
+                )
+            )
+        )
+    gs, ns, bs = (list(col) for col in zip(*only, strict=True))
+    w = (
+        func.unnest(
+            literal(gs, postgresql.ARRAY(String)),
+            literal(ns, postgresql.ARRAY(String)),
+            literal(bs, postgresql.ARRAY(Integer)),
+        )
+        .table_valued("g", "n", "b")
+        .render_derived(name="w")
+    )
+    on = and_(grp == w.c.g, table.c.name == w.c.n, lo(w.c.b * BLOCK, w.c.b * BLOCK + BLOCK - 1))
+    return rows.join_from(table, w, on)
+
+
+async def _drop_absent(
+    session: AsyncSession,
+    out: dict[tuple[str, datetime | None], Totals],
+    tenant: str,
+    pieces: list[Piece],
+    group_by: str | None,
+    names: Sequence[str] | None,
+) -> None:
+    """After a subtraction, drop the groups that have no stored row in the range (their rows
+    were all in the days subtracted): a read of the range's rows would not return them. Only a
+    group whose every sum is 0 can be one; whether it has rows is looked up in `pieces` (the
+    range without subtraction)."""
+    zero = [
+        key
+        for key, t in out.items()
+        if not any(t.values.values()) and all(b is None for b in t.quantiles.values())
+    ]
+    if not zero:
+        return
+    groups = {g for g, _ in zero}
+    found = set()
+    for piece in pieces:
+        table, at = _source(group_by, piece.period)
+        grp = table.c[group_by] if group_by else literal("")
+        rows = select(grp).where(table.c.tenant_id == tenant, at < piece.end).distinct()
+        if piece.start is not None:
+            rows = rows.where(at >= piece.start)
+        if group_by:
+            rows = rows.where(grp.in_(groups))
+        if names is not None:
+            rows = rows.where(table.c.name.in_(names))
+        found |= {g for (g,) in await session.execute(rows)}
+    for key in zero:
+        if key[0] not in found:
+            del out[key]
 
 
 async def sums_by_tenant(

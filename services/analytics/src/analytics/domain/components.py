@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from analytics.domain.sketch import bin_of
 
@@ -60,11 +61,24 @@ def month_of(at: datetime) -> datetime:
     return day_of(at).replace(day=1)
 
 
-def _next_month(at: datetime) -> datetime:
+def next_month(at: datetime) -> datetime:
     return (month_of(at) + timedelta(days=32)).replace(day=1)
 
 
-Piece = tuple[datetime | None, datetime, str]  # [start, end) and where to read it from
+class Piece(NamedTuple):
+    """[start, end) read from the rows of `period` ("15m", "hour", "day", "month"; start None:
+    from the beginning), added (sign 1) or subtracted (-1: days of a month outside the range)."""
+
+    start: datetime | None
+    end: datetime
+    period: str
+    sign: int = 1
+
+
+# A month read whole, minus its days outside the range, beats reading the range's days when
+# days outside + MONTH_COST < days inside (a busy month has about a busy day's rows: its bins
+# are filled the same; a quiet month has at most its days' rows).
+MONTH_COST = 2
 
 
 def _ceil(
@@ -81,18 +95,43 @@ def _edge(start: datetime, end: datetime, hours: bool) -> list[Piece]:
     """[start, end) within a day: 15-minute rows, and whole hours from the hourly rollup."""
     first, last = _ceil(start, _hour_of, lambda h: h + HOUR), _hour_of(end)
     if not hours or first >= last:
-        return [(start, end, "15m")]
-    pieces: list[Piece] = [(start, first, "15m")] if start < first else []
-    pieces.append((first, last, "hour"))
-    return [*pieces, (last, end, "15m")] if last < end else pieces
+        return [Piece(start, end, "15m")]
+    pieces = [Piece(start, first, "15m")] if start < first else []
+    pieces.append(Piece(first, last, "hour"))
+    return [*pieces, Piece(last, end, "15m")] if last < end else pieces
+
+
+def _months(first: datetime | None, last: datetime) -> list[Piece]:
+    """Whole days [first, last) (first None: from the beginning) as calendar months, each
+    either whole, or its days in the range, or whole minus its days outside the range
+    (whichever reads fewer days); consecutive months read whole are one piece."""
+    pieces: list[Piece] = []
+    month = month_of(last) if first is None else month_of(first)
+    if first is None:  # every month before last's
+        pieces.append(Piece(None, month, "month"))
+    while month < last:
+        nxt = next_month(month)
+        a, b = max(first or month, month), min(last, nxt)
+        inside, outside = (b - a).days, (nxt - month).days - (b - a).days
+        if outside and outside + MONTH_COST >= inside:
+            pieces.append(Piece(a, b, "day"))
+        else:
+            if pieces and pieces[-1].period == "month" and pieces[-1].end == month:
+                pieces[-1] = pieces[-1]._replace(end=nxt)
+            else:
+                pieces.append(Piece(month, nxt, "month"))
+            pieces += [Piece(s, e, "day", -1) for s, e in ((month, a), (b, nxt)) if s < e]
+        month = nxt
+    return pieces
 
 
 def split_periods(
     start: datetime | None, end: datetime, *, months: bool = False, hours: bool = False
 ) -> list[Piece]:
     """[start, end) as pieces read from "15m" rows (the ragged edges), whole UTC "day"s and, if
-    `months`, whole calendar "month"s (start None: from the beginning); if `hours`, the edges'
-    whole "hour"s (the hourly rollup is kept per tenant only)."""
+    `months`, calendar "month"s, whole or minus their days outside the range (`_months`;
+    start None: from the beginning); if `hours`, the edges' whole "hour"s (the hourly rollup
+    is kept per tenant only)."""
     first = None if start is None else _ceil(start, day_of, lambda d: d + DAY)
     last = day_of(end)
     if start is not None and first is not None and first >= last:
@@ -100,19 +139,32 @@ def split_periods(
     pieces: list[Piece] = []
     if start is not None and first is not None and start < first:
         pieces += _edge(start, first, hours)
-    m_first = None if first is None else _ceil(first, month_of, _next_month)
-    m_last = month_of(last)
-    if months and (m_first is None or m_first < m_last):
-        if first is not None and m_first is not None and first < m_first:
-            pieces.append((first, m_first, "day"))
-        pieces.append((m_first, m_last, "month"))
-        if m_last < last:
-            pieces.append((m_last, last, "day"))
-    else:
-        pieces.append((first, last, "day"))
+    pieces += _months(first, last) if months else [Piece(first, last, "day")]
     if last < end:
         pieces += _edge(last, end, hours)
     return pieces
+
+
+def exact(pieces: list[Piece]) -> list[Piece]:
+    """The same range without subtraction: each month read minus days as the days it keeps
+    (where a read must know which groups have rows in the range, not only their sums)."""
+    minus = sorted((p.start, p.end) for p in pieces if p.sign < 0 and p.start is not None)
+    out: list[Piece] = []
+    for p in pieces:
+        if p.sign < 0:
+            continue
+        inner = [(s, e) for s, e in minus if (p.start is None or p.start <= s) and e <= p.end]
+        if not inner:
+            out.append(p)
+            continue
+        at = p.start
+        for s, e in inner:
+            if at is None or at < s:
+                out.append(Piece(at, s, "day"))
+            at = e
+        if at is not None and at < p.end:
+            out.append(Piece(at, p.end, "day"))
+    return out
 
 
 def wait_second(wait_ms: int) -> int:

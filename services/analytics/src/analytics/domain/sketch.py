@@ -85,3 +85,33 @@ class LogHistogram:
         if doc.get("alpha") != ALPHA:
             raise ValueError("sketch of another accuracy")
         return cls({int(b): int(c) for b, c in doc["bins"].items()})
+
+
+BLOCK = 16  # bins per block of a quantile read in two steps (`quantile_block`, `quantile_in_block`)
+
+
+def quantile_block(blocks: Mapping[int, int], q: float) -> tuple[int, int, int] | None:
+    """Step 1 of `LogHistogram.quantile_bin` from the counts per block of BLOCK bins
+    (bin // BLOCK): (the block holding the q-quantile, its rank, the count before the block);
+    None when the count is 0 (counts are never negative)."""
+    n = sum(blocks.values())
+    if n == 0:
+        return None
+    rank = math.floor(q * (n - 1))
+    seen = 0
+    for block in sorted(blocks):
+        if seen + blocks[block] > rank:
+            return block, rank, seen
+        seen += blocks[block]
+    return max(blocks), rank, seen - blocks[max(blocks)]
+
+
+def quantile_in_block(bins: Mapping[int, int], rank: int, before: int) -> int:
+    """Step 2: the bucket of the quantile from the counts of its block's bins: the first whose
+    running count (from `before`) passes `rank`, else the last."""
+    seen = before
+    for b in sorted(bins):
+        seen += bins[b]
+        if seen > rank:
+            return b
+    return max(bins)

@@ -81,10 +81,11 @@ async def _sums(
     names: Sequence[str] | None = None,
     needs: Needs | None = None,
 ) -> dict[tuple[str, datetime | None], Totals]:
-    """`repository.sums` over [start, end): whole days and months from the rollups where the
-    grouping and the slots allow, the ragged edges from the hourly rollup (totals) and the
-    15-minute rows (and agent groupings from these), summed in one statement."""
-    pieces: list[Piece] = [(start, end, "15m")]
+    """`repository.sums` over [start, end): whole days and months (or a month minus its days
+    outside the range) from the rollups where the grouping and the slots allow, the ragged
+    edges from the hourly rollup (totals) and the 15-minute rows (and agent groupings from
+    these), summed in one statement."""
+    pieces = [Piece(start, end, "15m")]
     if q.group_by != "agent" and (not by_interval or _days_fit(q)):
         pieces = split_periods(start, end, months=not by_interval, hours=q.group_by is None)
     return await repository.sums(
@@ -225,16 +226,16 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
 
 async def category_trends(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
     """Classified cases per contact reason per interval, with each reason's share of the interval."""
-    pieces: list[Piece] = [(q.start, q.end, "15m")]
+    pieces = [Piece(q.start, q.end, "15m")]
     if _days_fit(q):
         pieces = split_periods(q.start, q.end, months=q.interval is None, hours=True)
     slots: dict[datetime, dict[str, int]] = {}
-    for s, e, period in pieces:
+    for piece in pieces:  # (a month minus days: one slot, the days' counts subtracted)
         for at, category, n in await repository.categories(
-            uow.session, tenant=tenant, start=s, end=e, period=period
+            uow.session, tenant=tenant, start=piece.start, end=piece.end, period=piece.period
         ):
             counts = slots.setdefault(_slot(q, at), {})
-            counts[category] = counts.get(category, 0) + n
+            counts[category] = counts.get(category, 0) + piece.sign * n
     # a category re-classified away within a slot sums to 0 there: not a reason of that slot
     slots = {at: {c: n for c, n in cs.items() if n} for at, cs in slots.items()}
     slots = {at: cs for at, cs in slots.items() if cs}

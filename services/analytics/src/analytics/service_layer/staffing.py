@@ -8,7 +8,7 @@ from typing import Any
 
 from analytics.adapters import facts, repository
 from analytics.domain import erlang
-from analytics.domain.components import INTERVAL, interval_of
+from analytics.domain.components import INTERVAL, Piece, interval_of
 from analytics.domain.kpis import Totals
 from analytics.service_layer.errors import InvalidQuery
 from sbkit.db.uow import UnitOfWork
@@ -93,7 +93,7 @@ async def staffing(
     sums = await repository.sums(
         uow.session,
         tenant=tenant,
-        pieces=[(start, end, "15m")],
+        pieces=[Piece(start, end, "15m")],
         group_by="queue",
         by_interval=True,
     )
@@ -120,7 +120,7 @@ async def gap(uow: UnitOfWork, tenant: str, *, at: datetime, target: Target) -> 
     sums = await repository.sums(
         uow.session,
         tenant=tenant,
-        pieces=[(day, slot + INTERVAL, "15m")],
+        pieces=[Piece(day, slot + INTERVAL, "15m")],
         group_by="queue",
         by_interval=True,
     )
