@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select
@@ -152,3 +153,61 @@ async def test_inbox_claims_a_batch_in_one_statement_and_reports_only_new_ids(
         assert await uow.unseen(consumer="test", event_ids=["a", "c"]) == {"a", "c"}
         assert await uow.unseen(consumer="other", event_ids=["old"]) == {"old"}
         assert await uow.unseen(consumer="test", event_ids=[]) == set()
+
+
+async def test_relay_runs_leave_no_cyclic_garbage(engine: AsyncEngine) -> None:
+    """A run builds no statements: under load the relay runs ~100 times a second, and each run's
+    statements were cyclic garbage, which set off the young collections that paused ingest."""
+    store = await _store(engine)
+    bus = LocalBus(partitions={"sb.control.v1": 1})
+    relay = OutboxRelay(store.sessions, kit, bus, service="test")
+    await _emit(store, ["warm"])
+    await relay.relay_once()  # first run: connections, compiled statements, caches
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i in range(5):
+            await _emit(store, [f"g{i}", f"h{i}"][: 1 + i % 2])  # batches of 1 and 2 rows
+            assert await relay.relay_once() == 1 + i % 2
+        gc.collect()
+        leftovers = {
+            type(o).__name__ for o in gc.garbage if type(o).__module__.startswith("sqlalchemy.sql")
+        }
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert leftovers == set()
+
+
+async def test_running_relay_publishes_each_commit_in_one_run_without_an_empty_one(
+    engine: AsyncEngine,
+) -> None:
+    """At low rates every commit used to cost two relay transactions: its batch, then an empty
+    run before waiting; a batch smaller than the limit already took everything committed."""
+    store = await _store(engine)
+    bus = LocalBus(partitions={"sb.control.v1": 1})
+    relay = OutboxRelay(store.sessions, kit, bus, service="test", poll_interval_s=30)
+    runs: list[int] = []
+    relay_once = relay.relay_once
+
+    async def counted() -> int:
+        runs.append(await relay_once())
+        return runs[-1]
+
+    relay.relay_once = counted  # type: ignore[method-assign]
+    relay.start()
+    try:
+        while not runs:  # noqa: ASYNC110 - the run at start (nothing to publish yet)
+            await asyncio.sleep(0.01)
+        for i in range(4):
+            await _emit(store, [f"c{i}"])
+            relay.notify()  # as a unit of work's commit does
+            for _ in range(200):
+                if len(_names(bus)) == i + 1:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # time for a needless run to show
+    finally:
+        await relay.stop()
+    assert _names(bus) == ["c0", "c1", "c2", "c3"]
+    assert runs[:5] == [0, 1, 1, 1, 1]  # the run at start, then one per commit

@@ -12,12 +12,14 @@ from sbkit.bus.ports import Bus
 from sbkit.web import create_app as create_service_app
 from sbkit.wiring import build_verifier
 
-# Cyclic garbage is collected after this many new container objects instead of CPython's 700.
-# At 700 the collector ran every few webhooks (~2,000 times in one bench run) and promoted the
-# objects of requests still waiting for their group commit to the older generations, whose
-# scans then took up to ~10 ms each; with 50,000 a bench run has a handful of young
-# collections (~0.9 s -> ~0.2 s of GC per run). Cycles are still collected.
-GC_THRESHOLDS = (50_000, 20, 10)
+# Young garbage is collected after 10,000 new container objects (CPython: 700). At 700 the
+# collector ran every few webhooks and promoted objects of requests still waiting for their
+# group commit, whose older-generation scans then took up to ~35 ms. 50,000 tried next made
+# each young collection walk ~40,000 objects: one 15-35 ms pause every ~10 s at 500 req/s,
+# the bench's p99 stall. The collections were driven by the outbox relay's per-run statements
+# (cyclic garbage, now built once) and the lifespan's objects sat young until then (now
+# frozen at startup, `sbkit.serve`), so at 10,000 a young collection is rare and a few ms.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def tune_collector() -> None:

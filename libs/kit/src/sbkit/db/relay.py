@@ -7,7 +7,8 @@ import contextlib
 import zlib
 
 import structlog
-from sqlalchemy import delete, false, func, select
+from sqlalchemy import BigInteger, any_, bindparam, delete, false, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sbkit.bus.ports import Bus, OutgoingRecord
@@ -45,6 +46,21 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._lock_id = zlib.crc32(f"outbox:{service}".encode())
+        # Built once: each statement built per run left ~10 objects of cyclic garbage (bound
+        # parameters and their labels) and a cache-key walk behind, ~100 runs a second under load.
+        # PostgreSQL deletes with `= ANY(array)`: one statement text for every batch size, where
+        # an expanding IN made one per size, each prepared again on every pooled connection.
+        t = self._outbox
+        self._lock = select(func.pg_try_advisory_xact_lock(self._lock_id))
+        self._sqlite_lock = delete(t).where(false())  # SQLite: take the database write lock
+        self._claim = (
+            select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+            .order_by(t.c.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        self._delete_pg = delete(t).where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+        self._delete = delete(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
 
     def notify(self) -> None:
         """Something was committed: publish soon."""
@@ -53,22 +69,14 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were relayed."""
         async with self._sessionmaker() as session, session.begin():
-            t = self._outbox
-            if session.get_bind().dialect.name == "postgresql":
-                got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
-                if not got:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres:
+                if not await session.scalar(self._lock):
                     return 0
             else:
                 # SQLite has no row locks: take the database write lock before reading
-                await session.execute(delete(t).where(false()))
-            rows = (
-                await session.execute(
-                    select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
-                    .order_by(t.c.id)
-                    .limit(self._batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+                await session.execute(self._sqlite_lock)
+            rows = (await session.execute(self._claim)).all()
             if not rows:
                 return 0
             await self._bus.publish(
@@ -82,7 +90,8 @@ class OutboxRelay:
                     for r in rows
                 ]
             )
-            await session.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
+            delete_ = self._delete_pg if postgres else self._delete
+            await session.execute(delete_, {"ids": [r.id for r in rows]})
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -94,16 +103,19 @@ class OutboxRelay:
         return n
 
     async def run(self) -> None:
-        """Relay until stopped; wait for a commit or the poll interval when idle."""
+        """Relay until stopped: again at once after a full batch, else when a commit wakes it
+        (or after the poll interval). A run that got fewer rows than a batch took everything
+        committed before it started, so it is not followed by an empty run (a transaction of
+        five round trips per commit at low rates); commits during a run wake the next one."""
         while not self._stopping:
+            self._wake.clear()  # from here on a commit (its rows possibly unseen) wakes us
             try:
                 n = await self.relay_once()
             except Exception as exc:  # noqa: BLE001 - bus or DB down: keep the rows, retry later
                 log.warning("outbox.relay_failed", service=self._service, error=type(exc).__name__)
                 n = 0
                 await asyncio.sleep(1.0)
-            if n == 0 and not self._stopping:
-                self._wake.clear()
+            if n < self._batch and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
 
