@@ -262,7 +262,8 @@ class Committed:
     """How far the service's consumer group has committed on the bench topic: an offset is
     committed only after its batch's transaction is, so a record below it is applied. Polling
     this (one request to the broker) instead of counting rows keeps the bench's own load off
-    PostgreSQL (a count over the growing `ticket_messages` every 0.1 s cost ≈ 20 % of a core)."""
+    PostgreSQL (a count over the growing `ticket_messages` every 0.1 s cost ≈ 7 ms of its CPU
+    per poll with 100,000 rows: 7-10 % of a core, while it measures)."""
 
     def __init__(self, group: str, topic: str) -> None:
         self.group, self.topic = group, topic
