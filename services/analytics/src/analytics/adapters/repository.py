@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -212,11 +213,18 @@ async def sums(
     # up over intervals, so only here)
     sketches = needs.quantiles if needs is not None and group_by and not by_interval else {}
     pieces = [Piece(*p) for p in pieces]  # (start, end, period[, sign]) tuples too
-    reads = [_read(p, tenant, group_by, by_interval, names, needs, sketches) for p in pieces]
+    # with 15-minute rows (agent groupings, ragged edges) the bins of a block are no key range:
+    # there one statement's window over every bin picks the quantiles
+    windowed = any(p.period == "15m" for p in pieces)
+    blocked = {} if windowed else sketches
+    reads = [_read(p, tenant, group_by, by_interval, names, needs, blocked) for p in pieces]
     pg = session.get_bind().dialect.name == "postgresql"
     stmt = _summed(reads, group_by, by_interval)
     pairs = [(name, q) for name, qs in sketches.items() for q in qs]
-    if pg and sketches:  # step 1 in SQL too: one row per quantile instead of every block
+    qs = sorted({q for _, q in pairs})
+    if sketches and windowed:
+        stmt = _windowed(stmt, sketches, qs)
+    elif pg and sketches:  # step 1 in SQL too: one row per quantile instead of every block
         stmt = _blocks_picked(stmt, pairs)
     out: dict[tuple[str, datetime | None], Totals] = {}
     blocks: dict[tuple[str, str], dict[int, int]] = {}
@@ -228,6 +236,8 @@ async def sums(
         totals = out.setdefault((g, slot), Totals())
         if name not in sketches:
             totals.add(name, bin_, value)
+        elif windowed:  # (name, bin, grp, index in qs, count)
+            totals.quantiles[(name, qs[row[3]])] = bin_ if value else None
         elif not pg:
             blocks.setdefault((g, name), {})[bin_] = value
         elif row[-2] is None:  # (name, block, grp, pair, rank, before); rank None: empty
@@ -246,6 +256,57 @@ async def sums(
     if any(p.sign < 0 for p in pieces):
         await _drop_absent(session, out, tenant, exact(list(pieces)), group_by, names)
     return out
+
+
+def _windowed(summed: Any, sketches: Mapping[str, tuple[float, ...]], qs: list[float]) -> Any:
+    """`summed` (name, bin, grp, value) with each sketch's bins replaced by one row per requested
+    quantile: name, the quantile's bucket, grp, its index in `qs`, the sketch's count. Exactly
+    `LogHistogram.quantile_bin`: the first bin (in order) whose running count c passes rank
+    floor(q(n - 1)) — for an integer c, c > floor(x) iff c > x, and both compute x in IEEE
+    doubles — else the last bin."""
+    agg = summed.cte("agg")
+    part = [agg.c.grp, agg.c.name]
+    running = func.sum(agg.c.value).over(partition_by=part, order_by=agg.c.bin, rows=(None, 0))
+    win = (
+        select(
+            *part,
+            agg.c.bin,
+            cast(running, Float).label("run"),
+            func.sum(agg.c.value).over(partition_by=part).label("n"),
+        )
+        .where(agg.c.name.in_(list(sketches)))
+        .subquery("win")
+    )
+    picked = (
+        select(
+            win.c.grp,
+            win.c.name,
+            func.max(win.c.bin).label("top"),
+            func.max(win.c.n).label("n"),
+            *(
+                func.min(
+                    case((win.c.run > literal(q, Float) * cast(win.c.n - 1, Float), win.c.bin))
+                ).label(f"b{i}")
+                for i, q in enumerate(qs)
+            ),
+        )
+        .group_by(win.c.grp, win.c.name)
+        .cte("picked")
+    )
+    rows = [
+        select(
+            picked.c.name,
+            func.coalesce(picked.c[f"b{i}"], picked.c.top),
+            picked.c.grp,
+            literal(i),
+            picked.c.n,
+        ).where(picked.c.name.in_([s for s, sqs in sketches.items() if q in sqs]))
+        for i, q in enumerate(qs)
+    ]
+    plain = select(agg.c.name, agg.c.bin, agg.c.grp, cast(null(), Integer), agg.c.value).where(
+        agg.c.name.not_in(list(sketches))
+    )
+    return union_all(plain, *rows)
 
 
 def _blocks_picked(summed: Any, pairs: list[tuple[str, float]]) -> Any:
@@ -267,9 +328,9 @@ def _blocks_picked(summed: Any, pairs: list[tuple[str, float]]) -> Any:
     k = sk.subquery("k")
     w = (
         func.unnest(
-            literal([name for name, _ in pairs], postgresql.ARRAY(String)),
-            literal([q for _, q in pairs], postgresql.ARRAY(Float)),
-            literal(list(range(len(pairs))), postgresql.ARRAY(Integer)),
+            literal([name for name, _ in pairs], postgresql.ARRAY(String), literal_execute=True),
+            literal([q for _, q in pairs], postgresql.ARRAY(Float), literal_execute=True),
+            literal(list(range(len(pairs))), postgresql.ARRAY(Integer), literal_execute=True),
         )
         .table_valued("n", "q", "i")
         .render_derived(name="w")
@@ -345,12 +406,12 @@ def _pick(fine: Any, found: list[tuple[str, str, float, int, int, int]]) -> Any:
     cols = list(zip(*found, strict=True))
     w = (
         func.unnest(
-            literal(list(cols[0]), postgresql.ARRAY(String)),
-            literal(list(cols[1]), postgresql.ARRAY(String)),
-            literal(list(range(len(found))), postgresql.ARRAY(Integer)),
-            literal(list(cols[3]), postgresql.ARRAY(Integer)),
-            literal(list(cols[4]), postgresql.ARRAY(BigInteger)),
-            literal(list(cols[5]), postgresql.ARRAY(BigInteger)),
+            literal(list(cols[0]), postgresql.ARRAY(String), literal_execute=True),
+            literal(list(cols[1]), postgresql.ARRAY(String), literal_execute=True),
+            literal(list(range(len(found))), postgresql.ARRAY(Integer), literal_execute=True),
+            literal(list(cols[3]), postgresql.ARRAY(Integer), literal_execute=True),
+            literal(list(cols[4]), postgresql.ARRAY(BigInteger), literal_execute=True),
+            literal(list(cols[5]), postgresql.ARRAY(BigInteger), literal_execute=True),
         )
         .table_valued("g", "n", "i", "b", "rank", "before")
         .render_derived(name="w")
@@ -393,7 +454,7 @@ def _read(
     if names is not None:
         rows = rows.where(table.c.name.in_(names))
     if only and group_by:
-        rows = _only_blocks(rows, table, table.c[group_by], only, pg)
+        rows = _only_blocks(rows, table, table.c[group_by], only, pg, seek=starts is not None)
     return rows
 
 
@@ -412,11 +473,19 @@ def _starts(piece: Piece) -> list[datetime] | None:
 
 
 def _only_blocks(
-    rows: Any, table: Table, grp: Any, only: Sequence[tuple[str, str, int]], pg: bool
+    rows: Any,
+    table: Table,
+    grp: Any,
+    only: Sequence[tuple[str, str, int]],
+    pg: bool,
+    *,
+    seek: bool,
 ) -> Any:
     """`rows` restricted to the bins of some (grp, name, block)s. PostgreSQL: joined to arrays
-    of them (`unnest`: a primary-key range scan each; an OR of them was a filter on every row,
-    and compiled afresh); SQLite: an OR."""
+    of them (`unnest`) — where the period is an equality (`seek`), a primary-key range scan
+    each; else (15-minute rows, keyed by queue, channel and agent) a hash semi-join over the
+    range's rows, as an index scan per block there walked the whole range (an OR of the blocks
+    was a filter on every row, compiled afresh). SQLite: an OR."""
     lo = table.c.bin.between
     if not pg:
         return rows.where(
@@ -430,13 +499,18 @@ def _only_blocks(
     gs, ns, bs = (list(col) for col in zip(*only, strict=True))
     w = (
         func.unnest(
-            literal(gs, postgresql.ARRAY(String)),
-            literal(ns, postgresql.ARRAY(String)),
-            literal(bs, postgresql.ARRAY(Integer)),
+            literal(gs, postgresql.ARRAY(String), literal_execute=True),
+            literal(ns, postgresql.ARRAY(String), literal_execute=True),
+            literal(bs, postgresql.ARRAY(Integer), literal_execute=True),
         )
         .table_valued("g", "n", "b")
         .render_derived(name="w")
     )
+    if not seek:
+        return rows.where(
+            table.c.name.in_(sorted(set(ns))),
+            tuple_(grp, table.c.name, table.c.bin // BLOCK).in_(select(w.c.g, w.c.n, w.c.b)),
+        )
     on = and_(grp == w.c.g, table.c.name == w.c.n, lo(w.c.b * BLOCK, w.c.b * BLOCK + BLOCK - 1))
     return rows.join_from(table, w, on)
 
