@@ -178,3 +178,17 @@ async def test_a_batch_insert_on_the_driver_connection_stores_what_sqlalchemy_wo
     async with pg_routing.runtime.uow() as uow:
         got = (await uow.session.execute(select(orm.tickets).order_by(orm.tickets.c.id))).all()
     assert [dict(r._mapping) for r in got] == rows
+
+
+async def test_the_driver_connection_is_the_current_transactions_one(
+    pg_routing: RoutingService,
+) -> None:
+    """The connection is remembered per transaction: after a commit the same session's next
+    transaction (possibly on another pooled connection) runs its statements in that one."""
+    txid = Prepared.of(select(func.txid_current()))
+    async with pg_routing.runtime.sessionmaker() as session:
+        for _ in range(2):
+            async with session.begin():
+                own = (await session.execute(select(func.txid_current()))).scalar_one()
+                assert (await txid.fetch(session, {})) == [(own,)]
+                assert (await txid.fetch(session, {})) == [(own,)]
