@@ -21,7 +21,8 @@ from alembic import command
 from analytics.adapters import repository
 from analytics.bootstrap import AnalyticsService
 from analytics.domain import components as comp
-from analytics.domain.kpis import KPIS
+from analytics.domain.kpis import KPIS, Params
+from analytics.domain.parts import needs
 from analytics.service_layer import queries
 from sbkit.db.migrate import _config
 from tests.unit.analytics.conftest import TENANT, Api
@@ -104,7 +105,8 @@ async def write_random(service: AnalyticsService, rng: random.Random) -> None:
 
 
 def _edge_groups() -> list[repository.Deltas]:
-    """Groups a month read minus its days must get right: queue "late" (channel "sms") has rows
+    """Groups a month read minus its days must get right (and a day for narrowed reads): queue
+    "late" (channel "sms") has rows
     only on Nov 1 and Nov 30 (outside the subtracted ranges: all its sums there are 0, and a
     read of the range's rows does not see it); queue "zero" has a row inside them that a later
     batch brought back to 0 (a read of the range's rows sees it, with 0)."""
@@ -118,6 +120,10 @@ def _edge_groups() -> list[repository.Deltas]:
         incs = comp.call_offered() + comp.call_answered(3_000) + [comp.Increment("fcr_n", 1)]
         repository.collect(first, bucket, incs)
     repository.collect(first, zero, comp.ticket_classified("billing", "negative"))
+    # a day (before the random data) whose only row is a message: a narrowed per-day read of
+    # other KPIs must still answer it
+    only = comp.Bucket(TENANT, datetime(2026, 10, 28, 10, tzinfo=UTC), "q1", "chat", "a1")
+    repository.collect(first, only, [comp.Increment("messages", 1)])
     undo = [comp.Increment(i.name, -i.value) for i in comp.ticket_classified("billing", "negative")]
     second: repository.Deltas = {}
     repository.collect(second, zero, undo)
@@ -168,6 +174,13 @@ async def _answers(api: Api) -> list[Any]:
             r = await api.get("/v1/trends/categories", **span, interval=interval)
             assert r.status_code == 200, r.text
             out.append(r.json())
+    for start, end, intervals in (_ranges()[0], _ranges()[4]):  # one total (per day), narrowed
+        span = {"from": start.isoformat(), "to": end.isoformat()}
+        for kpi in [*KPIS, "asa,service_level"]:
+            for interval in intervals:
+                r = await api.get("/v1/kpis", **span, **params, interval=interval, kpi=kpi)
+                assert r.status_code == 200, r.text
+                out.append(r.json())
     for start, end, _ in (_ranges()[1], _ranges()[-1]):  # by days; a month minus days
         span = {"from": start.isoformat(), "to": end.isoformat()}
         for kpi in KPIS:  # alone: the read carries only this KPI's parts
@@ -197,9 +210,30 @@ async def assert_rollups_match(
         "zero" in (qs := {r["queue"] for r in a["rows"]}) and "late" not in qs for a in by_queue
     )
 
+    await _assert_narrowed(api)
+
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
         await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0003"))
         # (0004-0006 rebuild the hourly, daily and monthly rollups from the 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
+
+
+async def _assert_narrowed(api: Api) -> None:
+    """A per-day read of asa and service level reads only their components from the daily
+    rollup (plus the slots of days holding none of them: Oct 28 has only a message)."""
+    wanted = needs(["asa", "service_level"], Params(threshold_s=7))
+    start, end = datetime(2026, 10, 27, tzinfo=UTC), DAY0 + timedelta(days=3)
+    async with api.service.runtime.uow() as uow:
+        got = await repository.sums(
+            uow.session,
+            tenant=TENANT,
+            pieces=[comp.Piece(start, end, "day")],
+            by_interval=True,
+            needs=wanted,
+        )
+    assert sorted(at.day for _, at in got if at) == [28, 29, 30, 31]
+    read = {name for t in got.values() for name, _ in t.values}
+    assert read and read <= set(wanted.names)
+    assert not any(t.values for (_, at), t in got.items() if at and at.day == 28)

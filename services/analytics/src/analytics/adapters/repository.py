@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     DateTime,
     Float,
     Integer,
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -47,6 +49,9 @@ from analytics.domain.parts import HISTOGRAMS, Needs
 from analytics.domain.sketch import BLOCK, quantile_block, quantile_in_block
 
 GROUPS = ("queue", "channel", "agent")
+# a total's rollup pieces read only the names its KPIs need when they are at most this many
+# (an index range scan per period and name; with nearly every name one scan per period is less)
+NARROW_NAMES = 16
 
 
 def utc(at: datetime) -> datetime:
@@ -217,8 +222,14 @@ async def sums(
     # there one statement's window over every bin picks the quantiles
     windowed = any(p.period == "15m" for p in pieces)
     blocked = {} if windowed else sketches
-    reads = [_read(p, tenant, group_by, by_interval, names, needs, blocked) for p in pieces]
     pg = session.get_bind().dialect.name == "postgresql"
+    narrow = _narrow(needs, names, group_by)
+    reads = [
+        _read(p, tenant, group_by, by_interval, names, needs, blocked, narrow=narrow, pg=pg)
+        for p in pieces
+    ]
+    if narrow and by_interval:  # the slots whose rows hold none of those names too
+        reads += [_slots(p, tenant, pg) for p in pieces if p.sign > 0 and _starts(p)]
     stmt = _summed(reads, group_by, by_interval)
     pairs = [(name, q) for name, qs in sketches.items() for q in qs]
     qs = sorted({q for _, q in pairs})
@@ -234,6 +245,8 @@ async def sums(
         g = row[2] if group_by else ""
         slot = utc(row[2 + bool(group_by)]) if by_interval else None
         totals = out.setdefault((g, slot), Totals())
+        if name is None:  # a slot's row from `_slots`
+            continue
         if name not in sketches:
             totals.add(name, bin_, value)
         elif windowed:  # (name, bin, grp, index in qs, count)
@@ -256,6 +269,60 @@ async def sums(
     if any(p.sign < 0 for p in pieces):
         await _drop_absent(session, out, tenant, exact(list(pieces)), group_by, names)
     return out
+
+
+def _narrow(needs: Needs | None, names: Sequence[str] | None, group_by: str | None) -> list[str]:
+    """The only names a read's rollup pieces (periods listed: day, hour, month) need to read:
+    those of its KPIs, for one total (per slot) with few of them, else [] (every name). A
+    grouping's reads keep every name: an `IN` list filtered every row of a range (twice
+    PostgreSQL's time), and a group whose rows hold none of the names must still be answered."""
+    if needs is None or names is not None or group_by or len(needs.names) > NARROW_NAMES:
+        return []
+    return sorted(needs.names)
+
+
+def _inlined(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN (values)` with the values in the SQL: planned for them, not generically."""
+    return column.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
+
+
+def _named(table: Table, names: Sequence[str], needs: Needs | None) -> ColumnElement[bool]:
+    """The rows of these names; of a histogram the KPIs count only up to thresholds (`Needs.limits`,
+    read through `Totals.upto` alone), only its bins up to the largest (the per-second wait
+    histograms are most of a day's rows, their bins past T none of the KPIs' business).
+    PostgreSQL: a bitmap index scan per arm, each a range per period and name."""
+    limits = needs.limits if needs is not None else {}
+    tops = {n: limits[n][-1] for n in names if n in limits}
+    plain = [n for n in names if n not in tops]
+    arms = [_inlined(table.c.name, plain)] if plain else []
+    arms += [
+        and_(
+            table.c.name == bindparam(None, n, literal_execute=True),
+            table.c.bin <= bindparam(None, top, literal_execute=True),
+        )
+        for n, top in sorted(tops.items())
+    ]
+    return or_(*arms)
+
+
+def _slots(piece: Piece, tenant: str, pg: bool) -> Any:
+    """One row (name NULL, bin 0, at, 0) per period of a rollup piece that has any stored row:
+    a narrowed read keeps exactly the slots of the stored rows. PostgreSQL: an index probe per
+    period (`EXISTS` over the listed periods); SQLite: the distinct periods of the rows."""
+    table, at = _source(None, piece.period)
+    starts = _starts(piece) or []
+    cols = (cast(null(), String).label("name"), literal(0).label("bin"))
+    if not pg:
+        rows = select(*cols, at.label("at"), literal(0).label("value"))
+        return rows.where(table.c.tenant_id == tenant, at.in_(starts)).distinct()
+    stamps = postgresql.ARRAY(DateTime(timezone=True))
+    d = (
+        func.unnest(cast(literal(starts, stamps, literal_execute=True), stamps))
+        .table_valued("at")
+        .render_derived(name="d")
+    )
+    stored = select(literal(1)).where(table.c.tenant_id == tenant, at == d.c.at).exists()
+    return select(*cols, d.c.at.label("at"), literal(0).label("value")).where(stored)
 
 
 def _windowed(summed: Any, sketches: Mapping[str, tuple[float, ...]], qs: list[float]) -> Any:
@@ -435,17 +502,22 @@ def _read(
     blocks: Iterable[str] = (),
     only: Sequence[tuple[str, str, int]] = (),
     pg: bool = False,
+    *,
+    narrow: Sequence[str] = (),
 ) -> Any:
     """The rows of one piece: name, bin (as read), [grp], [at], value (times its sign); with
-    `only`, just the bins of those (grp, sketch, block)s."""
+    `only`, just the bins of those (grp, sketch, block)s; with `narrow`, a rollup piece's rows
+    of those names only (a primary-key range scan per period and name)."""
     table, at = _source(group_by, piece.period)
     cols: list[Any] = [table.c.name.label("name"), _bin_read_as(table, needs, blocks).label("bin")]
     cols += [table.c[group_by].label("grp")] if group_by else []
     cols += [at.label("at")] if by_interval else []
     value = table.c.value if piece.sign > 0 else -table.c.value
     rows = select(*cols, value.label("value")).where(table.c.tenant_id == tenant)
-    starts = _starts(piece) if only else None
-    if starts is not None:  # equal to each period's start: the key's later columns seek too
+    starts = _starts(piece) if only or narrow else None
+    if starts is not None and narrow:  # (tenant, period, name, bin) keys: period x name seeks
+        rows = rows.where(_inlined(at, starts), _named(table, narrow, needs))
+    elif starts is not None:  # equal to each period's start: the key's later columns seek too
         rows = rows.where(at.in_(starts))
     else:
         rows = rows.where(at < piece.end)
