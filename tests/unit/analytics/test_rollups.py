@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from analytics.adapters import repository
+from analytics.domain import components as comp
 from analytics.domain.components import Piece, exact, split_periods
-from tests.unit.analytics.conftest import Api
+from tests.unit.analytics.conftest import TENANT, Api
 from tests.unit.analytics.rollups_check import assert_rollups_match
 
 
@@ -88,3 +90,19 @@ def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
         Piece(None, at(3), "day"),
         Piece(at(3), at(3, 9), "hour"),
     ]
+
+
+async def test_a_kept_statement_still_reads_the_rows_stored_since(api: Api) -> None:
+    """The first statement of a read is built once per shape and kept (not its result): the
+    same read again sees the rows written since."""
+    span = {"from": "2026-10-01T00:00:00+00:00", "to": "2026-10-31T00:00:00+00:00"}
+    bucket = comp.Bucket(TENANT, datetime(2026, 10, 5, 9, tzinfo=UTC), "q1", "voice", "a1")
+    for n in (1, 2):
+        deltas: repository.Deltas = {}
+        repository.collect(deltas, bucket, comp.call_offered())
+        async with api.service.runtime.uow() as uow:
+            await repository.add_deltas(uow.session, deltas)
+            await uow.commit()
+        r = await api.get("/v1/kpis", **span, group_by="queue", kpi="offered,wait_p50")
+        assert r.json()["rows"][0]["kpis"]["offered"]["value"] == n
+    assert repository._STATEMENTS

@@ -76,7 +76,12 @@ DEFAULTS: dict[str, Threshold] = {
 }
 
 
+def threshold_of(kpi: str, overrides: dict[str, Threshold]) -> Threshold | None:
+    """A KPI's thresholds: the tenant's, else the defaults (None: no light)."""
+    return overrides.get(kpi) or DEFAULTS.get(kpi)
+
+
 def colour_of(kpi: str, value: float | None, overrides: dict[str, Threshold]) -> Colour:
     """A KPI value's light under the tenant's thresholds, else the defaults."""
-    threshold = overrides.get(kpi) or DEFAULTS.get(kpi)
+    threshold = threshold_of(kpi, overrides)
     return threshold.colour(value) if threshold else Colour.NONE

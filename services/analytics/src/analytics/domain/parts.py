@@ -78,6 +78,11 @@ class Needs:
     # sketch -> the q of every quantile read of it (read as those quantiles, not as bins)
     quantiles: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # (a key of built statements; the mappings are never changed)
+        return hash(
+            (self.names, *(tuple(sorted(m.items())) for m in (self.limits, self.quantiles)))
+        )
+
     def binned(self) -> Needs:
         """The same needs with every sketch read as bins (for reads summed further in Python:
         quantiles do not add up)."""

@@ -20,7 +20,7 @@ from analytics.domain.kpis import (
     check_names,
     evaluate,
 )
-from analytics.domain.lights import Direction, Threshold, colour_of
+from analytics.domain.lights import Colour, Direction, Threshold, threshold_of
 from analytics.domain.parts import Needs, needs
 from analytics.service_layer.errors import InvalidQuery
 from sbkit.db.uow import UnitOfWork
@@ -110,7 +110,11 @@ def _regroup(
 ) -> dict[tuple[str, datetime], Totals]:
     out: dict[tuple[str, datetime], Totals] = {}
     for (group, at), totals in sums.items():
-        out.setdefault((group, _slot(q, at)), Totals()).merge(totals)
+        key = (group, _slot(q, at))
+        if key in out:
+            out[key].merge(totals)
+        else:  # the first of its slot: taken as it is (`sums`' totals are not used again)
+            out[key] = totals
     return out
 
 
@@ -169,25 +173,33 @@ async def _open_online(
             rows.setdefault((group, _slot(q, slot)), Totals()).add("online_ms", 0, ms)
 
 
-def _cell(kpi: str, value: float | None, lights: dict[str, Threshold]) -> dict[str, Any]:
-    return {"value": value, "colour": colour_of(kpi, value, lights).value}
-
-
-def _row(
-    q: KpiQuery, key: tuple[str, datetime], t: Totals, lights: dict[str, Threshold]
-) -> dict[str, Any]:
+def _rows(
+    q: KpiQuery, rows: dict[tuple[str, datetime], Totals], lights: dict[str, Threshold]
+) -> list[dict[str, Any]]:
+    """The answer's rows in (slot, group) order: each KPI's value with its light (the KPI lists
+    and thresholds looked up once per answer, not per row and KPI)."""
     snapshot = [k for k in q.kpis if k in CUMULATIVE]
-    values = dict(evaluate([k for k in q.kpis if k not in CUMULATIVE], t, q.params))
-    if snapshot:  # only these see the since-the-beginning parts (`opened` stays in-range)
-        cum = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
-        values |= evaluate(snapshot, cum, q.params)
-    values = {k: values[k] for k in q.kpis}
-    row: dict[str, Any] = {"kpis": {k: _cell(k, v, lights) for k, v in values.items()}}
-    if q.group_by:
-        row[q.group_by] = key[0]
-    if q.interval is not None:
-        row["interval_start"] = key[1].isoformat()
-    return row
+    plain = [k for k in q.kpis if k not in CUMULATIVE]
+    thresholds = {k: threshold_of(k, lights) for k in q.kpis}
+    none = Colour.NONE.value
+    out = []
+    for key in sorted(rows, key=lambda k: (k[1], k[0])):
+        t = rows[key]
+        values = dict(evaluate(plain, t, q.params))
+        if snapshot:  # only these see the since-the-beginning parts (`opened` stays in-range)
+            cum = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
+            values |= evaluate(snapshot, cum, q.params)
+        cells = {}
+        for k, th in thresholds.items():
+            value = values[k]
+            cells[k] = {"value": value, "colour": th.colour(value).value if th else none}
+        row: dict[str, Any] = {"kpis": cells}
+        if q.group_by:
+            row[q.group_by] = key[0]
+        if q.interval is not None:
+            row["interval_start"] = key[1].isoformat()
+        out.append(row)
+    return out
 
 
 async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
@@ -218,9 +230,7 @@ async def kpis(uow: UnitOfWork, tenant: str, q: KpiQuery) -> dict[str, Any]:
         "threshold_s": q.params.threshold_s,
         "short_abandon_s": q.params.short_abandon_s,
         "fcr_days": q.params.fcr_days,
-        "rows": [
-            _row(q, key, rows[key], lights) for key in sorted(rows, key=lambda k: (k[1], k[0]))
-        ],
+        "rows": _rows(q, rows, lights),
     }
 
 
