@@ -174,7 +174,8 @@ async def _answers(api: Api) -> list[Any]:
             r = await api.get("/v1/trends/categories", **span, interval=interval)
             assert r.status_code == 200, r.text
             out.append(r.json())
-    for start, end, intervals in (_ranges()[0], _ranges()[4]):  # one total (per day), narrowed
+    # one total (per day), narrowed; [5]: November minus two days
+    for start, end, intervals in (_ranges()[0], _ranges()[4], _ranges()[5]):
         span = {"from": start.isoformat(), "to": end.isoformat()}
         for kpi in [*KPIS, "asa,service_level"]:
             for interval in intervals:
