@@ -230,7 +230,7 @@ async def sums(
         if len(_STATEMENTS) >= STATEMENTS_KEPT:
             _STATEMENTS.clear()
         stmt = _STATEMENTS[key] = _statement(
-            pieces, tenant, group_by, by_interval, names, needs, pg, sketches, pairs
+            pieces, tenant, group_by, by_interval, names, needs, pg, sketches, pairs, windowed, qs
         )
     out: dict[tuple[str, datetime | None], Totals] = {}
     blocks: dict[tuple[str, str], dict[int, int]] = {}
@@ -282,10 +282,11 @@ def _statement(
     pg: bool,
     sketches: Mapping[str, tuple[float, ...]],
     pairs: list[tuple[str, float]],
+    windowed: bool,
+    qs: list[float],
 ) -> Any:
     """The first statement of `sums`: the pieces' rows summed (and a grouping's quantile blocks
     picked, or its quantiles by a window over the bins of 15-minute pieces)."""
-    windowed = any(p.period == "15m" for p in pieces)
     blocked = {} if windowed else sketches
     narrow = _narrow(needs, names, group_by)
     reads = [
@@ -296,7 +297,7 @@ def _statement(
         reads += [_slots(p, tenant, pg) for p in pieces if p.sign > 0 and _starts(p)]
     stmt = _summed(reads, group_by, by_interval)
     if sketches and windowed:
-        return _windowed(stmt, sketches, sorted({q for _, q in pairs}))
+        return _windowed(stmt, sketches, qs)
     if pg and sketches:  # step 1 in SQL too: one row per quantile instead of every block
         return _blocks_picked(stmt, pairs)
     return stmt

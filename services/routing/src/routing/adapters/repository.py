@@ -136,7 +136,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         connection once the transaction has begun, see `driver.Prepared`); elsewhere the
         reservation only when there is a candidate."""
         found = statements(want.shape(), postgres=self.postgres)
-        if found.decide is None or found.prepared is None:
+        if found.prepared is None:  # not PostgreSQL: no `decide`
             candidates = await self.candidates(want)
             return candidates, (await self.reserve_best(want, now) if candidates else None)
         params = want.params(self.tenant, now=now)
