@@ -109,6 +109,11 @@ async def test_templates_crud_and_preview(api: Api) -> None:
         json={"order_id": "o-9", "estimate": "2026-11-25T10:00:00Z"},
     )
     assert preview.json()["subject"] == "Opóźnienie o-9" and "2026-11-25" in preview.json()["body"]
+    for estimate in ("2026-11-25T10:00:00", "0001-01-01T00:00:00+01:00", "9999-12-31T00:00:00Z"):
+        naive_or_absurd = await api.call(
+            "POST", "/v1/templates/pl-delay/preview", json={"estimate": estimate}
+        )
+        assert naive_or_absurd.status_code == 422, estimate
     assert (await api.call("DELETE", "/v1/templates/pl-delay")).status_code == 204
     assert (await api.call("GET", "/v1/templates/pl-delay")).status_code == 404
     assert (await api.call("POST", "/v1/templates/nope/preview", json={})).status_code == 404

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sbcontracts.events.common import Instant
+
 CHANNELS = ("whatsapp", "sms", "email", "telegram", "messenger")
 LANG = r"^[a-z]{2}$"
 
@@ -52,7 +54,7 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     order_id: str = Field(default="10045", max_length=200)
-    estimate: datetime | None = None
+    estimate: Instant | None = None
     tracking_url: str = Field(default="https://track.example.com/dhl/JD0123", max_length=2000)
 
 
