@@ -387,20 +387,38 @@ def test_namespace_enforces_restricted_pod_security(prod: list[dict[str, Any]]) 
 # --- images ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("svc", SERVICES)
-def test_dockerfile(svc: str) -> None:
-    text = (ROOT / "services" / svc / "Dockerfile").read_text()
-    stages = [s for s in text.split("\nFROM ")[1:]]
-    assert len(stages) >= 2, "multi-stage build"
-    final = stages[-1]
-    assert "python:3.11-slim" in text
-    assert final.startswith("${PYTHON_IMAGE}") or final.startswith("python:3.11-slim")
-    assert "apt-get install" not in final and "build-essential" not in final
-    assert "COPY --from=build /opt/venv /opt/venv" in final
-    user = [line.split()[1] for line in final.splitlines() if line.startswith("USER ")]
+def _stages() -> dict[str, str]:
+    """The root Dockerfile's stages by name (`FROM <image> AS <name>`), each with its FROM line."""
+    stages: dict[str, str] = {}
+    for part in (ROOT / "Dockerfile").read_text().split("\nFROM ")[1:]:
+        head = part.splitlines()[0].split()
+        assert len(head) == 3 and head[1] == "AS", f"every stage is named: FROM {part[:40]}"
+        stages[head[2]] = part
+    return stages
+
+
+def test_dockerfile_runtime_is_small_and_unprivileged() -> None:
+    stages = _stages()
+    assert {"build", "runtime"} <= set(stages), "multi-stage build"
+    runtime = stages["runtime"]
+    assert runtime.startswith("${PYTHON_IMAGE}") or runtime.startswith("python:3.11-slim")
+    assert "python:3.11-slim" in (ROOT / "Dockerfile").read_text()
+    assert "apt-get install" not in runtime and "build-essential" not in runtime
+    assert "COPY --from=build /opt/venv /opt/venv" in runtime
+    user = [line.split()[1] for line in runtime.splitlines() if line.startswith("USER ")]
     assert user and not user[-1].startswith(("0", "root")), "runs as a non-root user"
-    assert f'ENTRYPOINT ["python", "-m", "{svc}"]' in final
-    assert "EXPOSE 8000" in final
+    assert "EXPOSE 8000" in runtime
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile, a target each"
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_dockerfile_target(svc: str) -> None:
+    """Each service is a target on the shared runtime stage that adds nothing but what it runs,
+    and the build stage imports its app (a broken import fails the build, not the pod)."""
+    stages = _stages()
+    assert stages[svc].splitlines()[0] == f"runtime AS {svc}"
+    assert stages[svc].split("\n", 1)[1].strip() == f'ENTRYPOINT ["python", "-m", "{svc}"]'
+    assert f"{svc}.app" in stages["build"]
 
 
 def test_dockerignore_keeps_the_context_small() -> None:

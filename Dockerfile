@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1
-# The analytics service. Build from the repository root (the image needs the shared kit and contracts):
-#   docker build -f services/analytics/Dockerfile -t switchboard/analytics:$(git describe --always) .
-# Runs `python -m analytics` as uid 10001 on a read-only root filesystem (mount an emptyDir at /tmp);
-# the same image runs the migration Job: `switchboard migrate analytics`.
+# Every Switchboard service from one Dockerfile: the images differ only in the module they run,
+# so each service is a build target of two lines over one shared runtime stage.
+# Build from the repository root (the images need the shared kit and contracts):
+#   docker build --target ingest -t switchboard/ingest:$(git describe --always) .
+# (targets: ingest, crm, routing, analytics, notifier). Each runs `python -m <service>` as uid
+# 10001 on a read-only root filesystem (mount an emptyDir at /tmp); the same image runs the
+# migration Job: `switchboard migrate <service>`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -22,9 +25,10 @@ COPY services ./services
 RUN pip install --upgrade pip setuptools wheel \
  && pip install . \
  && python -m compileall -q /opt/venv/lib \
- && python -c "import analytics.app, analytics.bootstrap, switchboard.cli"
+ && python -c "import switchboard.cli; \
+import ingest.app, crm.app, routing.app, analytics.app, notifier.app"
 
-FROM ${PYTHON_IMAGE}
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -40,4 +44,18 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 STOPSIGNAL SIGTERM
+
+FROM runtime AS ingest
+ENTRYPOINT ["python", "-m", "ingest"]
+
+FROM runtime AS crm
+ENTRYPOINT ["python", "-m", "crm"]
+
+FROM runtime AS routing
+ENTRYPOINT ["python", "-m", "routing"]
+
+FROM runtime AS analytics
 ENTRYPOINT ["python", "-m", "analytics"]
+
+FROM runtime AS notifier
+ENTRYPOINT ["python", "-m", "notifier"]
