@@ -12,13 +12,17 @@
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`; the rollups are then filled as migrations 0004-0006 backfill them, and
+   `generate_series`; the rollups are then filled as migrations 0004-0007 backfill them, and
    every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Section 2 checks
    that this bulk fold and the real consumer (Kafka -> analytics -> PostgreSQL) store identical
    rows for the same events, and that the rollups the consumer kept equal its 15-minute rows.
 2. Throughput: calls and surveys published to copies of the topics, then analytics' consumers
    (kit batch consumption, `fold_batch`) timed until every event is in the inbox.
 3. Freshness: one call offered at a time, produced to Kafka, `/v1/kpis` polled until it counts.
+
+SB_BENCH_ANALYTICS_KEEP=1 keeps each size's schema (`bench_an_keep_<n>`) and reuses it when it
+is there (migrated to the current code, not loaded again: the 10^7 load takes minutes);
+SB_BENCH_ANALYTICS_PIPELINE=0 skips sections 2-3 (query latency only).
 
 Writes .data/bench/analytics_kpis.json. Numbers are noisy on a shared machine (load printed).
 """
@@ -74,6 +78,7 @@ DAYS, QUEUES, AGENTS = 30, 50, 10  # agents per queue
 # rollup -> (its period column, the table it is summed from, kept dimensions)
 ROLLUPS = {
     "kpi_hourly_total": ("hour", "kpi_components", ()),
+    "kpi_six_hourly_total": ("six_hours", "kpi_hourly_total", ()),
     "kpi_daily_total": ("day", "kpi_components", ()),
     "kpi_daily_queue": ("day", "kpi_components", ("queue",)),
     "kpi_daily_channel": ("day", "kpi_components", ("channel",)),
@@ -81,11 +86,21 @@ ROLLUPS = {
     "kpi_monthly_queue": ("month", "kpi_daily_queue", ("queue",)),
     "kpi_monthly_channel": ("month", "kpi_daily_channel", ("channel",)),
 }
-SOURCE_TIME = {"kpi_components": "interval_start", **{r: "day" for r in ROLLUPS if "daily" in r}}
+SOURCE_TIME = {
+    "kpi_components": "interval_start",
+    "kpi_hourly_total": "hour",
+    **{r: "day" for r in ROLLUPS if "daily" in r},
+}
 
 
 def _trunc(period: str, column: str) -> str:
-    return f"date_trunc('{period}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    utc = f"{column} AT TIME ZONE 'UTC'"
+    if period == "six_hours":
+        start = (
+            f"date_trunc('day', {utc}) + interval '6 hours' * floor(extract(hour FROM {utc}) / 6)"
+        )
+        return f"({start}) AT TIME ZONE 'UTC'"
+    return f"date_trunc('{period}', {utc}) AT TIME ZONE 'UTC'"
 
 
 REASONS = ("delivery", "returns", "billing", "product", "account")
@@ -93,6 +108,8 @@ SIZES = (10**5, 10**6, 10**7)
 QUERIES = int(os.environ.get("SB_BENCH_ANALYTICS_QUERIES", "20"))
 WARMUP = int(os.environ.get("SB_BENCH_ANALYTICS_WARMUP", "2"))
 BUDGET_S = float(os.environ.get("SB_BENCH_ANALYTICS_BUDGET_S", "60"))  # per query kind and size
+KEEP = os.environ.get("SB_BENCH_ANALYTICS_KEEP", "") not in ("", "0")
+RUN_PIPELINE = os.environ.get("SB_BENCH_ANALYTICS_PIPELINE", "1") != "0"
 PIPELINE_EVENTS = int(os.environ.get("SB_BENCH_ANALYTICS_EVENTS", "30000"))
 OUT = Path(os.environ.get("SB_DATA_DIR", ".data/bench")) / "analytics_kpis.json"
 
@@ -220,7 +237,7 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
-        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-6 do
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-7 do
             keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
             start = _trunc(period, SOURCE_TIME[source])
             await conn.execute(
@@ -247,12 +264,13 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
 
 async def query_latency(n: int) -> dict[str, Any]:
     """p50/p99 of the queries over 30 days x 50 queues with about n events stored."""
-    schema = f"bench_an_{uuid.uuid4().hex[:8]}"
+    schema = f"bench_an_keep_{n}" if KEEP else f"bench_an_{uuid.uuid4().hex[:8]}"
     settings = _settings(schema)
     service = bootstrap(settings, bus=KafkaBus(KAFKA, topics=[]))
     try:
         await service.runtime.migrate()
-        stored, rolled, load = await _load(service, n)
+        kept = await _kept(service) if KEEP else None
+        stored, rolled, load = kept or await _load(service, n)
         client = Client(service, settings)
         span = {"from": DAY0.isoformat(), "to": (DAY0 + timedelta(days=DAYS)).isoformat()}
         noon = {
@@ -294,7 +312,22 @@ async def query_latency(n: int) -> dict[str, Any]:
         return out
     finally:
         await service.runtime.stop()
-        await _drop(schema)
+        if not KEEP:
+            await _drop(schema)
+
+
+async def _kept(service: AnalyticsService) -> tuple[int, dict[str, int], dict[str, float]] | None:
+    """A kept schema's stored and rollup rows (None: empty, to be loaded)."""
+    schema = service.runtime.settings.db_schema
+    async with service.runtime.engine.connect() as conn:
+        stored = int((await conn.execute(select(func.count()).select_from(components))).scalar())
+        if not stored:
+            return None
+        rolled = {
+            r: int((await conn.execute(text(f'SELECT count(*) FROM "{schema}".{r}'))).scalar_one())
+            for r in ROLLUPS
+        }
+    return stored, rolled, {"generate_s": 0.0, "fold_s": 0.0, "copy_and_repeat_s": 0.0}
 
 
 async def pipeline(n: int) -> dict[str, Any]:
@@ -411,11 +444,7 @@ async def freshness(service: AnalyticsService, settings: AnalyticsSettings, topi
     return {"p50_ms": statistics.median(lags), "p99_ms": _pct(lags, 99), "samples": len(lags)}
 
 
-async def main(sizes: tuple[int, ...]) -> None:
-    load = os.getloadavg()
-    print(f"analytics bench; load average {load[0]:.1f} on {os.cpu_count()} cores (noisy)")
-    result: dict[str, Any] = {"load_average": load[0], "sizes": [], "at": time.time()}
-    p = await pipeline(PIPELINE_EVENTS)
+def _print_pipeline(result: dict[str, Any], p: dict[str, Any]) -> None:
     result["pipeline"] = p
     print(
         f"bucket updates Kafka -> analytics (batch fold) -> PostgreSQL: {p['events']:,} events"
@@ -432,6 +461,14 @@ async def main(sizes: tuple[int, ...]) -> None:
         f"freshness produced -> visible in /v1/kpis: p50 {f['p50_ms']:.0f} ms,"
         f" p99 {f['p99_ms']:.0f} ms over {f['samples']} (goal p99 <= 1 s)"
     )
+
+
+async def main(sizes: tuple[int, ...]) -> None:
+    load = os.getloadavg()
+    print(f"analytics bench; load average {load[0]:.1f} on {os.cpu_count()} cores (noisy)")
+    result: dict[str, Any] = {"load_average": load[0], "sizes": [], "at": time.time()}
+    if RUN_PIPELINE:
+        _print_pipeline(result, await pipeline(PIPELINE_EVENTS))
     for n in sizes:
         r = await query_latency(n)
         result["sizes"].append(r)

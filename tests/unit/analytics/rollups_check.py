@@ -5,7 +5,7 @@ histogram bins, re-classification deltas, several batches touching the same rows
 `repository.add_deltas`, the consumers' write path; every `/v1/kpis` and `/v1/trends/categories`
 query of the ranges is then asked twice, through the planner (rollups, reduced reads) and with
 every 15-minute row read in full, and the answers must be identical. After rebuilding the
-rollups by migrating down and up again (the backfills of migrations 0004-0006), they must
+rollups by migrating down and up again (the backfills of migrations 0004-0007), they must
 still be identical.
 """
 
@@ -216,7 +216,7 @@ async def assert_rollups_match(
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
         await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0003"))
-        # (0004-0006 rebuild the hourly, daily and monthly rollups from the 15-minute rows)
+        # (0004-0007 rebuild the hourly, 6-hourly, daily and monthly rollups from the 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
 

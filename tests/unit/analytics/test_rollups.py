@@ -72,11 +72,14 @@ def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
     def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
         return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
+    # whole 6 hours (from 00, 06, 12, 18) of the edges from the 6-hourly rollup
     assert split_periods(at(3, 9, 15), at(5, 7, 45), hours=True) == [
         Piece(at(3, 9, 15), at(3, 10), "15m"),
-        Piece(at(3, 10), at(4), "hour"),
+        Piece(at(3, 10), at(3, 12), "hour"),
+        Piece(at(3, 12), at(4), "six_hours"),
         Piece(at(4), at(5), "day"),
-        Piece(at(5), at(5, 7), "hour"),
+        Piece(at(5), at(5, 6), "six_hours"),
+        Piece(at(5, 6), at(5, 7), "hour"),
         Piece(at(5, 7), at(5, 7, 45), "15m"),
     ]
     assert split_periods(at(3, 22), at(4, 2, 30), hours=True) == [
@@ -88,7 +91,19 @@ def test_ragged_edges_read_whole_hours_from_the_hourly_rollup() -> None:
     ]
     assert split_periods(None, at(3, 9), hours=True) == [
         Piece(None, at(3), "day"),
-        Piece(at(3), at(3, 9), "hour"),
+        Piece(at(3), at(3, 6), "six_hours"),
+        Piece(at(3, 6), at(3, 9), "hour"),
+    ]
+    assert split_periods(at(3, 1, 30), at(3, 23), hours=True) == [
+        Piece(at(3, 1, 30), at(3, 2), "15m"),
+        Piece(at(3, 2), at(3, 6), "hour"),
+        Piece(at(3, 6), at(3, 18), "six_hours"),
+        Piece(at(3, 18), at(3, 23), "hour"),
+    ]
+    assert split_periods(at(3, 7), at(3, 11), hours=True) == [Piece(at(3, 7), at(3, 11), "hour")]
+    assert split_periods(at(3, 12), at(5), hours=True) == [
+        Piece(at(3, 12), at(4), "six_hours"),
+        Piece(at(4), at(5), "day"),
     ]
 
 

@@ -52,10 +52,13 @@ def _rollup(name: str, period: str, *kept: str) -> Table:
 
 # Additive rollups of `components`, kept in the same transaction as every upsert of it: per UTC
 # day and per UTC calendar month, by what reads group by — the queue, the channel (migration
-# 0006; before, queue x channel) — and per tenant; per hour per tenant (the ragged edges of a
-# range). No agent. A read over whole hours, days or months sums these instead of the
+# 0006; before, queue x channel) — and per tenant; per hour and per 6 hours per tenant (the
+# ragged edges of a range). No agent. A read over whole hours, days or months sums these instead of the
 # 15-minute rows.
 hourly_total = _rollup("kpi_hourly_total", "hour")
+# per 6 hours from a UTC midnight (00, 06, 12, 18; migration 0007): a ragged half day is at
+# most 5 hours + 1-2 of these instead of up to 12 hours
+six_hourly_total = _rollup("kpi_six_hourly_total", "six_hours")
 daily_total = _rollup("kpi_daily_total", "day")
 daily_queue = _rollup("kpi_daily_queue", "day", "queue")
 daily_channel = _rollup("kpi_daily_channel", "day", "channel")
@@ -65,6 +68,7 @@ monthly_channel = _rollup("kpi_monthly_channel", "month", "channel")
 # (period, grouping or None) -> rollup; upserted in this order
 ROLLUPS = {
     ("hour", None): hourly_total,
+    ("six_hours", None): six_hourly_total,
     ("day", None): daily_total,
     ("day", "queue"): daily_queue,
     ("day", "channel"): daily_channel,

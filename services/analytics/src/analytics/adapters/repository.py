@@ -36,12 +36,14 @@ from analytics.adapters.orm import ROLLUPS, components, thresholds
 from analytics.domain.components import (
     DAY,
     HOUR,
+    SIX_HOURS,
     Bucket,
     Increment,
     Piece,
     day_of,
     exact,
     next_month,
+    six_of,
 )
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
@@ -106,6 +108,9 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     for (_, grouping), sums in list(rolled.items()):
         rolled[("month", grouping)] = _sum_by(sums, lambda k: (k[0], k[1].replace(day=1), *k[2:]))
     rolled[("hour", None)] = _sum_by(rows, lambda k: (k[0], k[1].replace(minute=0), *k[5:]))
+    rolled[("six_hours", None)] = _sum_by(
+        rolled[("hour", None)], lambda k: (k[0], six_of(k[1]), *k[2:])
+    )
     await _upsert(session, components, rows)
     for rollup in ROLLUPS:  # always in this order
         await _upsert(session, ROLLUPS[rollup], rolled[rollup])
@@ -208,7 +213,7 @@ async def sums(
 ) -> dict[tuple[str, datetime | None], Totals]:
     """Summed components per (group value, interval start) over the pieces of a range, in one
     statement; cost O(rows read). A piece [start, end) of `period` "15m" reads the 15-minute
-    rows, "hour", "day" or "month" (start and end at such boundaries) that rollup, whose
+    rows, "hour", "six_hours", "day" or "month" (start and end at such boundaries) that rollup, whose
     intervals are then hours, days or months; a piece of sign -1 is subtracted (exact: every
     component is an integer sum). `needs`: only what some KPIs read (`Needs.reduce`; quantiles
     in SQL only for one total per group of a grouping: they do not add up over intervals)."""
@@ -565,7 +570,12 @@ def _read(
 def _starts(piece: Piece) -> list[datetime] | None:
     """The start of every period of a rollup piece (None: 15-minute rows, from the beginning,
     or too many)."""
-    step = {"hour": lambda at: at + HOUR, "day": lambda at: at + DAY, "month": next_month}
+    step = {
+        "hour": lambda at: at + HOUR,
+        "six_hours": lambda at: at + SIX_HOURS,
+        "day": lambda at: at + DAY,
+        "month": next_month,
+    }
     if piece.start is None or piece.period not in step:
         return None
     out: list[datetime] = []

@@ -49,11 +49,18 @@ def interval_of(at: datetime) -> datetime:
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+SIX_HOURS = timedelta(hours=6)
 
 
 def day_of(at: datetime) -> datetime:
     """The UTC midnight starting the day of `at` (the key of the daily rollups)."""
     return interval_of(at).replace(hour=0, minute=0)
+
+
+def six_of(at: datetime) -> datetime:
+    """The start of the 6 hours (from a UTC midnight: 00, 06, 12, 18) holding `at`."""
+    at = interval_of(at)
+    return at.replace(hour=at.hour - at.hour % 6, minute=0)
 
 
 def month_of(at: datetime) -> datetime:
@@ -66,7 +73,7 @@ def next_month(at: datetime) -> datetime:
 
 
 class Piece(NamedTuple):
-    """[start, end) read from the rows of `period` ("15m", "hour", "day", "month"; start None:
+    """[start, end) read from the rows of `period` ("15m", "hour", "six_hours", "day", "month"; start None:
     from the beginning), added (sign 1) or subtracted (-1: days of a month outside the range)."""
 
     start: datetime | None
@@ -92,13 +99,24 @@ def _hour_of(at: datetime) -> datetime:
 
 
 def _edge(start: datetime, end: datetime, hours: bool) -> list[Piece]:
-    """[start, end) within a day: 15-minute rows, and whole hours from the hourly rollup."""
+    """[start, end) within a day: 15-minute rows, and whole hours from the hourly rollup, of
+    which whole 6 hours (00, 06, 12, 18) from the 6-hourly one."""
     first, last = _ceil(start, _hour_of, lambda h: h + HOUR), _hour_of(end)
     if not hours or first >= last:
         return [Piece(start, end, "15m")]
     pieces = [Piece(start, first, "15m")] if start < first else []
-    pieces.append(Piece(first, last, "hour"))
+    pieces += _hours(first, last)
     return [*pieces, Piece(last, end, "15m")] if last < end else pieces
+
+
+def _hours(first: datetime, last: datetime) -> list[Piece]:
+    """Whole hours [first, last) within a day: whole 6 hours as such, the rest as hours."""
+    a, b = _ceil(first, six_of, lambda s: s + SIX_HOURS), six_of(last)
+    if a >= b:
+        return [Piece(first, last, "hour")]
+    pieces = [Piece(first, a, "hour")] if first < a else []
+    pieces.append(Piece(a, b, "six_hours"))
+    return [*pieces, Piece(b, last, "hour")] if b < last else pieces
 
 
 def _months(first: datetime | None, last: datetime) -> list[Piece]:
