@@ -11,8 +11,12 @@ half owned, the rest waiting in a language nobody speaks), with a message and an
   batches of 100, SB_BENCH_REPS times after a warm-up run: CPU and SQL statements per message of
   the decision path alone (no Kafka, no relay), the figure the machine's load moves least.
 
-Then the routing service consumes `message.attributed` from a topic of its own (6 partitions, the
-product default) with its normal consumers, outbox relay and timer poller:
+Then the routing service runs as its own process, as deployed (`python -m bench.routing_server`:
+`python -m routing` reading `message.attributed` from a topic of the bench's own, 6 partitions,
+the product default; HTTP on SB_BENCH_SERVICE_PORT, default 28041) with its normal consumers,
+outbox relay and timer poller, while this process publishes and observes. SB_BENCH_IN_PROCESS=1
+runs the service inside this process instead (the harness before 22 Nov: service, producer and
+`ticket.assigned` observer on one event loop), for comparing figures with older runs.
 
 - latency: messages published at SB_BENCH_RATE/s (500) for SB_BENCH_SECONDS (5 s); each new
   case's latency is from the attributed message's Kafka timestamp to its `ticket.assigned`
@@ -20,6 +24,10 @@ product default) with its normal consumers, outbox relay and timer poller:
   the consumer's fetch, the decision, the commit and the outbox relay; p50/p99 printed.
 - throughput: SB_BENCH_BURST (5,000) messages published at once; messages/s from the first
   to the last one applied (all committed), repeated SB_BENCH_REPS (3) times, median printed.
+
+Each Kafka phase prints CPU per message from /proc: the service process, PostgreSQL (postmaster
+and its live backends, `bench.procstat`; needs SB_DATA_DIR as `make bench` sets it), the broker,
+and this bench process (producer and observer; with SB_BENCH_IN_PROCESS=1 the service too).
 
 90 % of messages come from new customers (a new case, classified, queued, SLA-timed, assigned),
 10 % from customers with an open case (appended, reclassified). Figures are printed, never
@@ -33,17 +41,22 @@ import contextlib
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import delete, event, text
 
+from bench.procstat import servers_cpu, stat
 from routing.adapters import driver, orm
 from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
@@ -69,8 +82,15 @@ BURST = int(os.environ.get("SB_BENCH_BURST", "5000"))
 DRAIN_S = float(os.environ.get("SB_BENCH_DRAIN_S", "300"))
 REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
 HANDLER = int(os.environ.get("SB_BENCH_HANDLER", "1000"))
-KAFKA = f"127.0.0.1:{os.environ.get('SB_KAFKA_PORT', '19092')}"
-PG = f"postgresql+asyncpg://postgres@127.0.0.1:{os.environ.get('SB_PG_PORT', '15432')}/switchboard"
+IN_PROCESS = os.environ.get("SB_BENCH_IN_PROCESS", "0") == "1"
+SERVICE_PORT = int(os.environ.get("SB_BENCH_SERVICE_PORT", "28041"))
+KAFKA_PORT, PG_PORT = (
+    os.environ.get("SB_KAFKA_PORT", "19092"),
+    os.environ.get("SB_PG_PORT", "15432"),
+)
+DATA_DIR = Path(os.environ.get("SB_DATA_DIR", ".data"))
+KAFKA = f"127.0.0.1:{KAFKA_PORT}"
+PG = f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/switchboard"
 TENANT = "bench"
 CATEGORIES = ("delivery_delay", "damaged_parcel", "returns", "billing", "technical", "account")
 LANGUAGES = ("pl", "en", "ru", "ro")
@@ -251,6 +271,32 @@ def pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] if len(samples) > 1 else samples[0]
 
 
+class Usage:
+    """CPU seconds per message between two points: the service process (when it runs as its
+    own), PostgreSQL, the broker, and this bench process (which in the in-process harness holds
+    the service too)."""
+
+    def __init__(self, service_pid: int | None) -> None:
+        self._pid = service_pid
+        self._start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        out = {"service": stat(self._pid).cpu_s} if self._pid is not None else {}
+        out |= servers_cpu(DATA_DIR, KAFKA_PORT, PG_PORT)
+        out["bench" if self._pid is not None else "bench + service"] = time.process_time()
+        return out
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        """ms of CPU per message of each part since this was made."""
+        now = self._now()
+        return {k: (v - self._start[k]) * 1000 / max(messages, 1) for k, v in now.items()}
+
+
+def cpu_text(per_message: dict[str, float]) -> str:
+    """`service 0.81, PostgreSQL 0.62, ... ms`."""
+    return ", ".join(f"{k} {v:.2f}" for k, v in per_message.items()) + " ms"
+
+
 async def applied(engine: Any, tag: str) -> int:
     """How many bench messages with `tag` routing has applied (committed)."""
     async with engine.connect() as conn:
@@ -306,13 +352,18 @@ async def drained(
 
 
 async def latency_phase(
-    producer: AIOKafkaProducer, topic: str, engine: Any, committed: Committed
+    producer: AIOKafkaProducer,
+    topic: str,
+    engine: Any,
+    committed: Committed,
+    service_pid: int | None,
 ) -> None:
     """Paced publishing; latency of each new case from its message to its ticket.assigned."""
     assigned = Assigned()
     await assigned.start()
     sent: dict[str, int] = {}
     total = RATE * SECONDS
+    usage = Usage(service_pid)
     start = time.perf_counter()
     futures = []
     for n in range(total):
@@ -327,7 +378,8 @@ async def latency_phase(
         metas.append(meta)
         if not sent_event.data.customer_id.startswith("fc-"):
             sent[sent_event.id] = meta.timestamp
-    await drained(committed, engine, "lat", metas)
+    done, _ = await drained(committed, engine, "lat", metas)
+    cpu = usage.per_message(done)
     await asyncio.sleep(1.0)  # the relay publishes the last assignments
     await assigned.stop()
     lat: list[float] = [assigned.seen[i] - t for i, t in sent.items() if i in assigned.seen]
@@ -335,7 +387,8 @@ async def latency_phase(
     print(
         f"latency at {RATE}/s for {SECONDS} s: {len(lat):,} of {len(sent):,} new cases assigned;"
         f" message → ticket.assigned p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms,"
-        f" max {max(lat):.0f} ms (goal p99 ≤ 20 ms)"
+        f" max {max(lat):.0f} ms (goal p99 ≤ 20 ms); CPU per message: {cpu_text(cpu)}"
+        f" (load average {os.getloadavg()[0]:.1f})"
     )
 
 
@@ -390,16 +443,23 @@ async def handler_phase(service: RoutingService) -> None:
 
 
 async def throughput_phase(
-    producer: AIOKafkaProducer, topic: str, engine: Any, committed: Committed
+    producer: AIOKafkaProducer,
+    topic: str,
+    engine: Any,
+    committed: Committed,
+    service_pid: int | None,
 ) -> None:
-    """Bursts published at once; messages/s until all are applied; median of REPS. Also the
-    statements and this process's CPU time per message, which the machine's load hardly moves."""
-    rates, cpu, sql = [], [], []
+    """Bursts published at once; messages/s until all are applied; median of REPS. Also the CPU
+    per message of the service, PostgreSQL and the broker, which the machine's load moves less
+    (and, in the in-process harness, the SQL statements per message)."""
+    rates: list[float] = []
+    cpu: list[dict[str, float]] = []
+    sql: list[float] = []
     statements = Statements(engine)
     for rep in range(REPS):
         tag = f"tp{rep}"
         records = [message(n, topic, tag) for n in range(BURST)]
-        sent0, cpu0 = statements.count, time.process_time()
+        sent0, usage = statements.count, Usage(service_pid)
         start = time.perf_counter()
         futures = [await producer.send(topic, v, key=k) for k, v in records]
         metas = await asyncio.gather(*futures)
@@ -407,19 +467,90 @@ async def throughput_phase(
         done, finished = await drained(committed, engine, tag, metas)
         took = finished - start
         rates.append(done / took)
-        cpu.append((time.process_time() - cpu0) * 1000 / max(done, 1))
+        cpu.append(usage.per_message(done))
         sql.append((statements.count - sent0) / max(done, 1))
+        counted = f"{sql[-1]:.1f} SQL statements, " if IN_PROCESS else ""
         print(
             f"  rep {rep + 1}: {done:,} messages applied in {took:.1f} s"
             f" ({published:.1f} s publishing): {done / took:,.0f} messages/s;"
-            f" {sql[-1]:.1f} SQL statements and {cpu[-1]:.2f} ms CPU of this process per message"
+            f" {counted}CPU per message: {cpu_text(cpu[-1])}"
         )
+    median_cpu = {k: statistics.median(c[k] for c in cpu) for k in cpu[0]}
+    counted = f"{statistics.median(sql):.1f} SQL statements, " if IN_PROCESS else ""
     print(
         f"throughput: median {statistics.median(rates):,.0f} messages/s over {REPS} bursts"
-        f" (goal ≥ 2,000/s); per message {statistics.median(sql):.1f} SQL statements,"
-        f" {statistics.median(cpu):.2f} ms CPU in the service process"
-        f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        f" (goal ≥ 2,000/s); per message {counted}CPU {cpu_text(median_cpu)} (medians;"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
+
+
+@contextlib.contextmanager
+def service_process(settings: RoutingSettings, topic: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The routing service as its own process on the bench's schema and topic, until ready."""
+    env = {
+        **os.environ,
+        "SB_SERVICE": settings.service,
+        "SB_BUS": "kafka",
+        "SB_KAFKA_BOOTSTRAP": KAFKA,
+        "SB_DATABASE_URL": PG,
+        "SB_DB_SCHEMA": str(settings.db_schema),
+        "SB_AUTH_KEY_DIR": settings.auth_key_dir,
+        "SB_LOG_LEVEL": "WARNING",
+        "SB_OUTBOX_POLL_MS": str(settings.outbox_poll_ms),
+        "SB_MIGRATE_ON_START": "false",
+        "SB_HOST": "127.0.0.1",
+        "SB_PORT": str(SERVICE_PORT),
+        "SB_BENCH_TOPIC": topic,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "bench.routing_server"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"routing service exited with {proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                ready = httpx.get(f"http://127.0.0.1:{SERVICE_PORT}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("routing service not ready after 120 s")
+            time.sleep(0.25)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+async def kafka_phases(
+    service: RoutingService, bus: KafkaBus, settings: RoutingSettings, topic: str
+) -> None:
+    """Warm-up, latency and throughput with the service as its own process (or in this one)."""
+    engine = service.runtime.engine
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=1)
+    committed = Committed(f"{settings.service}.messages", topic)
+    async with contextlib.AsyncExitStack() as stack:
+        if IN_PROCESS:
+            await bus.start()
+            stack.push_async_callback(bus.stop)
+            await service.runtime.start()
+            stack.push_async_callback(service.runtime.stop)
+            while not bus.consumers_ready():  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            pid = None
+        else:
+            await bus.ensure_topics([TopicSpec(topic, MESSAGES_ATTRIBUTED.partitions, 3_600_000)])
+            pid = stack.enter_context(service_process(settings, topic)).pid
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await committed.start()
+        stack.push_async_callback(committed.stop)
+        where = "in this process" if pid is None else f"as its own process (pid {pid})"
+        print(f"routing service {where}; load average {os.getloadavg()[0]:.1f}")
+        warm = [message(n, topic, "warm") for n in range(500)]
+        metas = await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
+        await drained(committed, engine, "warm", metas)
+        await latency_phase(producer, topic, engine, committed, pid)
+        await throughput_phase(producer, topic, engine, committed, pid)
 
 
 async def main() -> None:
@@ -443,8 +574,6 @@ async def main() -> None:
     service = bootstrap(settings, bus=bus, topic_names={MESSAGES_ATTRIBUTED.name: topic})
     runtime = service.runtime
     freeze_startup_objects()  # as `python -m routing` does before serving
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=1)
-    committed = Committed(f"{settings.service}.messages", topic)
     try:
         await runtime.migrate()
         start = time.perf_counter()
@@ -454,23 +583,9 @@ async def main() -> None:
             f" a timer each) in {time.perf_counter() - start:.1f} s"
         )
         await handler_phase(service)
-        await bus.start()
-        await runtime.start()
-        while not bus.consumers_ready():  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-        await producer.start()
-        warm = [message(n, topic, "warm") for n in range(500)]
-        metas = await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
-        await committed.start()
-        await drained(committed, runtime.engine, "warm", metas)
-        await latency_phase(producer, topic, runtime.engine, committed)
-        await throughput_phase(producer, topic, runtime.engine, committed)
+        await kafka_phases(service, bus, settings, topic)
     finally:
-        with contextlib.suppress(Exception):  # never started if the run failed before
-            await committed.stop()
-        await producer.stop()
-        await bus.stop()
-        await runtime.stop()
+        await runtime.engine.dispose()
         admin = make_engine(PG)
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
