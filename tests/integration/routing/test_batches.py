@@ -11,17 +11,21 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from routing.adapters import orm
+from routing.adapters import driver, orm, writes
 from routing.bootstrap import RoutingService
 from routing.domain.agents import weight_of
+from routing.domain.classify import Classification
 from routing.entrypoints.consumers import batch_handlers
 from routing.entrypoints.worker import fire_due
+from routing.service_layer.context import Ctx, batched
+from routing.service_layer.inbound import _new_row
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
 from sbkit.db.retry import with_retry
-from tests.unit.routing.conftest import add_agent, add_queue, attributed, outbox
+from tests.unit.routing.conftest import add_agent, add_queue, attributed, in_ctx, outbox
 
 
 async def _rows(service: RoutingService) -> tuple[list[Any], dict[str, Any]]:
@@ -63,3 +67,87 @@ async def test_concurrent_batches_give_one_owner_never_overfill_and_leave_no_idl
         assert agent.load == owned[agent_id] * weight_of("webchat") == agent.capacity
     assigned = await outbox(pg_routing, "ticket.assigned")
     assert sorted(e.data.ticket_id for e in assigned) == sorted(t.id for t in tickets if t.agent_id)
+
+
+async def test_a_batch_writes_its_new_tickets_once_unless_a_later_message_reads_one_of_them(
+    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message joining a case opened before the batch reads and updates only that row, so the
+    batch's waiting tickets stay for its one insert; a message joining a case opened earlier in
+    the same batch writes them first (else it would not find its case)."""
+    await add_queue(pg_routing, "general")
+    await add_agent(pg_routing, "a1", capacity=1000)
+    handle = batch_handlers(pg_routing.knobs)["messages"]
+    async with pg_routing.runtime.uow() as uow:
+        await handle(uow, [attributed("Where is my parcel?", customer="old")])
+        await uow.commit()
+    sent: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        sent.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+    events = [
+        attributed("Where is my parcel?", customer="c1"),
+        attributed("Any news?", customer="old"),  # locks and updates the earlier case
+        attributed("Where is my parcel?", customer="c2"),
+    ]
+    async with pg_routing.runtime.uow() as uow:
+        await handle(uow, events)
+        await uow.commit()
+    assert sum(sql.startswith("INSERT INTO tickets") for sql in sent) == 1
+
+    sent.clear()
+    again = [
+        attributed("Where is my parcel?", customer="c3"),
+        attributed("Hello??", customer="c3", channel=Channel.WEBCHAT),  # joins c3's new case
+        attributed("Where is my parcel?", customer="c4"),
+    ]
+    async with pg_routing.runtime.uow() as uow:
+        await handle(uow, again)
+        await uow.commit()
+    assert sum(sql.startswith("INSERT INTO tickets") for sql in sent) == 2
+
+    tickets, _ = await _rows(pg_routing)
+    by_customer = Counter(t.customer_id for t in tickets)
+    assert by_customer == {"old": 1, "c1": 1, "c2": 1, "c3": 1, "c4": 1}
+    [c3] = [t for t in tickets if t.customer_id == "c3"]
+    assert c3.channel == Channel.WEBCHAT  # the second message was appended to the new case
+    async with pg_routing.runtime.uow() as uow:
+        history = (await uow.session.execute(select(orm.ticket_messages))).all()
+    assert Counter(m.ticket_id for m in history)[c3.id] == 2
+    assert len(history) == 7
+
+
+async def test_a_waiting_ticket_read_or_changed_by_id_is_written_first(
+    pg_routing: RoutingService,
+) -> None:
+    """Reading, updating or claiming one ticket writes the batch's waiting tickets first only
+    when that ticket is one of them; another ticket's statement leaves them waiting."""
+    await add_queue(pg_routing, "general")
+    old = await in_ctx(pg_routing, lambda ctx: ctx.repo.add_ticket(_ticket(ctx, "old")))
+
+    async def use(ctx: Ctx) -> tuple[Any, ...]:
+        async with batched(ctx.uow):
+            new = await ctx.repo.add_ticket(_ticket(ctx, "new"))
+            other = await ctx.repo.update_ticket(old.id, channel="webchat")
+            still_waiting = writes.pending(ctx.uow.session)
+            assert still_waiting is not None and new.id in still_waiting.ticket_ids
+            found = await ctx.repo.ticket(new.id, lock=True)  # writes it first
+            assert not still_waiting.ticket_ids
+            claimed = await ctx.repo.claim(new.id, "a1", ctx.now)
+            changed = await ctx.repo.update_ticket(new.id, subject="s")
+        return other, found, claimed, changed
+
+    other, found, claimed, changed = await in_ctx(pg_routing, use)
+    assert other.channel == "webchat"
+    assert found is not None and found.customer_id == "new"
+    assert claimed
+    assert changed.agent_id == "a1" and changed.subject == "s"
+
+
+def _ticket(ctx: Ctx, customer: str) -> dict[str, Any]:
+    found = Classification("other", "neutral", "normal", None, 1.0)
+    return _new_row(ctx, customer, "email", found) | {"queue_id": "general"}

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,21 @@ _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its
 _TICKETS = ("tickets",)  # the waiting rows a statement on tickets alone needs written first
 # Built once (compiled once per set of columns given), not `.values(**row)` per call.
 _ADD_TICKET = insert(orm.tickets).returning(*orm.tickets.c)
+# One ticket by id: built once (building `select(...).where(...)` per call cost more client CPU
+# than running it); the update's SET clause comes from the column names given to `execute`.
+_BY_ID = (T.tenant_id == bindparam("b_tenant"), T.id == bindparam("b_ticket"))
+_TICKET = select(orm.tickets).where(*_BY_ID)
+_TICKET_LOCKED = _TICKET.with_for_update()
+_UPDATE_TICKET = update(orm.tickets).where(*_BY_ID).returning(*orm.tickets.c)
+_CLAIM = (
+    update(orm.tickets)
+    .where(*_BY_ID, T.agent_id.is_(None), T.status.in_(ACTIVE))
+    .values(
+        agent_id=bindparam("b_agent"),
+        last_agent_id=bindparam("b_agent"),
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
@@ -200,24 +215,16 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
 
     async def claim(self, ticket_id: str, agent_id: str, now: datetime) -> bool:
         """Atomically make `agent_id` the owner of an unowned active ticket; False if taken."""
-        result = await self.execute(
-            update(orm.tickets)
-            .where(
-                T.tenant_id == self.tenant,
-                T.id == ticket_id,
-                T.agent_id.is_(None),
-                T.status.in_(ACTIVE),
-            )
-            .values(agent_id=agent_id, last_agent_id=agent_id, updated_at=now),
-            tables=_TICKETS,
-        )
+        params = {"b_tenant": self.tenant, "b_ticket": ticket_id, "b_agent": agent_id, "b_now": now}
+        result = await self.execute(_CLAIM, params, tables=_TICKETS, ticket=ticket_id)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # tickets ----------------------------------------------------------------
     async def ticket(self, ticket_id: str, *, lock: bool = False) -> Row[Any] | None:
         """One ticket (locked FOR UPDATE when asked)."""
-        q = select(orm.tickets).where(T.tenant_id == self.tenant, T.id == ticket_id)
-        return await self._one(q.with_for_update() if lock else q, tables=_TICKETS)
+        q = _TICKET_LOCKED if lock else _TICKET
+        params = {"b_tenant": self.tenant, "b_ticket": ticket_id}
+        return await self._one(q, params, tables=_TICKETS, ticket=ticket_id)
 
     async def arrival(self, message_id: str, customer_id: str) -> tuple[bool, str | None]:
         """One round trip for a new message: is it already in a case; the customer's last agent."""
@@ -309,14 +316,8 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
 
     async def update_ticket(self, ticket_id: str, **values: Any) -> Row[Any] | None:
         """Change ticket columns; returns the updated row (None if there is no such ticket)."""
-        result = await self.execute(
-            update(orm.tickets)
-            .where(T.tenant_id == self.tenant, T.id == ticket_id)
-            .values(**values)
-            .returning(*orm.tickets.c),
-            tables=_TICKETS,
-        )
-        return result.first()
+        params = {"b_tenant": self.tenant, "b_ticket": ticket_id, **values}
+        return await self._one(_UPDATE_TICKET, params, tables=_TICKETS, ticket=ticket_id)
 
     async def list_tickets(
         self, filters: dict[str, Any], *, limit: int, offset: int

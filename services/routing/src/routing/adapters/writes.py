@@ -47,11 +47,14 @@ class PendingRows:
     rows: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {table: [] for table in _INSERTS}
     )
+    ticket_ids: set[str] = field(default_factory=set)  # of the waiting tickets
 
     def add(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         """Queue a row (missing columns are NULL); returns the complete row."""
         full = dict.fromkeys(_COLUMNS[table]) | row
         self.rows[table].append(full)
+        if table == "tickets":
+            self.ticket_ids.add(str(full["id"]))
         return full
 
     async def write(self, session: AsyncSession, tables: Iterable[str] | None = None) -> None:
@@ -61,6 +64,8 @@ class PendingRows:
         for table, rows in self.rows.items():
             if rows and table in wanted:
                 self.rows[table] = []
+                if table == "tickets":
+                    self.ticket_ids.clear()
                 if not await _DRIVER_INSERTS[table].insert(session, rows):
                     await session.execute(_INSERTS[table], rows)
 
@@ -93,17 +98,27 @@ class TenantQueries:
     tenant: str
 
     async def execute(
-        self, statement: Any, params: Any = None, *, tables: Iterable[str] | None = None
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        tables: Iterable[str] | None = None,
+        ticket: str | None = None,
     ) -> Result[Any]:
         """Run a statement once the rows waiting in this transaction are written (only those of
-        `tables` when given: the tables the statement reads or changes, by name in `_INSERTS`)."""
+        `tables` when given: the tables the statement reads or changes, by name in `_INSERTS`).
+        `ticket`: the statement reads or changes that one ticket's row only, so the waiting
+        tickets are written only if it is among them (a message joining an open case in a
+        batch no longer splits the batch's ticket insert in two)."""
         waiting = pending(self.session)
-        if waiting is not None:
+        if waiting is not None and (ticket is None or ticket in waiting.ticket_ids):
             await waiting.write(self.session, tables)
         return await self.session.execute(statement, params)
 
-    async def _one(self, q: Any, *, tables: Iterable[str] | None = None) -> Row[Any] | None:
-        return (await self.execute(q, tables=tables)).first()
+    async def _one(
+        self, q: Any, params: Any = None, *, tables: Iterable[str] | None = None, **kw: Any
+    ) -> Row[Any] | None:
+        return (await self.execute(q, params, tables=tables, **kw)).first()
 
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         return (await self.execute(q)).all()
