@@ -189,6 +189,18 @@ async def _answers(api: Api) -> list[Any]:
                 r = await api.get("/v1/kpis", **span, **params, group_by=group_by, kpi=kpi)
                 assert r.status_code == 200, r.text
                 out.append(r.json())
+    # per queue over November and November minus two days, wait bands at the coarse rollup's
+    # last kept bin (60: read from it) and past it (61, 90: from every bin)
+    for start, end, _ in (_ranges()[2], _ranges()[5]):
+        span = {"from": start.isoformat(), "to": end.isoformat()}
+        for t in (60, 61, 90):
+            for short in (3, 60, 61):
+                r = await api.get(
+                    "/v1/kpis", **span, **{**params, "threshold_s": t, "short_abandon_s": short},
+                    group_by="queue", kpi=",".join(KPIS),
+                )  # fmt: skip
+                assert r.status_code == 200, r.text
+                out.append(r.json())
     return out
 
 
@@ -212,6 +224,7 @@ async def assert_rollups_match(
     )
 
     await _assert_narrowed(api)
+    await _assert_coarse(api)
 
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
@@ -219,6 +232,22 @@ async def assert_rollups_match(
         # (0004-0007 rebuild the hourly, 6-hourly, daily and monthly rollups from the 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
+
+
+async def _assert_coarse(api: Api) -> None:
+    """A per-queue total of November reads the month from the coarse rollup (sketch blocks,
+    waits cut at 60 s) when its bands allow, else every bin (both equal the full read: above)."""
+    nov = [
+        comp.Piece(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), "month")
+    ]
+    for t, coarse in ((60, True), (61, False)):
+        wanted = needs(KPIS, Params(threshold_s=t, short_abandon_s=3))
+        read = repository._statement(  # the first statement of the read
+            nov, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []
+        )
+        sql = str(read.compile(compile_kwargs={"literal_binds": True}))
+        assert ("kpi_monthly_queue_blocks" in sql) == coarse, sql
+        assert ("kpi_monthly_queue " in sql) != coarse, sql
 
 
 async def _assert_narrowed(api: Api) -> None:

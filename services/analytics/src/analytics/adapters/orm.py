@@ -77,6 +77,13 @@ ROLLUPS = {
     ("month", "channel"): monthly_channel,
 }
 
+# The per-queue monthly rollup with each sketch as counts per block and the per-second wait
+# histograms cut at `parts.WAIT_S_KEPT` (`parts.coarse_bin`; migration 0008): step 1 of a
+# per-queue total reads this instead of every bin.
+monthly_queue_blocks = _rollup("kpi_monthly_queue_blocks", "month", "queue")
+# (period, grouping) -> coarse rollup; upserted after ROLLUPS
+COARSE: dict[tuple[str, str | None], Table] = {("month", "queue"): monthly_queue_blocks}
+
 thresholds = Table(
     "kpi_thresholds",
     metadata,
