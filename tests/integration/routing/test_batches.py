@@ -97,7 +97,7 @@ async def test_a_batch_writes_its_new_tickets_once_unless_a_later_message_reads_
     async with pg_routing.runtime.uow() as uow:
         await handle(uow, events)
         await uow.commit()
-    assert sum(sql.startswith("INSERT INTO tickets") for sql in sent) == 1
+    assert sum('INSERT INTO "tickets"' in sql for sql in sent) == 1
 
     sent.clear()
     again = [
@@ -108,7 +108,7 @@ async def test_a_batch_writes_its_new_tickets_once_unless_a_later_message_reads_
     async with pg_routing.runtime.uow() as uow:
         await handle(uow, again)
         await uow.commit()
-    assert sum(sql.startswith("INSERT INTO tickets") for sql in sent) == 2
+    assert sum('INSERT INTO "tickets"' in sql for sql in sent) == 2
 
     tickets, _ = await _rows(pg_routing)
     by_customer = Counter(t.customer_id for t in tickets)
@@ -151,3 +151,41 @@ async def test_a_waiting_ticket_read_or_changed_by_id_is_written_first(
 def _ticket(ctx: Ctx, customer: str) -> dict[str, Any]:
     found = Classification("other", "neutral", "normal", None, 1.0)
     return _new_row(ctx, customer, "email", found) | {"queue_id": "general"}
+
+
+async def test_a_batch_writes_its_rows_and_its_events_in_one_statement_in_order(
+    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the end of a batch its new tickets, messages, timers and outbox rows are one
+    statement; the events keep the order they were emitted in (the relay publishes by id)."""
+    await add_queue(pg_routing, "general", sla={"normal": {"first_response_s": 60}})
+    await add_agent(pg_routing, "a1", capacity=1000)
+    sent: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        sent.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+    events = [attributed("Where is my parcel?", customer=f"c{n}") for n in range(3)]
+    async with pg_routing.runtime.uow() as uow:
+        await batch_handlers(pg_routing.knobs)["messages"](uow, events)
+        await uow.commit()
+
+    [written] = [sql for sql in sent if "INSERT INTO" in sql]
+    for table in ("tickets", "ticket_messages", "timers", "outbox"):
+        assert f'INSERT INTO "{table}"' in written
+    tickets, _ = await _rows(pg_routing)
+    assert len(tickets) == 3 and {t.agent_id for t in tickets} == {"a1"}
+    async with pg_routing.runtime.uow() as uow:
+        assert len((await uow.session.execute(select(orm.ticket_messages))).all()) == 3
+        assert len((await uow.session.execute(select(orm.timers))).all()) == 6  # warn, breach
+    emitted = await outbox(pg_routing)
+    order = [e.type.rsplit(".", 1)[-1] for e in emitted if e.subject == tickets[0].id]
+    assert order == ["opened", "classified", "message_added", "assigned"]
+    assert [e.data.customer_id for e in emitted if e.type.endswith("opened")] == [
+        "c0",
+        "c1",
+        "c2",
+    ]

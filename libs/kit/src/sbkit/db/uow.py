@@ -87,12 +87,18 @@ class UnitOfWork:
         """Queue several (event, key) pairs in the outbox with one statement, in this transaction."""
         if not events:
             return
+        await self.session.execute(insert(self._tables.outbox), self.outbox_rows(events))
+
+    def outbox_rows(self, events: Sequence[tuple[CloudEvent[Any], str]]) -> list[dict[str, Any]]:
+        """The outbox rows of (event, key) pairs, for a caller that inserts them itself in this
+        transaction (with other rows, in one statement); they count as emitted, so a commit
+        wakes the relay."""
         rows = [
             {"topic": e.data.topic, "key": k, "value": encode(e), "headers": event_headers(e)}
             for e, k in events
         ]
-        await self.session.execute(insert(self._tables.outbox), rows)
         self._emitted += len(rows)
+        return rows
 
     async def commit(self) -> None:
         """Commit the transaction, then wake the outbox relay if events were emitted."""

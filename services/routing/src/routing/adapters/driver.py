@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -62,29 +63,72 @@ class PreparedInsert:
     one array per column), with the columns' own parameter processing (JSON documents, UTC
     datetimes); PostgreSQL plans and starts the insert once, not once per row."""
 
-    sql: str
+    table: str
     columns: tuple[str, ...]
+    types: tuple[str, ...]  # each column's array type, as cast in the SQL
     processors: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
     def of(cls, table: Table, columns: Sequence[str]) -> PreparedInsert:
         """The insert of `columns` into `table`."""
         types = [table.c[c].type for c in columns]
-        arrays = ", ".join(
-            f"${i}::{t.compile(dialect=_DIALECT)}[]" for i, t in enumerate(types, start=1)
-        )
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
         processors = tuple(t.dialect_impl(_DIALECT).bind_processor(_DIALECT) for t in types)
-        return cls(sql, tuple(columns), processors)
+        names = tuple(f"{t.compile(dialect=_DIALECT)}[]" for t in types)
+        return cls(table.name, tuple(columns), names, processors)
+
+    @property
+    def sql(self) -> str:
+        """The statement alone (its arrays are $1, $2, …)."""
+        return self.sql_from(1)
+
+    def sql_from(self, first: int) -> str:
+        """The statement with its arrays numbered from `first`, in the given rows' order."""
+        arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(self.types, start=first))
+        columns = ", ".join(f'"{c}"' for c in self.columns)
+        return (
+            f'INSERT INTO "{self.table}" ({columns}) SELECT {columns}'
+            f" FROM unnest({arrays}) WITH ORDINALITY AS r({columns}, n) ORDER BY n"
+        )
+
+    def arrays(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """The statement's arguments for `rows`: one processed array per column."""
+        return [
+            [row[c] for row in rows] if p is None else [p(row[c]) for row in rows]
+            for c, p in zip(self.columns, self.processors, strict=True)
+        ]
 
     async def insert(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> bool:
         """Insert the rows; False (nothing done) when the session's transaction has not begun on
         its connection yet (the caller inserts through the session then)."""
-        arrays = [
-            [row[c] for row in rows] if p is None else [p(row[c]) for row in rows]
-            for c, p in zip(self.columns, self.processors, strict=True)
-        ]
-        return await _run(session, self.sql, arrays) is not None
+        return await _run(session, self.sql, self.arrays(rows)) is not None
+
+
+async def insert_together(
+    session: AsyncSession, parts: Sequence[tuple[PreparedInsert, Sequence[dict[str, Any]]]]
+) -> bool:
+    """Several tables' inserts as one statement (all but the last as data-modifying CTEs, each
+    run once and to completion; in the given order, a table's rows in theirs): one round trip
+    instead of one per table. False (nothing done) as `PreparedInsert.insert`."""
+    if len(parts) == 1:
+        return await parts[0][0].insert(session, parts[0][1])
+    sql = _together(tuple(p for p, _ in parts))
+    args = [array for p, rows in parts for array in p.arrays(rows)]
+    return await _run(session, sql, args) is not None
+
+
+@lru_cache(maxsize=64)
+def _together(inserts: tuple[PreparedInsert, ...]) -> str:
+    first, ctes = 1, []
+    for n, part in enumerate(inserts[:-1]):
+        ctes.append(f"w{n} AS ({part.sql_from(first)})")
+        first += len(part.columns)
+    return f"WITH {', '.join(ctes)} {inserts[-1].sql_from(first)}"
+
+
+async def fetch_sql(session: AsyncSession, sql: str, args: list[Any]) -> list[Any] | None:
+    """Rows (asyncpg records) of a statement written for asyncpg, or None as `Prepared.fetch`."""
+    records: list[Any] | None = await _run(session, sql, args)
+    return records
 
 
 async def _run(session: AsyncSession, sql: str, args: list[Any]) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routing.adapters import orm
+from routing.adapters import orm, writes
+from routing.adapters.driver import fetch_sql
 from routing.adapters.eligibility import Want, statements
 from routing.adapters.erasure import ErasureQueries
 from routing.adapters.history import HistoryQueries
@@ -21,11 +24,13 @@ from routing.adapters.writes import TenantQueries
 ACTIVE = ("new", "open", "pending")
 _RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=orm.tickets.c.priority, else_=9)
 T = orm.tickets.c
+_Case = namedtuple("_Case", "id customer_id status updated_at resolved_at")
 
 
 # keys in the session's info: this transaction changed the configuration; its config memo
 _CHANGED, CONFIG_MEMO = "routing.config_changed", "routing.config"
 _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its row lock)
+_VERSION_READ = "routing.config_version_read"  # tenant → version, read with a batch's facts
 
 _TICKETS = ("tickets",)  # the waiting rows a statement on tickets alone needs written first
 # Built once (compiled once per set of columns given), not `.values(**row)` per call.
@@ -45,6 +50,38 @@ _CLAIM = (
         updated_at=bindparam("b_now"),
     )
 )
+
+
+# A consumer batch's facts about its messages in one round trip (PostgreSQL, driver connection):
+# the customers' active and resolved cases (the columns joining needs), each customer's last
+# agent, which message ids some case already holds, and the configuration version.
+_FACTS = """
+SELECT 'case' AS kind, customer_id, id, status, updated_at, resolved_at, NULL::integer AS version
+  FROM tickets
+ WHERE tenant_id = $1 AND customer_id = ANY($2::varchar[])
+   AND status IN ('new', 'open', 'pending', 'resolved')
+UNION ALL
+SELECT 'last', customer_id, last_agent_id, NULL, NULL, NULL, NULL
+  FROM (SELECT DISTINCT ON (customer_id) customer_id, last_agent_id
+          FROM tickets
+         WHERE tenant_id = $1 AND customer_id = ANY($2::varchar[]) AND last_agent_id IS NOT NULL
+         ORDER BY customer_id, updated_at DESC) AS newest
+UNION ALL
+SELECT 'known', NULL, message_id, NULL, NULL, NULL, NULL
+  FROM ticket_messages WHERE tenant_id = $1 AND message_id = ANY($3::varchar[])
+UNION ALL
+SELECT 'version', NULL, NULL, NULL, NULL, NULL, version FROM config_versions WHERE tenant_id = $1
+"""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What `RoutingRepository.facts` read: cases (rows with id, customer_id, status,
+    updated_at, resolved_at), last agents by customer, the message ids already held."""
+
+    cases: list[Any]
+    last_agents: dict[str, str]
+    known: set[str]
 
 
 class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
@@ -91,7 +128,11 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
 
     # configuration versions ---------------------------------------------------
     async def config_version(self) -> int:
-        """The version of the tenant's queues and rules (0 before the first change)."""
+        """The version of the tenant's queues and rules (0 before the first change); the one
+        read with a batch's facts (`facts`) if that was this transaction's first read of it."""
+        read: dict[str, int] = self.session.info.get(_VERSION_READ, {})
+        if self.tenant in read:
+            return read.pop(self.tenant)
         v = orm.config_versions.c
         found = await self._one(select(v.version).where(v.tenant_id == self.tenant))
         return int(found.version) if found else 0
@@ -113,6 +154,7 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         )
         self.session.info[_CHANGED] = True
         self.session.info.pop(CONFIG_MEMO, None)
+        self.session.info.pop(_VERSION_READ, None)
 
     # agents -----------------------------------------------------------------
     async def agents(self) -> Sequence[Row[Any]]:
@@ -274,6 +316,33 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
             select(ranked.c.customer_id, ranked.c.last_agent_id).where(ranked.c.n == 1)
         )
         return {r.customer_id: r.last_agent_id for r in rows}
+
+    async def facts(self, customer_ids: set[str], message_ids: list[str]) -> Facts | None:
+        """`customer_cases`, `last_agents`, `known_messages` and the configuration version in
+        one round trip (kept for `config_version`); None where that is not available (SQLite,
+        or the transaction has not begun on its connection): the caller reads them one by one.
+        The waiting rows of a batch are written first, as for those reads."""
+        waiting = writes.pending(self.session)
+        if waiting is not None:
+            await waiting.write(self.session)
+        args = [self.tenant, list(customer_ids), message_ids]
+        rows = await fetch_sql(self.session, _FACTS, args)
+        if rows is None:
+            return None
+        found = Facts([], {}, set())
+        version = 0
+        for row in rows:
+            kind = row["kind"]
+            if kind == "case":
+                found.cases.append(_Case(row[2], row[1], row[3], row[4], row[5]))
+            elif kind == "last":
+                found.last_agents[row[1]] = row[2]
+            elif kind == "known":
+                found.known.add(row[2])
+            else:
+                version = int(row[6])
+        self.session.info.setdefault(_VERSION_READ, {})[self.tenant] = version
+        return found
 
     async def customer_cases(self, customer_ids: Iterable[str]) -> Sequence[Row[Any]]:
         """Active and resolved tickets of customers (candidates for joining)."""

@@ -18,7 +18,7 @@ from sqlalchemy import Result, Row, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
-from routing.adapters.driver import PreparedInsert
+from routing.adapters.driver import PreparedInsert, insert_together
 
 _KEY = "routing.pending_rows"  # in the session's info while a batch is applied
 # Built once; every row carries every column (executemany binds the same names for all rows).
@@ -38,6 +38,9 @@ _DRIVER_INSERTS = {
     name: PreparedInsert.of(stmt.table, _COLUMNS[name])  # type: ignore[arg-type]
     for name, stmt in _INSERTS.items()
 }
+# the batch's events (`UnitOfWork.outbox_rows`), written with its rows
+_OUTBOX = insert(orm.kit.outbox)
+_DRIVER_OUTBOX = PreparedInsert.of(orm.kit.outbox, ("topic", "key", "value", "headers"))
 
 
 @dataclass
@@ -57,17 +60,30 @@ class PendingRows:
             self.ticket_ids.add(str(full["id"]))
         return full
 
-    async def write(self, session: AsyncSession, tables: Iterable[str] | None = None) -> None:
-        """Insert the waiting rows (of `tables`, default all), one statement per table (tickets
-        first), and forget them."""
+    async def write(
+        self,
+        session: AsyncSession,
+        tables: Iterable[str] | None = None,
+        *,
+        outbox: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Insert the waiting rows (of `tables`, default all; tickets first) and then the
+        `outbox` rows given, and forget them: on PostgreSQL in one statement (one round trip,
+        not one per table), else one statement per table."""
         wanted = set(self.rows if tables is None else tables)
+        parts: list[tuple[PreparedInsert, Any, Sequence[dict[str, Any]]]] = []
         for table, rows in self.rows.items():
             if rows and table in wanted:
                 self.rows[table] = []
                 if table == "tickets":
                     self.ticket_ids.clear()
-                if not await _DRIVER_INSERTS[table].insert(session, rows):
-                    await session.execute(_INSERTS[table], rows)
+                parts.append((_DRIVER_INSERTS[table], _INSERTS[table], rows))
+        if outbox:
+            parts.append((_DRIVER_OUTBOX, _OUTBOX, outbox))
+        if not parts or await insert_together(session, [(p, r) for p, _, r in parts]):
+            return
+        for _, statement, written in parts:
+            await session.execute(statement, written)
 
 
 def start(session: AsyncSession) -> PendingRows | None:

@@ -31,9 +31,9 @@ _PENDING = "routing.pending_events"  # in the session's info while events are bu
 
 @asynccontextmanager
 async def batched(uow: UnitOfWork) -> AsyncIterator[None]:
-    """Collect the events emitted inside into one outbox statement and the new tickets, messages
-    and timers into one insert per table, written (in order) when the block completes; a read of
-    those tables inside writes the waiting rows first. On an error nothing is written and the
+    """Collect the events emitted inside and the new tickets, messages and timers, written (in
+    order; on PostgreSQL as one statement) when the block completes; a read of those tables
+    inside writes the waiting rows first. On an error nothing is written and the
     transaction is rolled back anyway."""
     if _PENDING in uow.session.info:  # already buffering: the outer block writes them
         yield
@@ -46,9 +46,10 @@ async def batched(uow: UnitOfWork) -> AsyncIterator[None]:
     finally:
         del uow.session.info[_PENDING]
         writes.stop(uow.session)
-    if rows is not None:
-        await rows.write(uow.session)
-    await uow.emit_many(pending)
+    if rows is not None:  # the rows and the events in one statement
+        await rows.write(uow.session, outbox=uow.outbox_rows(pending))
+    else:
+        await uow.emit_many(pending)
 
 
 @dataclass

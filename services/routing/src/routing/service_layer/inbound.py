@@ -64,13 +64,17 @@ async def prefetch(ctx: Ctx, batch: Sequence[MessageAttributed]) -> Known:
     """Read, for a batch of one tenant's messages, which are known and their customers' cases."""
     customers = {d.customer_id for d in batch}
     cases: dict[str, list[Any]] = {c: [] for c in customers}
-    for row in await ctx.repo.customer_cases(customers):
+    message_ids = [d.message.message_id for d in batch]
+    found = await ctx.repo.facts(customers, message_ids)  # one round trip on PostgreSQL
+    if found is None:
+        for row in await ctx.repo.customer_cases(customers):
+            cases[row.customer_id].append(row)
+        return Known(
+            await ctx.repo.known_messages(message_ids), await ctx.repo.last_agents(customers), cases
+        )
+    for row in found.cases:
         cases[row.customer_id].append(row)
-    return Known(
-        await ctx.repo.known_messages(d.message.message_id for d in batch),
-        await ctx.repo.last_agents(customers),
-        cases,
-    )
+    return Known(found.known, found.last_agents, cases)
 
 
 async def _facts(
