@@ -22,7 +22,9 @@
 
 SB_BENCH_ANALYTICS_KEEP=1 keeps each size's schema (`bench_an_keep_<n>`) and reuses it when it
 is there (migrated to the current code, not loaded again: the 10^7 load takes minutes);
-SB_BENCH_ANALYTICS_PIPELINE=0 skips sections 2-3 (query latency only).
+SB_BENCH_ANALYTICS_PIPELINE=0 skips sections 2-3 (query latency only). SB_BENCH_ANALYTICS_HTTP=<port>
+also measures the queries over real HTTP against `python -m analytics` (uvicorn, its own
+process, GC frozen after start as deployed) on that port, besides the in-process figures.
 
 Writes .data/bench/analytics_kpis.json. Numbers are noisy on a shared machine (load printed).
 """
@@ -30,10 +32,12 @@ Writes .data/bench/analytics_kpis.json. Numbers are noisy on a shared machine (l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,6 +113,7 @@ QUERIES = int(os.environ.get("SB_BENCH_ANALYTICS_QUERIES", "20"))
 WARMUP = int(os.environ.get("SB_BENCH_ANALYTICS_WARMUP", "2"))
 BUDGET_S = float(os.environ.get("SB_BENCH_ANALYTICS_BUDGET_S", "60"))  # per query kind and size
 KEEP = os.environ.get("SB_BENCH_ANALYTICS_KEEP", "") not in ("", "0")
+HTTP_PORT = int(os.environ.get("SB_BENCH_ANALYTICS_HTTP", "0"))
 RUN_PIPELINE = os.environ.get("SB_BENCH_ANALYTICS_PIPELINE", "1") != "0"
 PIPELINE_EVENTS = int(os.environ.get("SB_BENCH_ANALYTICS_EVENTS", "30000"))
 OUT = Path(os.environ.get("SB_DATA_DIR", ".data/bench")) / "analytics_kpis.json"
@@ -193,13 +198,19 @@ def _pct(xs: list[float], p: float) -> float:
 class Client:
     """The analytics app in process, with a token of the bench tenant."""
 
-    def __init__(self, service: AnalyticsService, settings: AnalyticsSettings) -> None:
+    def __init__(
+        self, service: AnalyticsService, settings: AnalyticsSettings, url: str | None = None
+    ) -> None:
         self.ring = Keyring.load(Path(settings.auth_key_dir))
         self.app = standalone_app(service.runtime, service.routers, TokenVerifier(self.ring))
         _, token = mint(self.ring, tenant_id=TENANT, scopes=["kpis:*"], ttl_s=3600)
         self.headers = {"authorization": f"Bearer {token}"}
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(self.app), base_url="http://analytics"
+        self.http = (  # url: a server process over TCP, else the app in this process
+            httpx.AsyncClient(base_url=url)
+            if url
+            else httpx.AsyncClient(
+                transport=httpx.ASGITransport(self.app), base_url="http://analytics"
+            )
         )
 
     async def get(self, url: str, **params: Any) -> Any:
@@ -292,28 +303,70 @@ async def query_latency(n: int) -> dict[str, Any]:
         }  # fmt: skip
         first = await client.get("/v1/kpis", **span, kpi="offered,answered,abandoned,handled")
         out["counted"] = {k: v["value"] for k, v in first["rows"][0]["kpis"].items()}
-        for name, (url, params) in queries.items():
-            times, cpu = [], []
-            for i in range(QUERIES + WARMUP):
-                t, c = time.perf_counter(), time.process_time()
-                await client.get(url, **params)
-                if i >= WARMUP:
-                    times.append((time.perf_counter() - t) * 1000)
-                    cpu.append((time.process_time() - c) * 1000)
-                if len(times) >= min(3, QUERIES) and sum(times) > BUDGET_S * 1000:
-                    break  # slow reads at 10^7: fewer samples, not hours
-            out["queries"][name] = {
-                "p50_ms": _pct(times, 50),
-                "p99_ms": _pct(times, 99),
-                "app_cpu_ms_median": statistics.median(cpu),
-                "samples": len(times),
-            }
+        out["queries"] = await _timed(client, queries)
         await client.http.aclose()
+        if HTTP_PORT:
+            with _server(settings, HTTP_PORT) as url:
+                remote = Client(service, settings, url)
+                out["queries_http"] = await _timed(remote, queries)
+                await remote.http.aclose()
         return out
     finally:
         await service.runtime.stop()
         if not KEEP:
             await _drop(schema)
+
+
+async def _timed(client: Client, queries: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """p50/p99 and the client process's CPU median of each query."""
+    out = {}
+    for name, (url, params) in queries.items():
+        times, cpu = [], []
+        for i in range(QUERIES + WARMUP):
+            t, c = time.perf_counter(), time.process_time()
+            await client.get(url, **params)
+            if i >= WARMUP:
+                times.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
+            if len(times) >= min(3, QUERIES) and sum(times) > BUDGET_S * 1000:
+                break  # slow reads at 10^7: fewer samples, not hours
+        out[name] = {
+            "p50_ms": _pct(times, 50),
+            "p99_ms": _pct(times, 99),
+            "app_cpu_ms_median": statistics.median(cpu),
+            "samples": len(times),
+        }
+    return out
+
+
+@contextlib.contextmanager
+def _server(settings: AnalyticsSettings, port: int) -> Iterator[str]:
+    """`python -m analytics` on the bench schema (a local bus file: it consumes nothing)."""
+    bus = Path(tempfile.mkdtemp()) / "bus.db"
+    env = {
+        **os.environ,
+        "SB_DATABASE_URL": settings.database_url,
+        "SB_DB_SCHEMA": settings.db_schema or "",
+        "SB_BUS": "local",
+        "SB_LOCAL_BUS_PATH": str(bus),
+        "SB_AUTH_KEY_DIR": settings.auth_key_dir,
+        "SB_PORT": str(port),
+        "SB_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "analytics"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError("python -m analytics exited")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 async def _kept(service: AnalyticsService) -> tuple[int, dict[str, int], dict[str, float]] | None:
@@ -483,6 +536,12 @@ async def main(sizes: tuple[int, ...]) -> None:
             print(
                 f"   {name:34} p50 {q['p50_ms']:8.1f} ms  p99 {q['p99_ms']:8.1f} ms (goal p99 <= 20),"
                 f" app CPU median {q['app_cpu_ms_median']:.1f} ms, {q['samples']} samples"
+            )
+        for name, q in r.get("queries_http", {}).items():
+            print(
+                f"   HTTP {name:29} p50 {q['p50_ms']:8.1f} ms  p99 {q['p99_ms']:8.1f} ms"
+                f" (python -m analytics, own process), client CPU median"
+                f" {q['app_cpu_ms_median']:.1f} ms, {q['samples']} samples"
             )
     result["load_average_end"] = os.getloadavg()[0]
     OUT.parent.mkdir(parents=True, exist_ok=True)
