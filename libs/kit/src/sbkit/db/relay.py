@@ -7,8 +7,7 @@ import contextlib
 import zlib
 
 import structlog
-from sqlalchemy import BigInteger, any_, bindparam, delete, false, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sbkit.bus.ports import Bus, OutgoingRecord
@@ -59,8 +58,23 @@ class OutboxRelay:
             .limit(self._batch)
             .with_for_update(skip_locked=True)
         )
-        self._delete_pg = delete(t).where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
         self._delete = delete(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
+        # PostgreSQL: lock, claim and delete in one statement (the advisory lock an InitPlan
+        # taken once before any row; none claimed without it), so a run is three round trips
+        # (begin, this, commit) around the publish instead of five; if publishing fails the
+        # transaction rolls back and the rows stay.
+        claimed = (
+            select(t.c.id)
+            .where(self._lock.scalar_subquery())
+            .order_by(t.c.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        self._take_pg = (
+            delete(t)
+            .where(t.c.id.in_(claimed.scalar_subquery()))
+            .returning(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+        )
 
     def notify(self) -> None:
         """Something was committed: publish soon."""
@@ -71,12 +85,11 @@ class OutboxRelay:
         async with self._sessionmaker() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
             if postgres:
-                if not await session.scalar(self._lock):
-                    return 0
+                rows = sorted((await session.execute(self._take_pg)).all(), key=lambda r: r.id)
             else:
                 # SQLite has no row locks: take the database write lock before reading
                 await session.execute(self._sqlite_lock)
-            rows = (await session.execute(self._claim)).all()
+                rows = list((await session.execute(self._claim)).all())
             if not rows:
                 return 0
             await self._bus.publish(
@@ -90,8 +103,8 @@ class OutboxRelay:
                     for r in rows
                 ]
             )
-            delete_ = self._delete_pg if postgres else self._delete
-            await session.execute(delete_, {"ids": [r.id for r in rows]})
+            if not postgres:
+                await session.execute(self._delete, {"ids": [r.id for r in rows]})
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
