@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from sqlalchemy.dialects import postgresql
 
 from analytics.adapters import repository
 from analytics.bootstrap import AnalyticsService
@@ -248,6 +249,15 @@ async def _assert_coarse(api: Api) -> None:
         sql = str(read.compile(compile_kwargs={"literal_binds": True}))
         assert ("kpi_monthly_queue_blocks" in sql) == coarse, sql
         assert ("kpi_monthly_queue " in sql) != coarse, sql
+    # PostgreSQL: step 2 (the bins of the quantiles' blocks) in the same statement, a LATERAL
+    # read per picked block of the month's stored bins
+    wanted = needs(KPIS, Params())
+    pairs = [(name, q) for name, qs in wanted.quantiles.items() for q in qs]
+    read = repository._statement(
+        nov, TENANT, "queue", False, None, wanted, True, wanted.quantiles, pairs, False, []
+    )
+    sql = str(read.compile(dialect=postgresql.dialect()))
+    assert "LATERAL" in sql and "kpi_monthly_queue.bin BETWEEN" in sql, sql
 
 
 async def _assert_narrowed(api: Api) -> None:
