@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sbcontracts.catalog import decode
@@ -211,3 +212,32 @@ async def test_running_relay_publishes_each_commit_in_one_run_without_an_empty_o
         await relay.stop()
     assert _names(bus) == ["c0", "c1", "c2", "c3"]
     assert runs[:5] == [0, 1, 1, 1, 1]  # the run at start, then one per commit
+
+
+async def test_a_relay_run_on_postgresql_claims_once_in_one_statement(engine: AsyncEngine) -> None:
+    """Lock, claim and delete are one statement whose claim (the LockRows node) runs once, not
+    once per outbox row (as a semi join over the table it did: ~40 ms a run under load)."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite takes the database write lock and deletes by id
+    store = await _store(engine)
+    async with store.sessions() as s:  # statistics of an empty outbox, as a busy relay sees it
+        await s.execute(text("ANALYZE outbox"))
+    await _emit(store, [f"a{i:03d}" for i in range(120)])
+    relay = OutboxRelay(store.sessions, kit, LocalBus(), service="test", batch_size=50)
+    stmt = relay._take_pg.compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+    async with store.sessions() as s, s.begin():
+        [[doc]] = (await s.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {stmt}"))).all()
+        await s.rollback()
+
+    def nodes(node: dict[str, Any], path: tuple[str, ...] = ()) -> list[Any]:
+        here = (*path, node.get("Parent Relationship", ""))
+        children = node.get("Plans", [])
+        return [(node, here), *(n for child in children for n in nodes(child, here))]
+
+    locks = [(n, path) for n, path in nodes(doc[0]["Plan"]) if n["Node Type"] == "LockRows"]
+    assert [(n["Actual Loops"], n["Actual Rows"]) for n, _ in locks] == [(1, 50)]
+    assert "InitPlan" in locks[0][1]  # evaluated once, whatever join the planner picks
+    bus = LocalBus(partitions={"sb.control.v1": 1})
+    relay = OutboxRelay(store.sessions, kit, bus, service="test", batch_size=50)
+    assert [await relay.relay_once() for _ in range(4)] == [50, 50, 20, 0]
+    assert _names(bus) == [f"a{i:03d}" for i in range(120)]

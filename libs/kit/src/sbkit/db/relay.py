@@ -7,7 +7,7 @@ import contextlib
 import zlib
 
 import structlog
-from sqlalchemy import bindparam, delete, false, func, select
+from sqlalchemy import any_, bindparam, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sbkit.bus.ports import Bus, OutgoingRecord
@@ -70,9 +70,11 @@ class OutboxRelay:
             .limit(self._batch)
             .with_for_update(skip_locked=True)
         )
+        # `= ANY(array(claimed))`: the claim is an InitPlan run once; as `IN (claimed)` the
+        # planner made it a semi join that ran the claim again per outbox row (42 ms a run).
         self._take_pg = (
             delete(t)
-            .where(t.c.id.in_(claimed.scalar_subquery()))
+            .where(t.c.id == any_(func.array(claimed.scalar_subquery())))
             .returning(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
         )
 
