@@ -1,12 +1,16 @@
 """On PostgreSQL a consumer batch reads its messages' facts (the customers' cases, last agents,
 the message ids already held, the configuration version) in one statement: the same answers as
-the separate reads it replaces, another tenant's rows invisible."""
+the separate reads it replaces, another tenant's rows invisible. And the timer poller's read of
+due timers uses the index of pending timers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event, text
+
+from routing.adapters.history import due_timers
 from routing.bootstrap import RoutingService
 from routing.domain.classify import Classification
 from routing.service_layer.context import Ctx
@@ -110,3 +114,41 @@ async def test_before_the_transaction_began_the_facts_are_read_one_by_one(
         return await ctx.repo.facts({"c1"}, ["m"])
 
     assert await in_ctx(pg_routing, use) is None
+
+
+async def test_the_due_timers_read_uses_the_partial_index_of_pending_timers(
+    pg_routing: RoutingService,
+) -> None:
+    """`done = false` (the index's predicate), not `done IS false`, which PostgreSQL cannot
+    match to it: a sequential scan of every timer each poll (21 ms at the bench's 180,000)."""
+    async with pg_routing.runtime.uow() as uow:
+        await uow.session.execute(
+            text(
+                "INSERT INTO timers (tenant_id, ticket_id, kind, metric, cycle, due_at, fire_at,"
+                " done) SELECT 'acme', 't' || g, 'sla_breached', 'resolution', 1,"
+                " now() + interval '1 day', now() + interval '1 day', g % 2 = 0"
+                " FROM generate_series(1, 5000) AS g"
+            )
+        )
+        await uow.commit()
+    async with pg_routing.runtime.uow() as uow:
+        await uow.session.execute(text("ANALYZE timers"))
+        captured: list[str] = []
+
+        def explain(_conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            captured.append(statement)
+
+        engine = pg_routing.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", explain)
+        try:
+            assert await due_timers(uow.session, NOW, limit=10) == []
+        finally:
+            event.remove(engine, "before_cursor_execute", explain)
+        [sql] = captured
+        plan = await uow.session.execute(
+            text(
+                "EXPLAIN "
+                + sql.replace("$1::TIMESTAMP WITH TIME ZONE", "now()").replace("$2::INTEGER", "10")
+            )
+        )
+        assert "ix_timers_due" in "\n".join(r[0] for r in plan)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
@@ -125,7 +125,7 @@ async def due_timers(session: AsyncSession, now: datetime, *, limit: int) -> Seq
     c = orm.timers.c
     q = (
         select(orm.timers)
-        .where(c.done.is_(False), c.fire_at <= now)
+        .where(c.done == false(), c.fire_at <= now)  # `= false`: the partial index's predicate
         .order_by(c.fire_at)
         .limit(limit)
     )
