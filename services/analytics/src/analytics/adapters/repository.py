@@ -27,7 +27,6 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -227,14 +226,13 @@ async def sums(
     # up over intervals, so only here)
     sketches = needs.quantiles if needs is not None and group_by and not by_interval else {}
     pieces = [Piece(*p) for p in pieces]  # (start, end, period[, sign]) tuples too
-    # with 15-minute rows (agent groupings, ragged edges) the bins of a block are no key range:
-    # there one statement's window over every bin picks the quantiles
-    windowed = any(p.period == "15m" for p in pieces)
     pg = session.get_bind().dialect.name == "postgresql"
+    # with 15-minute rows (agent groupings, ragged edges), or on PostgreSQL a piece that does not
+    # list its periods, the bins of a block are no key range: there one statement's window over
+    # every bin picks the quantiles (else PostgreSQL does both steps in one statement)
+    windowed = any(p.period == "15m" for p in pieces) or (pg and not _seekable(pieces))
     pairs = [(name, q) for name, qs in sketches.items() for q in qs]
     qs = sorted({q for _, q in pairs})
-    # PostgreSQL, a grouping's total over pieces that list their periods: both steps in one
-    both = pg and bool(sketches) and not windowed and _seekable(pieces)
     key = (tuple(pieces), tenant, group_by, by_interval, names and tuple(names), needs, pg)
     stmt = _STATEMENTS.get(key)
     if stmt is None:  # the same read again (a wallboard, a dashboard's refresh): built once
@@ -259,12 +257,8 @@ async def sums(
             totals.quantiles[(name, qs[row[3]])] = bin_ if value else None
         elif not pg:
             blocks.setdefault((g, name), {})[bin_] = value
-        elif row[-2] is None:  # (name, block, grp, pair, rank, before); rank None: empty
-            totals.quantiles[pairs[row[3]]] = None
-        elif both:  # (name, the quantile's bin, grp, pair, rank, before)
-            totals.quantiles[pairs[row[3]]] = bin_
-        else:
-            found[(g, *pairs[row[3]])] = (bin_, int(row[-2]), value)
+        else:  # (name, the quantile's bin, grp, pair, rank, before); rank None: empty
+            totals.quantiles[pairs[row[3]]] = None if row[-2] is None else bin_
     for (g, name), counts in blocks.items():
         for q in sketches[name]:
             at = quantile_block(counts, q)
@@ -272,7 +266,7 @@ async def sums(
                 out[(g, None)].quantiles[(name, q)] = None
             else:
                 found[(g, name, q)] = at
-    if found:
+    if found:  # SQLite: step 2 in a second statement
         await _quantiles(session, out, found, tenant, pieces, group_by)
     if any(p.sign < 0 for p in pieces):
         await _drop_absent(session, out, tenant, exact(list(pieces)), group_by, names)
@@ -303,7 +297,7 @@ def _statement(
     blocked = {} if windowed else sketches
     narrow = _narrow(needs, names, group_by)
     reads = [
-        _read(p, tenant, group_by, by_interval, names, needs, blocked, narrow=narrow, pg=pg)
+        _read(p, tenant, group_by, by_interval, names, needs, blocked, narrow=narrow)
         for p in pieces
     ]
     if narrow and by_interval:  # the slots whose rows hold none of those names too
@@ -311,10 +305,8 @@ def _statement(
     stmt = _summed(reads, group_by, by_interval)
     if sketches and windowed:
         return _windowed(stmt, sketches, qs)
-    if pg and sketches:  # step 1 in SQL too: one row per quantile instead of every block
-        if not _seekable(pieces):
-            return _blocks_picked(stmt, pairs)
-        return _blocks_picked(  # and step 2 in the same statement
+    if pg and sketches:  # both steps in SQL, in this statement: one row per quantile
+        return _blocks_picked(
             stmt, pairs, lambda p: [_block_bins(piece, tenant, group_by, p) for piece in pieces]
         )
     return stmt
@@ -456,18 +448,16 @@ def _windowed(summed: Any, sketches: Mapping[str, tuple[float, ...]], qs: list[f
 
 
 def _blocks_picked(
-    summed: Any,
-    pairs: list[tuple[str, float]],
-    bins: Callable[[Any], list[Any]] | None = None,
+    summed: Any, pairs: list[tuple[str, float]], bins: Callable[[Any], list[Any]]
 ) -> Any:
-    """`quantile_block` in SQL (PostgreSQL): `summed` (name, bin, grp, value; a sketch's bin is
-    its block) with each sketch's blocks replaced by one row per (sketch, q) of `pairs`: name,
-    the block, grp, the index in `pairs`, the rank floor(q(n - 1)) (None when n = 0: empty) and
-    the count before the block (the first whose running count passes the rank). With `bins`
-    (the reads of a picked block's stored bins, correlated to its row), step 2 too: the bin is
-    then the quantile's (`quantile_in_block`: the first whose running count in the block from
-    the count before passes the rank), found per picked row by a LATERAL subquery — ≈ 16 bins
-    each, no second statement, no arrays of the blocks sent back."""
+    """Both steps of the quantiles in SQL (PostgreSQL): `summed` (name, bin, grp, value; a
+    sketch's bin is its block) with each sketch's blocks replaced by one row per (sketch, q) of
+    `pairs`: name, the quantile's bin, grp, the index in `pairs`, the rank floor(q(n - 1))
+    (None when n = 0: empty) and the count before its block. Step 1 (`quantile_block`) picks
+    the block whose running count first passes the rank; step 2 (`quantile_in_block`) the first
+    bin whose running count in the block from the count before passes it, from `bins` (the
+    pieces' reads of a picked block's stored bins, correlated to its row) in a LATERAL
+    subquery per picked row — ≈ 16 bins each, no second statement, no arrays sent back."""
     s = summed.cte("s")
     names = sorted({name for name, _ in pairs})
     part = [s.c.grp, s.c.name]
@@ -507,8 +497,6 @@ def _blocks_picked(
     plain = select(
         s.c.name, s.c.bin, s.c.grp, cast(null(), Integer), cast(null(), BigInteger), s.c.value
     ).where(s.c.name.not_in(names))
-    if bins is None:
-        return union_all(plain, picked)
     p = picked.cte("p")
     u = union_all(*bins(p)).subquery("u")
     g = select(u.c.bin, func.sum(u.c.value).label("v")).group_by(u.c.bin).subquery("g")
@@ -539,55 +527,18 @@ async def _quantiles(
     pieces: Sequence[Piece],
     group_by: str | None,
 ) -> None:
-    """Step 2: each (group, sketch, q)'s quantile from the bins of the block that holds it (its
-    block, rank, count before the block in `found`), summed over the pieces in one statement:
-    exactly `LogHistogram.quantile_bin`."""
+    """Step 2 on SQLite: each (group, sketch, q)'s quantile from the bins of the block that
+    holds it (its block, rank, count before the block in `found`), summed over the pieces in one
+    statement: exactly `LogHistogram.quantile_bin`."""
     wanted = sorted({(g, name, block) for (g, name, _), (block, _, _) in found.items()})
-    pg = session.get_bind().dialect.name == "postgresql"
-    reads = [_read(p, tenant, group_by, False, None, None, {}, wanted, pg) for p in pieces]
+    reads = [_read(p, tenant, group_by, False, None, None, {}, wanted) for p in pieces]
     fine = _summed(reads, group_by, False)
-    if pg:  # the bins' running counts and the pick in SQL: one row per quantile comes back
-        keys = sorted(found)
-        for g, name, i, b in await session.execute(_pick(fine, [(*k, *found[k]) for k in keys])):
-            out[(g, None)].quantiles[(name, keys[i][2])] = b
-        return
     bins: dict[tuple[str, str, int], dict[int, int]] = {}
     for name, bin_, g, value in await session.execute(fine):
         bins.setdefault((g, name, bin_ // BLOCK), {})[bin_] = int(value)
     for (g, name, q), (block, rank, before) in found.items():
         b = quantile_in_block(bins[(g, name, block)], rank, before)
         out[(g, None)].quantiles[(name, q)] = b
-
-
-def _pick(fine: Any, found: list[tuple[str, str, float, int, int, int]]) -> Any:
-    """`quantile_in_block` in SQL (PostgreSQL) for every (grp, sketch, q, block, rank, before)
-    of `found` over the summed bins `fine` (name, bin, grp, value): (grp, sketch, index in
-    `found`, the first bin whose running count in its block from `before` passes `rank`)."""
-    f = fine.subquery("fine")
-    run = func.sum(f.c.value).over(
-        partition_by=[f.c.grp, f.c.name, f.c.bin // BLOCK], order_by=f.c.bin, rows=(None, 0)
-    )
-    r = select(f.c.grp, f.c.name, f.c.bin, cast(run, BigInteger).label("run")).subquery("r")
-    cols = list(zip(*found, strict=True))
-    w = (
-        func.unnest(
-            literal(list(cols[0]), postgresql.ARRAY(String), literal_execute=True),
-            literal(list(cols[1]), postgresql.ARRAY(String), literal_execute=True),
-            literal(list(range(len(found))), postgresql.ARRAY(Integer), literal_execute=True),
-            literal(list(cols[3]), postgresql.ARRAY(Integer), literal_execute=True),
-            literal(list(cols[4]), postgresql.ARRAY(BigInteger), literal_execute=True),
-            literal(list(cols[5]), postgresql.ARRAY(BigInteger), literal_execute=True),
-        )
-        .table_valued("g", "n", "i", "b", "rank", "before")
-        .render_derived(name="w")
-    )
-    on = and_(r.c.grp == w.c.g, r.c.name == w.c.n, r.c.bin // BLOCK == w.c.b)
-    return (
-        select(w.c.g, w.c.n, w.c.i, func.min(r.c.bin))
-        .join_from(r, w, on)
-        .where(w.c.before + r.c.run > w.c.rank)
-        .group_by(w.c.g, w.c.n, w.c.i)
-    )
 
 
 def _read(
@@ -599,7 +550,6 @@ def _read(
     needs: Needs | None,
     blocks: Iterable[str] = (),
     only: Sequence[tuple[str, str, int]] = (),
-    pg: bool = False,
     *,
     narrow: Sequence[str] = (),
 ) -> Any:
@@ -631,7 +581,7 @@ def _read(
     if names is not None:
         rows = rows.where(table.c.name.in_(names))
     if only and group_by:
-        rows = _only_blocks(rows, table, table.c[group_by], only, pg, seek=starts is not None)
+        rows = _only_blocks(rows, table, table.c[group_by], only)
     return rows
 
 
@@ -654,47 +604,17 @@ def _starts(piece: Piece) -> list[datetime] | None:
     return out if at >= piece.end else None
 
 
-def _only_blocks(
-    rows: Any,
-    table: Table,
-    grp: Any,
-    only: Sequence[tuple[str, str, int]],
-    pg: bool,
-    *,
-    seek: bool,
-) -> Any:
-    """`rows` restricted to the bins of some (grp, name, block)s. PostgreSQL: joined to arrays
-    of them (`unnest`) — where the period is an equality (`seek`), a primary-key range scan
-    each; else (15-minute rows, keyed by queue, channel and agent) a hash semi-join over the
-    range's rows, as an index scan per block there walked the whole range (an OR of the blocks
-    was a filter on every row, compiled afresh). SQLite: an OR."""
+def _only_blocks(rows: Any, table: Table, grp: Any, only: Sequence[tuple[str, str, int]]) -> Any:
+    """`rows` restricted to the bins of some (grp, name, block)s (SQLite's step 2): an OR."""
     lo = table.c.bin.between
-    if not pg:
-        return rows.where(
-            or_(
-                *(
-                    and_(grp == g, table.c.name == n, lo(b * BLOCK, b * BLOCK + BLOCK - 1))
-                    for g, n, b in only
-                )
+    return rows.where(
+        or_(
+            *(
+                and_(grp == g, table.c.name == n, lo(b * BLOCK, b * BLOCK + BLOCK - 1))
+                for g, n, b in only
             )
         )
-    gs, ns, bs = (list(col) for col in zip(*only, strict=True))
-    w = (
-        func.unnest(
-            literal(gs, postgresql.ARRAY(String), literal_execute=True),
-            literal(ns, postgresql.ARRAY(String), literal_execute=True),
-            literal(bs, postgresql.ARRAY(Integer), literal_execute=True),
-        )
-        .table_valued("g", "n", "b")
-        .render_derived(name="w")
     )
-    if not seek:
-        return rows.where(
-            table.c.name.in_(sorted(set(ns))),
-            tuple_(grp, table.c.name, table.c.bin // BLOCK).in_(select(w.c.g, w.c.n, w.c.b)),
-        )
-    on = and_(grp == w.c.g, table.c.name == w.c.n, lo(w.c.b * BLOCK, w.c.b * BLOCK + BLOCK - 1))
-    return rows.join_from(table, w, on)
 
 
 async def _drop_absent(
