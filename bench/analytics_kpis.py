@@ -4,7 +4,7 @@
 
 1. Query latency: `GET /v1/kpis` (all KPIs, total, `group_by=queue` and `group_by=channel` over
    the 30 days of the data, Oct 1-30, which October's monthly rollups minus Oct 31 serve; total
-   over 30 days from a noon, the same plus two ragged half days from the hourly totals) and
+   over 30 days from a noon, the same plus two ragged half days from the 6-hourly totals) and
    `GET /v1/trends/categories` over 30 days x 50 queues, through the real app in process
    (httpx ASGI transport, tokens checked), at 10^5, 10^6 and 10^7 stored events (argv overrides);
    SB_BENCH_ANALYTICS_QUERIES (20) samples, fewer (>= 3) past SB_BENCH_ANALYTICS_BUDGET_S (60).
