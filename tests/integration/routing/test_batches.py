@@ -189,3 +189,41 @@ async def test_a_batch_writes_its_rows_and_its_events_in_one_statement_in_order(
         "c1",
         "c2",
     ]
+
+
+async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
+    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first decision of a batch for a queue counts its pool (online agents serving it);
+    the batch's later decisions for that queue reuse the count; the next batch counts again."""
+    await add_queue(pg_routing, "general")
+    for i in range(3):
+        await add_agent(pg_routing, f"a{i}", capacity=1000)
+    await add_agent(pg_routing, "away", online=False)
+    handle = batch_handlers(pg_routing.knobs)["messages"]
+    sent: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        sent.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+
+    async def batch(n: int, tag: str) -> list[str]:
+        sent.clear()
+        events = [attributed("Where is my parcel?", customer=f"{tag}{i}") for i in range(n)]
+        async with pg_routing.runtime.uow() as uow:
+            await handle(uow, events)
+            await uow.commit()
+        return [sql for sql in sent if sql.startswith("WITH ranked")]
+
+    decisions = await batch(4, "c")
+    assert len(decisions) == 4
+    assert ["count(*)" in sql for sql in decisions] == [True, False, False, False]
+    await add_agent(pg_routing, "a3", capacity=1000)  # the pool grows between batches
+    assert ["count(*)" in sql for sql in await batch(2, "d")] == [True, False]
+
+    assigned = await outbox(pg_routing, "ticket.assigned")
+    by_customer = {e.data.customer_id: e.data.candidates_considered for e in assigned}
+    assert by_customer == {"c0": 3, "c1": 3, "c2": 3, "c3": 3, "d0": 4, "d1": 4}

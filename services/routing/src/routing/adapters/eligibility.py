@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, true, update
+from sqlalchemy import bindparam, func, null, or_, select, true, update
 
 from routing.adapters import orm
 from routing.adapters.driver import Prepared
@@ -100,6 +100,9 @@ class Statements:
     reserve: Any
     decide: Any = None
     prepared: Prepared | None = None  # `decide` compiled for the driver connection
+    # `decide` without counting the pool (its `pool` column NULL): for a decision whose pool a
+    # decision earlier in the same consumer batch counted
+    uncounted: Prepared | None = None
 
 
 def serves(queue_id: str | None) -> list[Any]:
@@ -134,12 +137,16 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
         order = ((_A.id == bindparam("last")).desc(), *order)
         limit += 1
     pool = select(func.count()).select_from(orm.agents).where(*online, *serves(shape.queue_id))
-    candidates = (
-        select(*_DECIDES_WITH, *levels, pool.scalar_subquery().label("pool"))
-        .where(*conds)
-        .order_by(*order)
-        .limit(limit)
-    )
+
+    def candidates_with(pool_column: Any) -> Any:
+        return (
+            select(*_DECIDES_WITH, *levels, pool_column.label("pool"))
+            .where(*conds)
+            .order_by(*order)
+            .limit(limit)
+        )
+
+    candidates = candidates_with(pool.scalar_subquery())
     pick = select(_A.id).where(*conds).order_by(*order).limit(1)
     if postgres:
         pick = pick.with_for_update(skip_locked=True)
@@ -153,7 +160,8 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
     if not postgres:  # no data-modifying CTEs: the two statements one after the other
         return Statements(candidates, reserve)
     decide = _decide(candidates, limit, conds, order, take)
-    return Statements(candidates, reserve, decide, Prepared.of(decide))
+    uncounted = _decide(candidates_with(null()), limit, conds, order, take)
+    return Statements(candidates, reserve, decide, Prepared.of(decide), Prepared.of(uncounted))
 
 
 def _decide(

@@ -31,6 +31,7 @@ _Case = namedtuple("_Case", "id customer_id status updated_at resolved_at")
 _CHANGED, CONFIG_MEMO = "routing.config_changed", "routing.config"
 _HOLDS = "routing.holds_agents"  # this transaction reserved an agent (holds its row lock)
 _VERSION_READ = "routing.config_version_read"  # tenant → version, read with a batch's facts
+_POOLS = "routing.pools"  # (transaction, queue → pool count) of a consumer batch's decisions
 
 _TICKETS = ("tickets",)  # the waiting rows a statement on tickets alone needs written first
 # Built once (compiled once per set of columns given), not `.values(**row)` per call.
@@ -193,16 +194,41 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         connection once the transaction has begun, see `driver.Prepared`); elsewhere the
         reservation only when there is a candidate."""
         found = statements(want.shape(), postgres=self.postgres)
-        if found.prepared is None:  # not PostgreSQL: no `decide`
+        if found.prepared is None or found.uncounted is None:  # not PostgreSQL: no `decide`
             candidates = await self.candidates(want)
             return candidates, (await self.reserve_best(want, now) if candidates else None)
         params = want.params(self.tenant, now=now)
-        rows: Sequence[Any] | None = await found.prepared.fetch(self.session, params)
+        pools = self._pools()
+        key = (self.tenant, want.queue_id)
+        counted = None if pools is None else pools.get(key)
+        prepared = found.prepared if counted is None else found.uncounted
+        rows: Sequence[Any] | None = await prepared.fetch(self.session, params)
         if rows is None:  # the first statement of the transaction: the session begins it
-            rows = (await self.session.execute(found.decide, params)).all()
+            rows, counted = (await self.session.execute(found.decide, params)).all(), None
         got: str | None = rows[0].got if rows else None
         self._holding(got is not None)
-        return [r for r in rows if r.id is not None], got
+        rows = [r for r in rows if r.id is not None]
+        if counted is not None:
+            rows = [r._replace(pool=counted) for r in rows]
+        elif pools is not None and rows:
+            pools[key] = rows[0].pool
+        return rows, got
+
+    def _pools(self) -> dict[tuple[str, str | None], int] | None:
+        """Pool counts (online agents serving a queue) taken by this consumer batch's decisions,
+        by tenant and queue: a batch's later decisions for a queue reuse the count instead of counting
+        again (≈ 0.14 ms of PostgreSQL each). It is the `candidates_considered` of the events,
+        a count from a few ms earlier; only in a batch of messages (`writes.pending`), which
+        changes no agent's presence or queues. None outside one."""
+        if writes.pending(self.session) is None:
+            return None
+        transaction = self.session.sync_session.get_transaction()
+        memo = self.session.info.get(_POOLS)
+        if memo is None or memo[0] is not transaction:
+            memo = (transaction, {})
+            self.session.info[_POOLS] = memo
+        pools: dict[tuple[str, str | None], int] = memo[1]
+        return pools
 
     async def put_agent(self, agent_id: str, values: dict[str, Any], *, exists: bool) -> None:
         """Insert or update an agent."""
