@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 from alembic import command
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from analytics.adapters import repository
+from analytics.adapters.orm import COARSE, ROLLUPS, components
 from analytics.bootstrap import AnalyticsService
 from analytics.domain import components as comp
 from analytics.domain.kpis import KPIS, Params
@@ -211,6 +213,7 @@ async def assert_rollups_match(
     """Write random data, then every answer via the rollups and the reduced reads equals the
     answer of reading every 15-minute row in full."""
     await write_random(api.service, rng)
+    await _assert_stored_rollups(api)
     planned = await _answers(api)
     with monkeypatch.context() as m:
         m.setattr(queries, "split_periods", lambda start, end, **_: [comp.Piece(start, end, "15m")])
@@ -233,6 +236,25 @@ async def assert_rollups_match(
         # (0004-0007 rebuild the hourly, 6-hourly, daily and monthly rollups from the 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
+
+
+async def _assert_stored_rollups(api: Api) -> None:
+    """Every rollup table holds exactly `repository.rollup_sums` of the stored 15-minute rows —
+    the same groups (those summing to 0 too), the same values: on PostgreSQL the batch statement
+    sums them in SQL, so this checks its periods (UTC hours, 6 hours, days, months), groupings
+    and coarse bins against the Python fold."""
+
+    def normal(key: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(repository.utc(k) if isinstance(k, datetime) else k for k in key)
+
+    async with api.service.runtime.engine.connect() as conn:
+        rows = {normal(tuple(r[:-1])): r[-1] for r in await conn.execute(select(components))}
+        expected = repository.rollup_sums(rows)
+        assert len(expected) == len(ROLLUPS) + len(COARSE)
+        for table, sums in expected.items():
+            stored = {normal(tuple(r[:-1])): r[-1] for r in await conn.execute(select(table))}
+            assert stored == sums, table.name
+            assert stored  # the data reaches every rollup
 
 
 async def _assert_coarse(api: Api) -> None:

@@ -47,7 +47,7 @@ from analytics.domain.components import (
 )
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
-from analytics.domain.parts import HISTOGRAMS, Needs, coarse_bin
+from analytics.domain.parts import HISTOGRAMS, WAIT_HISTOGRAMS, WAIT_S_KEPT, Needs, coarse_bin
 from analytics.domain.sketch import BLOCK, quantile_block, quantile_in_block
 
 GROUPS = ("queue", "channel", "agent")
@@ -84,15 +84,30 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
-    same order, so they wait for each other instead of deadlocking), then the same sums into the
-    hour, day and month rollups (same order of tables in every batch), each summed in memory from
-    the finest sums that hold its key. One statement per table."""
+    same order, so they wait for each other instead of deadlocking), and the same sums into the
+    hour, 6-hour, day and month rollups and the coarse per-queue month (same order of tables in
+    every batch). PostgreSQL: one statement (`_fold_statement`) that gets the 15-minute rows and
+    sums each rollup from them itself; SQLite: each rollup summed in memory (`rollup_sums`), one
+    statement per table."""
     rows = {_key(item): item[1] for item in deltas.items() if item[1]}
     if not rows:
         return
+    if session.get_bind().dialect.name == "postgresql":
+        keys = sorted(rows)
+        await session.execute(_fold_statement(), _columns(components, keys, rows))
+        return
+    await _upsert(session, components, rows)
+    for table, sums in rollup_sums(rows).items():  # always in this order
+        await _upsert(session, table, sums)
+
+
+def rollup_sums(rows: dict[tuple[Any, ...], int]) -> dict[Table, dict[tuple[Any, ...], int]]:
+    """The sums each rollup table gets from these 15-minute rows (key = the table's primary key),
+    in the tables' upsert order: ROLLUPS, then COARSE. Each summed in memory from the finest
+    sums that hold its key."""
     days: dict[datetime, datetime] = {}  # interval start -> its day (few per batch)
-    # (tenant, day, queue, channel, name, bin) in memory, then each rollup from the finest one
-    # that holds its key (each smaller than the one before)
+    # (tenant, day, queue, channel, name, bin), then each rollup from the finest one that holds
+    # its key (each smaller than the one before)
     day_qc = _sum_by(
         rows,
         lambda k: (k[0], days.get(k[1]) or days.setdefault(k[1], day_of(k[1])), *k[2:4], *k[5:]),
@@ -111,12 +126,72 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     rolled[("six_hours", None)] = _sum_by(
         rolled[("hour", None)], lambda k: (k[0], six_of(k[1]), *k[2:])
     )
-    await _upsert(session, components, rows)
-    for rollup in ROLLUPS:  # always in this order
-        await _upsert(session, ROLLUPS[rollup], rolled[rollup])
+    out = {ROLLUPS[rollup]: rolled[rollup] for rollup in ROLLUPS}
     for rollup, table in COARSE.items():  # key (..., name, bin): the bin coarsened
-        coarse = _sum_by(rolled[rollup], lambda k: (*k[:-1], coarse_bin(k[-2], k[-1])))
-        await _upsert(session, table, coarse)
+        out[table] = _sum_by(rolled[rollup], lambda k: (*k[:-1], coarse_bin(k[-2], k[-1])))
+    return out
+
+
+# a 15-minute row's period start in each rollup (UTC; `components.day_of`, `six_of`, months)
+_PERIOD_SQL = {
+    "hour": "date_trunc('hour', interval_start, 'UTC')",
+    "six_hours": (
+        "date_trunc('day', interval_start, 'UTC')"
+        " + interval '6 hours' * floor(extract(hour FROM interval_start AT TIME ZONE 'UTC') / 6)"
+    ),
+    "day": "date_trunc('day', interval_start, 'UTC')",
+    "month": "date_trunc('month', interval_start, 'UTC')",
+}
+# `parts.coarse_bin` in SQL (bins are never negative, so / is //)
+_COARSE_BIN_SQL = (
+    f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
+    f" WHEN name IN ({', '.join(repr(n) for n in WAIT_HISTOGRAMS)}) AND bin > {WAIT_S_KEPT}"
+    f" THEN {WAIT_S_KEPT + 1} ELSE bin END"
+)
+
+
+@cache
+def _fold_statement() -> Any:
+    """PostgreSQL: a batch's 15-minute rows (arrays, as `_unnest_upsert`) upserted and summed into
+    every rollup in one statement — each table's upsert a data-modifying CTE over the rows, run
+    once and to completion, in the same order in every batch, each table's rows in key order —
+    instead of one statement per table with every rollup's rows summed in Python and sent."""
+    cols = [c.name for c in components.columns]
+    arrays = ", ".join(
+        f"CAST(:{c.name} AS {_PG_TYPES[type(c.type)]}[])" for c in components.columns
+    )
+    src = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(cols)}, i)"
+    parts = [_upsert_sql(components, f"SELECT {', '.join(cols)} FROM src ORDER BY i")]
+    for (period, grouping), table in ROLLUPS.items():
+        parts.append(_summed_upsert(table, _rollup_key(period, grouping, "bin")))
+    for (period, grouping), table in COARSE.items():
+        parts.append(_summed_upsert(table, _rollup_key(period, grouping, _COARSE_BIN_SQL)))
+    ctes = ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts[:-1]))
+    return text(f"WITH src AS MATERIALIZED ({src}), {ctes} {parts[-1]}")
+
+
+def _rollup_key(period: str, grouping: str | None, bin_sql: str) -> list[str]:
+    return ["tenant_id", _PERIOD_SQL[period], *([grouping] if grouping else []), "name", bin_sql]
+
+
+def _summed_upsert(table: Table, key: list[str]) -> str:
+    """`INSERT INTO table SELECT key, SUM(value) FROM src GROUP BY key ORDER BY key ON CONFLICT …`
+    (a group whose sum is 0 is still upserted, as in `rollup_sums`)."""
+    by = ", ".join(str(n) for n in range(1, len(key) + 1))
+    return _upsert_sql(
+        table,
+        f"SELECT {', '.join(key)}, CAST(SUM(value) AS bigint) FROM src GROUP BY {by} ORDER BY {by}",
+    )
+
+
+def _upsert_sql(table: Table, rows: str) -> str:
+    """`INSERT INTO table (columns) <rows> ON CONFLICT (primary key) DO UPDATE` adding the value."""
+    cols = ", ".join(c.name for c in table.columns)
+    pk = ", ".join(c.name for c in table.primary_key.columns)
+    return (
+        f"INSERT INTO {table.name} ({cols}) {rows}"
+        f" ON CONFLICT ({pk}) DO UPDATE SET value = {table.name}.value + excluded.value"
+    )
 
 
 def _sum_by(
