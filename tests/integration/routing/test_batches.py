@@ -28,6 +28,20 @@ from sbkit.db.retry import with_retry
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, in_ctx, outbox
 
 
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement sent on the driver connection (`routing.adapters.driver`)."""
+    statements: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        statements.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+    return statements
+
+
 async def _rows(service: RoutingService) -> tuple[list[Any], dict[str, Any]]:
     async with service.runtime.uow() as uow:
         tickets = list((await uow.session.execute(select(orm.tickets))).all())
@@ -70,7 +84,7 @@ async def test_concurrent_batches_give_one_owner_never_overfill_and_leave_no_idl
 
 
 async def test_a_batch_writes_its_new_tickets_once_unless_a_later_message_reads_one_of_them(
-    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+    pg_routing: RoutingService, sent: list[str]
 ) -> None:
     """A message joining a case opened before the batch reads and updates only that row, so the
     batch's waiting tickets stay for its one insert; a message joining a case opened earlier in
@@ -81,14 +95,7 @@ async def test_a_batch_writes_its_new_tickets_once_unless_a_later_message_reads_
     async with pg_routing.runtime.uow() as uow:
         await handle(uow, [attributed("Where is my parcel?", customer="old")])
         await uow.commit()
-    sent: list[str] = []
-    run = driver._run
-
-    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
-        sent.append(sql)
-        return await run(session, sql, args)
-
-    monkeypatch.setattr(driver, "_run", spy)
+    sent.clear()
     events = [
         attributed("Where is my parcel?", customer="c1"),
         attributed("Any news?", customer="old"),  # locks and updates the earlier case
@@ -154,20 +161,13 @@ def _ticket(ctx: Ctx, customer: str) -> dict[str, Any]:
 
 
 async def test_a_batch_writes_its_rows_and_its_events_in_one_statement_in_order(
-    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+    pg_routing: RoutingService, sent: list[str]
 ) -> None:
     """At the end of a batch its new tickets, messages, timers and outbox rows are one
     statement; the events keep the order they were emitted in (the relay publishes by id)."""
     await add_queue(pg_routing, "general", sla={"normal": {"first_response_s": 60}})
     await add_agent(pg_routing, "a1", capacity=1000)
-    sent: list[str] = []
-    run = driver._run
-
-    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
-        sent.append(sql)
-        return await run(session, sql, args)
-
-    monkeypatch.setattr(driver, "_run", spy)
+    sent.clear()
     events = [attributed("Where is my parcel?", customer=f"c{n}") for n in range(3)]
     async with pg_routing.runtime.uow() as uow:
         await batch_handlers(pg_routing.knobs)["messages"](uow, events)
@@ -192,7 +192,7 @@ async def test_a_batch_writes_its_rows_and_its_events_in_one_statement_in_order(
 
 
 async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
-    pg_routing: RoutingService, monkeypatch: pytest.MonkeyPatch
+    pg_routing: RoutingService, sent: list[str]
 ) -> None:
     """The first decision of a batch for a queue counts its pool (online agents serving it);
     the batch's later decisions for that queue reuse the count; the next batch counts again."""
@@ -201,14 +201,6 @@ async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
         await add_agent(pg_routing, f"a{i}", capacity=1000)
     await add_agent(pg_routing, "away", online=False)
     handle = batch_handlers(pg_routing.knobs)["messages"]
-    sent: list[str] = []
-    run = driver._run
-
-    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
-        sent.append(sql)
-        return await run(session, sql, args)
-
-    monkeypatch.setattr(driver, "_run", spy)
 
     async def batch(n: int, tag: str) -> list[str]:
         sent.clear()
