@@ -94,7 +94,7 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
         return
     if session.get_bind().dialect.name == "postgresql":
         keys = sorted(rows)
-        await session.execute(_fold_statement(), _columns(components, keys, rows))
+        await session.execute(_fold_statement(), _columns(components, keys, rows) | _periods(rows))
         return
     await _upsert(session, components, rows)
     for table, sums in rollup_sums(rows).items():  # always in this order
@@ -132,16 +132,6 @@ def rollup_sums(rows: dict[tuple[Any, ...], int]) -> dict[Table, dict[tuple[Any,
     return out
 
 
-# a 15-minute row's period start in each rollup (UTC; `components.day_of`, `six_of`, months)
-_PERIOD_SQL = {
-    "hour": "date_trunc('hour', interval_start, 'UTC')",
-    "six_hours": (
-        "date_trunc('day', interval_start, 'UTC')"
-        " + interval '6 hours' * floor(extract(hour FROM interval_start AT TIME ZONE 'UTC') / 6)"
-    ),
-    "day": "date_trunc('day', interval_start, 'UTC')",
-    "month": "date_trunc('month', interval_start, 'UTC')",
-}
 # `parts.coarse_bin` in SQL (bins are never negative, so / is //)
 _COARSE_BIN_SQL = (
     f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
@@ -160,7 +150,12 @@ def _fold_statement() -> Any:
     arrays = ", ".join(
         f"CAST(:{c.name} AS {_PG_TYPES[type(c.type)]}[])" for c in components.columns
     )
-    src = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(cols)}, i)"
+    periods = ", ".join(f"CAST(:p_{p} AS timestamptz[])" for p in ("at", *PERIODS))
+    src = (
+        f"SELECT r.*, {', '.join(f'p.{p}' for p in PERIODS)}"
+        f" FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(cols)}, i)"
+        f" JOIN unnest({periods}) AS p(at, {', '.join(PERIODS)}) ON p.at = r.interval_start"
+    )
     parts = [_upsert_sql(components, f"SELECT {', '.join(cols)} FROM src ORDER BY i")]
     for (period, grouping), table in ROLLUPS.items():
         parts.append(_summed_upsert(table, _rollup_key(period, grouping, "bin")))
@@ -171,7 +166,26 @@ def _fold_statement() -> Any:
 
 
 def _rollup_key(period: str, grouping: str | None, bin_sql: str) -> list[str]:
-    return ["tenant_id", _PERIOD_SQL[period], *([grouping] if grouping else []), "name", bin_sql]
+    return ["tenant_id", period, *([grouping] if grouping else []), "name", bin_sql]
+
+
+PERIODS = ("hour", "six_hours", "day", "month")
+
+
+def _periods(rows: dict[tuple[Any, ...], int]) -> dict[str, list[datetime]]:
+    """Each distinct interval start of the rows with the start of its hour, 6 hours, day and
+    month (as `rollup_sums` keys them), as arrays `p_at`, `p_hour`, …: the statement joins them
+    to the rows (a few dozen intervals a batch) instead of truncating every row's time per
+    rollup in SQL (≈ 1 ms of PostgreSQL per rollup and batch of 500 events)."""
+    at = sorted({k[1] for k in rows})
+    days = [day_of(t) for t in at]
+    return {
+        "p_at": at,
+        "p_hour": [t.replace(minute=0) for t in at],
+        "p_six_hours": [six_of(t) for t in at],
+        "p_day": days,
+        "p_month": [d.replace(day=1) for d in days],
+    }
 
 
 def _summed_upsert(table: Table, key: list[str]) -> str:
