@@ -333,15 +333,21 @@ async def sums(
     out: dict[tuple[str, datetime | None], Totals] = {}
     blocks: dict[tuple[str, str], dict[int, int]] = {}
     found: dict[tuple[str, str, float], tuple[int, int, int]] = {}
-    for row in await session.execute(stmt):
+    g, slot = "", None
+    for row in (await session.execute(stmt)).all():
         name, bin_, value = row[0], row[1], int(row[-1])
-        g = row[2] if group_by else ""
-        slot = utc(row[2 + bool(group_by)]) if by_interval else None
-        totals = out.setdefault((g, slot), Totals())
+        if group_by:
+            g = row[2]
+        if by_interval:
+            slot = utc(row[2 + bool(group_by)])
+        totals = out.get((g, slot))
+        if totals is None:
+            totals = out[(g, slot)] = Totals()
         if name is None:  # a slot's row from `_slots`
             continue
-        if name not in sketches:
-            totals.add(name, bin_, value)
+        if name not in sketches:  # (`Totals.add` inlined: ≈ 1,100 rows of a per-queue read)
+            values = totals.values
+            values[(name, bin_)] = values.get((name, bin_), 0) + value
         elif windowed:  # (name, bin, grp, index in qs, count)
             totals.quantiles[(name, qs[row[3]])] = bin_ if value else None
         elif not pg:

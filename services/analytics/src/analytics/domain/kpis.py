@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from analytics.domain.components import SCALAR
 from analytics.domain.sketch import LogHistogram, value_of
 
+_NO_BINS: Mapping[int, int] = {}
+
 
 @dataclass
 class Totals:
@@ -39,12 +41,18 @@ class Totals:
         return self.values.get((name, SCALAR), 0)
 
     def bins(self, name: str) -> dict[int, int]:
-        """A histogram's counts per bin."""
-        if self._by_name is None:
-            self._by_name = {}
+        """A histogram's counts per bin (a copy)."""
+        return dict(self.counts(name))
+
+    def counts(self, name: str) -> Mapping[int, int]:
+        """A histogram's counts per bin, shared with these totals (read them, never change them;
+        no copy per read: the KPIs of a row read several histograms, some more than once)."""
+        by_name = self._by_name
+        if by_name is None:
+            by_name = self._by_name = {}
             for (n, b), v in self.values.items():
-                self._by_name.setdefault(n, {})[b] = v
-        return dict(self._by_name.get(name, {}))
+                by_name.setdefault(n, {})[b] = v
+        return by_name.get(name, _NO_BINS)
 
     def quantile_bin(self, name: str, q: float) -> int | None:
         """The bucket of a sketch's q-quantile (None when empty)."""
@@ -54,7 +62,7 @@ class Totals:
 
     def upto(self, name: str, limit: int) -> int:
         """Count of a per-second histogram at bins <= limit."""
-        return sum(v for b, v in self.bins(name).items() if b <= limit)
+        return sum(v for b, v in self.counts(name).items() if b <= limit)
 
     def with_prefix(self, prefix: str) -> dict[str, int]:
         """Counters whose names start with a prefix, keyed by the rest."""
@@ -173,7 +181,7 @@ AGE_BUCKETS = ("under_1h", "1h_4h", "4h_24h", "1d_3d", "over_3d")
 def _aged(k: int) -> Callable[[Totals, Params], float | None]:
     def aged(t: Totals, _: Params) -> float | None:
         """Open cycles whose age is in bucket k (AGES[k], AGES[k + 1]] at the end of the row."""
-        older = t.bins("age_gt_cum")
+        older = t.counts("age_gt_cum")
         return float(older.get(k, 0) - older.get(k + 1, 0))
 
     return aged

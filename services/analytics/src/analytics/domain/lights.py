@@ -22,6 +22,11 @@ class Colour(StrEnum):
     NONE = "none"
 
 
+_GREEN, _AMBER, _RED, _NONE = (
+    c.value for c in (Colour.GREEN, Colour.AMBER, Colour.RED, Colour.NONE)
+)
+
+
 class InvalidThreshold(ValueError):
     """Green and red thresholds that contradict their direction."""
 
@@ -45,14 +50,19 @@ class Threshold:
 
     def colour(self, value: float | None) -> Colour:
         """The light of a value."""
+        return Colour(self.light(value))
+
+    def light(self, value: float | None) -> str:
+        """The light of a value as its plain string (`Colour`'s value; an answer's rows ask it
+        for thousands of values, and an enum member's `.value` is a slow property)."""
         if value is None:
-            return Colour.NONE
+            return _NONE
         sign = 1 if self.direction is Direction.HIGHER else -1
         if sign * value >= sign * self.green_at:
-            return Colour.GREEN
+            return _GREEN
         if sign * value <= sign * self.red_at:
-            return Colour.RED
-        return Colour.AMBER
+            return _RED
+        return _AMBER
 
 
 H, L = Direction.HIGHER, Direction.LOWER

@@ -180,19 +180,19 @@ def _rows(
     and thresholds looked up once per answer, not per row and KPI)."""
     snapshot = [k for k in q.kpis if k in CUMULATIVE]
     plain = [k for k in q.kpis if k not in CUMULATIVE]
-    thresholds = {k: threshold_of(k, lights) for k in q.kpis}
-    none = Colour.NONE.value
+    thresholds = [(k, threshold_of(k, lights)) for k in q.kpis]
+    none, params = Colour.NONE.value, q.params
     out = []
     for key in sorted(rows, key=lambda k: (k[1], k[0])):
         t = rows[key]
-        values = dict(evaluate(plain, t, q.params))
+        values = evaluate(plain, t, params)
         if snapshot:  # only these see the since-the-beginning parts (`opened` stays in-range)
             cum = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
-            values |= evaluate(snapshot, cum, q.params)
+            values = {**values, **evaluate(snapshot, cum, params)}
         cells = {}
-        for k, th in thresholds.items():
+        for k, th in thresholds:
             value = values[k]
-            cells[k] = {"value": value, "colour": th.colour(value).value if th else none}
+            cells[k] = {"value": value, "colour": th.light(value) if th else none}
         row: dict[str, Any] = {"kpis": cells}
         if q.group_by:
             row[q.group_by] = key[0]
