@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -259,6 +260,10 @@ def chaos_stack(data_dir: Path, kafka: int, pg: int, base: int) -> LocalStack:
     return LocalStack(data_dir, kafka, pg, base)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--messages", type=int, default=100_000)
@@ -282,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         args.kills, args.broker_restarts, args.pg_restarts, args.pg_pauses, gap_s=tuple(args.gap)
     )  # type: ignore[arg-type]
     t0 = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a run like Ctrl-C: the stack goes down
     try:
         stack.up()
         print(f"stack up in {time.monotonic() - t0:.0f} s", flush=True)
