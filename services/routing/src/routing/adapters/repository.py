@@ -436,11 +436,3 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         """Active tickets an agent owns."""
         q = select(orm.tickets).where(T.tenant_id == self.tenant, T.agent_id == agent_id)
         return await self._all(q.where(T.status.in_(ACTIVE)))
-
-    async def move_customer(self, from_id: str, to_id: str, ticket_ids: Iterable[str]) -> None:
-        """Give tickets to another customer id."""
-        await self.execute(
-            update(orm.tickets)
-            .where(T.tenant_id == self.tenant, T.customer_id == from_id, T.id.in_(list(ticket_ids)))
-            .values(customer_id=to_id)
-        )
