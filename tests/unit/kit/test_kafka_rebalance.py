@@ -83,5 +83,5 @@ async def test_a_consumer_task_that_ended_makes_the_bus_not_ready() -> None:
     assert bus.consumers_ready()  # nothing subscribed: nothing missing
     ended = asyncio.create_task(asyncio.sleep(0))
     await ended
-    bus._tasks.append(ended)
+    bus._tasks[id(ended)] = ended
     assert not bus.consumers_ready()  # /readyz must not say ready for a member that left

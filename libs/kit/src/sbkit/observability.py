@@ -31,6 +31,11 @@ DLQ_RECORDS = Counter("sb_bus_dlq_records_total", "Records sent to a DLQ", ["top
 CONSUMER_LAG = Gauge(
     "sb_bus_consumer_lag", "Records not yet committed", ["group", "topic", "partition"]
 )
+CONSUMER_STALLS = Counter(
+    "sb_bus_consumer_stalls_total",
+    "Consumers replaced because their group's offsets stopped while records waited",
+    ["group"],
+)
 OUTBOX_BACKLOG = Gauge("sb_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter("sb_outbox_published_total", "Outbox rows relayed", ["service"])
 

@@ -54,6 +54,13 @@ class BusSettings(BaseSettings):
     retry_max_backoff_ms: int = 2000
     drain_timeout_s: float = 20.0
     outbox_poll_ms: int = 500
+    bus_stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A Kafka consumer group whose committed offsets have not moved for this long "
+        "while records wait is called stalled: logged with where it waits, /readyz's consumers "
+        "check false, and its consumer replaced.",
+    )
 
 
 class AuthSettings(BaseSettings):

@@ -34,6 +34,7 @@ def build_bus(settings: KitSettings, *, background_connect: bool = True) -> Bus:
             replication_factor=settings.kafka_replication_factor,
             drain_timeout_s=settings.drain_timeout_s,
             connect_in_background=background_connect,
+            stall_after_s=settings.bus_stall_after_s,
         )
     Path(settings.local_bus_path).parent.mkdir(parents=True, exist_ok=True)
     return LocalBus(settings.local_bus_path, partitions={s.name: s.partitions for s in specs})

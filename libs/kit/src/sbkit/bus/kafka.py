@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sbkit.bus.delivery import chunks, handle_chunk
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
-from sbkit.observability import CONSUMER_LAG, RECORDS_HANDLED
+from sbkit.bus.watchdog import GroupProgress, await_chain
+from sbkit.observability import CONSUMER_LAG, CONSUMER_STALLS, RECORDS_HANDLED
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +66,8 @@ class KafkaBus:
         linger_ms: int = 5,
         drain_timeout_s: float = 20.0,
         connect_in_background: bool = False,
+        stall_after_s: float = 60.0,
+        watch_every_s: float = 10.0,
     ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
@@ -79,7 +83,12 @@ class KafkaBus:
         self._subs: list[Subscription] = []
         self._consumers: dict[int, AIOKafkaConsumer] = {}
         self._joined: dict[int, _Joined] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stall_after = stall_after_s
+        self._watch_every = watch_every_s
+        self._progress: dict[int, GroupProgress] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+        self._starting: set[int] = set()
         self._stopping = False
 
     async def start(self) -> None:
@@ -121,6 +130,7 @@ class KafkaBus:
             await self._spawn(self._subs[spawned])
             spawned += 1
         self._connected = True
+        self._watchdog = asyncio.create_task(self._watch())
 
     async def _attempt(self, *, retry_in_s: float) -> bool:
         """One connection attempt; a failure is logged and leaves no half-started client."""
@@ -167,6 +177,13 @@ class KafkaBus:
             asyncio.get_running_loop().create_task(self._spawn(subscription))
 
     async def _spawn(self, sub: Subscription) -> None:
+        self._starting.add(id(sub))
+        try:
+            await self._start_consumer(sub)
+        finally:
+            self._starting.discard(id(sub))
+
+    async def _start_consumer(self, sub: Subscription) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
@@ -195,7 +212,7 @@ class KafkaBus:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
         self._consumers[id(sub)] = consumer
-        self._tasks.append(asyncio.create_task(self._run(sub, consumer)))
+        self._tasks[id(sub)] = asyncio.create_task(self._run(sub, consumer))
 
     @staticmethod
     async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -225,6 +242,112 @@ class KafkaBus:
         finally:
             with contextlib.suppress(Exception):
                 await _bounded(consumer.stop(), "consumer")
+
+    async def _watch(self) -> None:
+        """Every `watch_every_s`, look at each group from outside its consumer (see
+        sbkit.bus.watchdog); replace a stalled consumer, and any consumer that is missing."""
+        admin: AIOKafkaAdminClient | None = None
+        probe: AIOKafkaConsumer | None = None
+        try:
+            while not self._stopping:
+                await asyncio.sleep(self._watch_every)
+                try:
+                    if admin is None or probe is None:
+                        admin, probe = await self._watch_clients()
+                    for sub in list(self._subs):
+                        await self._revive(sub)
+                        if sub.group:
+                            await self._look_at(sub, admin, probe)
+                except Exception as exc:  # noqa: BLE001 - no verdict while the cluster is away
+                    log.info("bus.watch_skipped", error=type(exc).__name__)
+                    await _close_watch_clients(admin, probe)  # fresh ones next time
+                    admin = probe = None
+        finally:
+            await _close_watch_clients(admin, probe)
+
+    async def _watch_clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-watchdog"
+        )
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._client_id}-watchdog",
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        try:
+            await admin.start()
+            await probe.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await admin.close()
+            with contextlib.suppress(Exception):
+                await probe.stop()
+            raise
+        return admin, probe
+
+    async def _look_at(
+        self, sub: Subscription, admin: AIOKafkaAdminClient, probe: AIOKafkaConsumer
+    ) -> None:
+        committed, lag = await asyncio.wait_for(self._position(sub, admin, probe), 10.0)
+        progress = self._progress.setdefault(id(sub), GroupProgress(self._stall_after))
+        if progress.observe(committed, lag, time.monotonic()):
+            await self._replace_stalled(sub, lag)
+
+    async def _position(
+        self, sub: Subscription, admin: AIOKafkaAdminClient, probe: AIOKafkaConsumer
+    ) -> tuple[dict[tuple[str, int], int], int]:
+        """The group's committed offset per partition (where it has none, the log's start,
+        which is where it would begin) and the records past them."""
+        assert sub.group is not None
+        stored = await admin.list_consumer_group_offsets(sub.group)
+        tps = [
+            TopicPartition(t, p) for t in sub.topics for p in await self._partitions_of(probe, t)
+        ]
+        ends = await probe.end_offsets(tps)
+        fresh = [tp for tp in tps if tp not in stored or stored[tp].offset < 0]
+        starts = await probe.beginning_offsets(fresh) if fresh else {}
+        committed = {
+            (tp.topic, tp.partition): starts[tp] if tp in starts else stored[tp].offset
+            for tp in tps
+        }
+        lag = sum(max(0, ends[tp] - committed[(tp.topic, tp.partition)]) for tp in tps)
+        return committed, lag
+
+    async def _revive(self, sub: Subscription) -> None:
+        """Start a consumer again whose task ended (it logged `bus.consumer_died`) or whose
+        replacement failed to start."""
+        task = self._tasks.get(id(sub))
+        if self._stopping or id(sub) in self._starting or (task is not None and not task.done()):
+            return
+        self._tasks.pop(id(sub), None)
+        self._consumers.pop(id(sub), None)
+        self._joined.pop(id(sub), None)
+        log.warning("bus.consumer_restarted", group=sub.group, topics=list(sub.topics))
+        await self._spawn(sub)
+
+    async def _replace_stalled(self, sub: Subscription, lag: int) -> None:
+        task = self._tasks.pop(id(sub), None)
+        consumer = self._consumers.pop(id(sub), None)
+        self._joined.pop(id(sub), None)
+        CONSUMER_STALLS.labels(sub.group).inc()
+        log.error(
+            "bus.consumer_stalled",
+            group=sub.group,
+            lag=lag,
+            stalled_s=self._stall_after,
+            assignment=sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+            if consumer is not None
+            else [],
+            waiting_at=await_chain(task) if task is not None else [],
+        )
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2 * CLOSE_TIMEOUT_S)
+            if not done and consumer is not None:  # cancellation did not reach the consumer
+                await _bounded(consumer.stop(), "consumer")
+        if not self._stopping:
+            await self._spawn(sub)
 
     async def _handle_batches(
         self,
@@ -308,8 +431,9 @@ class KafkaBus:
         """Finish the batch in hand, commit it and stop the consumers; publishing still works."""
         self._stopping = True
         await self._stop_connector()
+        await self._stop_watchdog()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=self._drain)
+            _, pending = await asyncio.wait(self._tasks.values(), timeout=self._drain)
             for t in pending:
                 t.cancel()
         self._tasks.clear()
@@ -328,6 +452,7 @@ class KafkaBus:
         """Stop at once, committing nothing more (what `kill -9` does to a consumer)."""
         self._stopping = True
         await self._stop_connector()
+        await self._stop_watchdog()
         await self._close_clients()
 
     async def _stop_connector(self) -> None:
@@ -337,10 +462,17 @@ class KafkaBus:
                 await self._connector
             self._connector = None
 
+    async def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+
     async def _close_clients(self) -> None:
-        for t in self._tasks:
+        for t in self._tasks.values():
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
         for c in self._consumers.values():
             with contextlib.suppress(Exception):
@@ -365,8 +497,10 @@ class KafkaBus:
 
     def consumers_ready(self) -> bool:
         """Every consumer has joined its group (a member beyond the partition count may own none)."""
-        if len(self._consumers) != len(self._subs) or any(t.done() for t in self._tasks):
+        if len(self._consumers) != len(self._subs) or any(t.done() for t in self._tasks.values()):
             return False  # a consumer task that ended has left its group
+        if any(p.stalled for p in self._progress.values()):
+            return False  # records wait and the group has not moved (see `_watch`)
         return all(j.done for key, j in self._joined.items() if key in self._consumers) and all(
             c.assignment() for key, c in self._consumers.items() if key not in self._joined
         )
@@ -398,6 +532,17 @@ def _record(cr: ConsumerRecord[bytes, bytes]) -> Record:
 
 
 CLOSE_TIMEOUT_S = 5.0
+
+
+async def _close_watch_clients(
+    admin: AIOKafkaAdminClient | None, probe: AIOKafkaConsumer | None
+) -> None:
+    with contextlib.suppress(Exception):
+        if probe is not None:
+            await _bounded(probe.stop(), "watchdog")
+    with contextlib.suppress(Exception):
+        if admin is not None:
+            await _bounded(admin.close(), "watchdog")
 
 
 async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
