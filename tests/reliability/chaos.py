@@ -170,6 +170,7 @@ class Result:
     total_s: float
     expected: Expected
     quiet: bool
+    stalls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
     def figures(self) -> str:
         t = self.tally
@@ -190,6 +191,12 @@ class Result:
         ]
         if t.refused:
             lines.append(f"refused requests ({len(t.refused)}): {t.refused[:5]}")
+        # a stalled consumer was replaced and caught up, so nothing is lost, but it is a bug
+        lines.append(f"stalled consumers replaced by the bus's watchdog: {len(self.stalls)}")
+        for service, entry in self.stalls:
+            lines.append(f"  {service} {entry.get('group')} lag {entry.get('lag')}, waiting at:")
+            waiting = entry.get("waiting_at")
+            lines += [f"    {w}" for w in (waiting if isinstance(waiting, list) else [])]
         return "\n".join(lines)
 
 
@@ -220,6 +227,7 @@ async def run_chaos(
         run_no=0,
     )
     t0 = time.monotonic()
+    started_at = datetime.now(UTC)
     async with session.client("ingest") as ingest, session.client("analytics") as analytics:
         fault_task = asyncio.create_task(inject(stack, faults, rnd, t0))
         tally = Tally()
@@ -251,8 +259,18 @@ async def run_chaos(
             started=work.started,
         )
     total = time.monotonic() - t0
+    stalls = stack.logged("bus.consumer_stalled", started_at)
     return Result(
-        session.tenant, tally, report, faults, send_s, total - send_s, total, work.expected, quiet
+        session.tenant,
+        tally,
+        report,
+        faults,
+        send_s,
+        total - send_s,
+        total,
+        work.expected,
+        quiet,
+        stalls,
     )
 
 

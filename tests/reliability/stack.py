@@ -7,12 +7,14 @@ so `stack.sh status` and `stack.sh down` keep working on them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests.e2e import deployments
@@ -94,6 +96,25 @@ class LocalStack(deployments.LocalStack):
         raise RuntimeError(f"{service} not ready after {timeout_s} s")
 
     # ------------------------------------------------------------ broker
+    def logged(self, event: str, since: datetime) -> list[tuple[str, dict[str, object]]]:
+        """The services' JSON log lines named `event` written at or after `since`."""
+        found = []
+        for service in SERVICES:
+            path = self._stack_dir / f"{service}.log"
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if event not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                    at = datetime.fromisoformat(str(entry.get("timestamp")))
+                except ValueError:
+                    continue
+                if entry.get("event") == event and at >= since:
+                    found.append((service, entry))
+        return found
+
     def kill_kafka(self) -> None:
         self.script("kafka.sh", "kill")
 
