@@ -161,7 +161,8 @@ async def kpis(client: httpx.AsyncClient, started: datetime) -> dict[str, int]:
         "kpi": "messages,opened,offered,answered,abandoned",
     }
     resp = await client.get("/v1/kpis", params=params)
-    resp.raise_for_status()
+    if resp.status_code != 200:  # the problem body says why (run 3 of last stop got a bare 401)
+        raise AssertionError(f"analytics /v1/kpis answered {resp.status_code}: {resp.text}")
     row = resp.json()["rows"][0]["kpis"]
     return {k: int(v.get("value") or 0) for k, v in row.items()}
 
