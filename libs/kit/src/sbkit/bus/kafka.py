@@ -89,6 +89,7 @@ class KafkaBus:
         self._progress: dict[int, GroupProgress] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._starting: set[int] = set()
+        self._handled: dict[int, dict[tuple[str, int], int]] = {}  # next offset, per partition
         self._stopping = False
 
     async def start(self) -> None:
@@ -256,8 +257,7 @@ class KafkaBus:
                         admin, probe = await self._watch_clients()
                     for sub in list(self._subs):
                         await self._revive(sub)
-                        if sub.group:
-                            await self._look_at(sub, admin, probe)
+                        await self._look_at(sub, admin, probe)
                 except Exception as exc:  # noqa: BLE001 - no verdict while the cluster is away
                     log.info("bus.watch_skipped", error=type(exc).__name__)
                     await _close_watch_clients(admin, probe)  # fresh ones next time
@@ -297,18 +297,25 @@ class KafkaBus:
     async def _position(
         self, sub: Subscription, admin: AIOKafkaAdminClient, probe: AIOKafkaConsumer
     ) -> tuple[dict[tuple[str, int], int], int]:
-        """The group's committed offset per partition (where it has none, the log's start,
-        which is where it would begin) and the records past them."""
-        assert sub.group is not None
-        stored = await admin.list_consumer_group_offsets(sub.group)
+        """Where the subscription stands per partition, and the records past that: a group's
+        committed offsets (the truth about what will not be read again), or for a group-less
+        reader (the control topic) the offsets this process handled up to. Where there is none
+        yet, the log's start, which is where it begins."""
         tps = [
             TopicPartition(t, p) for t in sub.topics for p in await self._partitions_of(probe, t)
         ]
+        if sub.group:
+            offsets = await admin.list_consumer_group_offsets(sub.group)
+            stored = {(tp.topic, tp.partition): o.offset for tp, o in offsets.items()}
+        else:
+            stored = self._handled.get(id(sub), {})
         ends = await probe.end_offsets(tps)
-        fresh = [tp for tp in tps if tp not in stored or stored[tp].offset < 0]
+        fresh = [tp for tp in tps if stored.get((tp.topic, tp.partition), -1) < 0]
         starts = await probe.beginning_offsets(fresh) if fresh else {}
         committed = {
-            (tp.topic, tp.partition): starts[tp] if tp in starts else stored[tp].offset
+            (tp.topic, tp.partition): starts[tp]
+            if tp in starts
+            else stored[(tp.topic, tp.partition)]
             for tp in tps
         }
         lag = sum(max(0, ends[tp] - committed[(tp.topic, tp.partition)]) for tp in tps)
@@ -330,10 +337,11 @@ class KafkaBus:
         task = self._tasks.pop(id(sub), None)
         consumer = self._consumers.pop(id(sub), None)
         self._joined.pop(id(sub), None)
-        CONSUMER_STALLS.labels(sub.group).inc()
+        CONSUMER_STALLS.labels(sub.group or "-").inc()
         log.error(
             "bus.consumer_stalled",
             group=sub.group,
+            topics=list(sub.topics),
             lag=lag,
             stalled_s=self._stall_after,
             assignment=sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
@@ -364,6 +372,7 @@ class KafkaBus:
         # have revoked partitions: their new owner re-reads from the committed offset. Seeking
         # or reading the highwater of one raises, which used to end this consumer silently.
         assigned = consumer.assignment()
+        handled = self._handled.setdefault(id(sub), {})
         for (tp, recs), result in zip(batches.items(), done, strict=True):
             if tp not in assigned:
                 log.info("bus.partition_revoked", topic=tp.topic, partition=tp.partition)
@@ -374,6 +383,7 @@ class KafkaBus:
                 consumer.seek(tp, recs[0].offset)
                 continue
             commits[tp] = OffsetAndMetadata(result, "")
+            handled[(tp.topic, tp.partition)] = result
             hw = consumer.highwater(tp)
             if sub.group and hw is not None:
                 CONSUMER_LAG.labels(sub.group, tp.topic, str(tp.partition)).set(hw - result)
