@@ -4,17 +4,19 @@
 
 1. Query latency: `GET /v1/kpis` (all KPIs, total, `group_by=queue` and `group_by=channel` over
    the 30 days of the data, Oct 1-30, which October's monthly rollups minus Oct 31 serve; total
-   over 30 days from a noon, the same plus two ragged half days from the 6-hourly totals) and
-   `GET /v1/trends/categories` over 30 days x 50 queues, through the real app in process
-   (httpx ASGI transport, tokens checked), at 10^5, 10^6 and 10^7 stored events (argv overrides);
-   SB_BENCH_ANALYTICS_QUERIES (20) samples, fewer (>= 3) past SB_BENCH_ANALYTICS_BUDGET_S (60).
+   over 30 days from a noon, the same plus two ragged half days from the 6-hourly totals; total
+   and `group_by=queue` over the last 30 days across two months, Oct 15 - Nov 14, per queue read
+   as weeks of the month) and `GET /v1/trends/categories` over 30 days x 50 queues, through the
+   real app in process (httpx ASGI transport, tokens checked), at 10^5, 10^6 and 10^7 stored
+   events (argv overrides); SB_BENCH_ANALYTICS_QUERIES (20) samples, fewer (>= 3) past
+   SB_BENCH_ANALYTICS_BUDGET_S (60).
    Before timing, the process's objects are frozen out of the garbage collector's reach, as
    `sbkit.serve` does once a deployed service started.
    The stored state is bulk-loaded: one day of synthetic events (50 queues x 10 agents: calls
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`; the rollups are then filled as migrations 0004-0008 backfill them, and
+   `generate_series`; the rollups are then filled as migrations 0004-0009 backfill them, and
    every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Section 2 checks
    that this bulk fold and the real consumer (Kafka -> analytics -> PostgreSQL) store identical
    rows for the same events, and that the rollups the consumer kept equal its 15-minute rows.
@@ -91,22 +93,24 @@ ROLLUPS = {
     "kpi_daily_total": ("day", "kpi_components", ()),
     "kpi_daily_queue": ("day", "kpi_components", ("queue",)),
     "kpi_daily_channel": ("day", "kpi_components", ("channel",)),
+    "kpi_weekly_queue": ("week", "kpi_daily_queue", ("queue",)),
     "kpi_monthly_total": ("month", "kpi_daily_total", ()),
     "kpi_monthly_queue": ("month", "kpi_daily_queue", ("queue",)),
     "kpi_monthly_channel": ("month", "kpi_daily_channel", ("channel",)),
+    "kpi_weekly_queue_blocks": ("week", "kpi_weekly_queue", ("queue",)),
     "kpi_monthly_queue_blocks": ("month", "kpi_monthly_queue", ("queue",)),
 }
-# the stored bin of a rollup whose bins are coarser (`parts.coarse_bin`, migration 0008)
-BINS = {
-    "kpi_monthly_queue_blocks": (
-        f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
-        f" WHEN name IN {WAIT_HISTOGRAMS} AND bin > {WAIT_S_KEPT} THEN {WAIT_S_KEPT + 1}"
-        " ELSE bin END"
-    )
-}
+# the stored bin of a rollup whose bins are coarser (`parts.coarse_bin`, migrations 0008-0009)
+_COARSE_BIN = (
+    f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
+    f" WHEN name IN {WAIT_HISTOGRAMS} AND bin > {WAIT_S_KEPT} THEN {WAIT_S_KEPT + 1}"
+    " ELSE bin END"
+)
+BINS = {"kpi_weekly_queue_blocks": _COARSE_BIN, "kpi_monthly_queue_blocks": _COARSE_BIN}
 SOURCE_TIME = {
     "kpi_components": "interval_start",
     "kpi_hourly_total": "hour",
+    "kpi_weekly_queue": "week",
     "kpi_monthly_queue": "month",
     **{r: "day" for r in ROLLUPS if "daily" in r},
 }
@@ -118,6 +122,10 @@ def _trunc(period: str, column: str) -> str:
         start = (
             f"date_trunc('day', {utc}) + interval '6 hours' * floor(extract(hour FROM {utc}) / 6)"
         )
+        return f"({start}) AT TIME ZONE 'UTC'"
+    if period == "week":  # of the month: from its days 1, 8, 15, 22, 29 (`components.week_of`)
+        day = f"date_trunc('day', {utc})"
+        start = f"{day} - interval '1 day' * ((CAST(extract(day FROM {utc}) AS integer) - 1) % 7)"
         return f"({start}) AT TIME ZONE 'UTC'"
     return f"date_trunc('{period}', {utc}) AT TIME ZONE 'UTC'"
 
@@ -263,7 +271,7 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
-        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-8 do
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-9 do
             keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
             start = _trunc(period, SOURCE_TIME[source])
             bin_ = BINS.get(rollup, "bin")
@@ -304,6 +312,12 @@ async def query_latency(n: int) -> dict[str, Any]:
             k: (datetime.fromisoformat(v) + timedelta(hours=12)).isoformat()
             for k, v in span.items()
         }
+        # the last 30 days across two months (per queue: weeks of the month, 5 weeks minus
+        # Nov 14; the total: its days); the data has October only, so 17 of its days hold rows
+        cross = {
+            "from": (DAY0 + timedelta(days=14)).isoformat(),
+            "to": (DAY0 + timedelta(days=44)).isoformat(),
+        }
         queries = {
             "kpis total": ("/v1/kpis", span),
             "kpis group_by=queue": ("/v1/kpis", {**span, "group_by": "queue"}),
@@ -313,6 +327,8 @@ async def query_latency(n: int) -> dict[str, Any]:
                 "/v1/kpis", {**span, "kpi": "asa,service_level", "interval": "1d"},
             ),
             "trends/categories per day": ("/v1/trends/categories", {**span, "interval": "1d"}),
+            "kpis total, Oct 15 - Nov 14": ("/v1/kpis", cross),
+            "kpis group_by=queue, Oct 15 - Nov 14": ("/v1/kpis", {**cross, "group_by": "queue"}),
         }  # fmt: skip
         out: dict[str, Any] = {
             "events": n, "stored_rows": stored, "rollup_rows": rolled, "load": load, "queries": {}

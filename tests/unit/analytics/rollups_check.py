@@ -5,7 +5,7 @@ histogram bins, re-classification deltas, several batches touching the same rows
 `repository.add_deltas`, the consumers' write path; every `/v1/kpis` and `/v1/trends/categories`
 query of the ranges is then asked twice, through the planner (rollups, reduced reads) and with
 every 15-minute row read in full, and the answers must be identical. After rebuilding the
-rollups by migrating down and up again (the backfills of migrations 0004-0007), they must
+rollups by migrating down and up again (the backfills of migrations 0004-0009), they must
 still be identical.
 """
 
@@ -153,7 +153,12 @@ def _ranges() -> list[tuple[datetime, datetime, tuple[str, ...]]]:
             datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
             ("total",),
         ),
+        # across two months: Oct 30-31, Nov 1-7, 8-14, 15-21 minus Nov 21 (weeks of the month)
+        CROSS_MONTH,
     ]
+
+
+CROSS_MONTH = (datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("total",))
 
 
 async def _answers(api: Api) -> list[Any]:
@@ -229,11 +234,13 @@ async def assert_rollups_match(
 
     await _assert_narrowed(api)
     await _assert_coarse(api)
+    await _assert_weeks(api, monkeypatch)
 
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
         await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0003"))
-        # (0004-0007 rebuild the hourly, 6-hourly, daily and monthly rollups from the 15-minute rows)
+        # (0004-0009 rebuild the hourly, 6-hourly, daily, weekly and monthly rollups from the
+        # 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
 
@@ -280,6 +287,43 @@ async def _assert_coarse(api: Api) -> None:
     )
     sql = str(read.compile(dialect=postgresql.dialect()))
     assert "LATERAL" in sql and "kpi_monthly_queue.bin BETWEEN" in sql, sql
+
+
+async def _assert_weeks(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A range across two months reads weeks of the month (the per-queue ones from the coarse
+    weekly rollup, as the month) and answers exactly what reading it day by day answers."""
+    start, end, _ = CROSS_MONTH
+    pieces = comp.split_periods(start, end, months=True, weeks=True)
+    assert [p.period for p in pieces] == ["day", "week", "day"], pieces  # Nov 1-21 minus Nov 21
+    wanted = needs(KPIS, Params())
+    read = repository._statement(
+        pieces, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []
+    )
+    sql = str(read.compile(compile_kwargs={"literal_binds": True}))
+    assert "kpi_weekly_queue_blocks" in sql and "kpi_daily_queue " in sql, sql
+    span = {"from": start.isoformat(), "to": end.isoformat()}
+
+    async def answers() -> list[Any]:
+        out = []
+        for group_by in (None, "queue", "channel"):
+            extra = {"group_by": group_by} if group_by else {}
+            for params in ({}, {"threshold_s": 90, "short_abandon_s": 61}):
+                r = await api.get("/v1/kpis", **span, **extra, **params, kpi=",".join(KPIS))
+                assert r.status_code == 200, r.text
+                out.append(r.json())
+        r = await api.get("/v1/trends/categories", **span)
+        assert r.status_code == 200, r.text
+        return [*out, r.json()]
+
+    weekly = await answers()
+    with monkeypatch.context() as m:  # the same range by its days
+        m.setattr(
+            queries,
+            "split_periods",
+            lambda s, e, **kw: comp.split_periods(s, e, hours=kw.get("hours", False)),
+        )
+        assert await answers() == weekly
+    assert all(a["rows"] for a in weekly)
 
 
 async def _assert_narrowed(api: Api) -> None:

@@ -61,9 +61,54 @@ def test_a_range_splits_into_ragged_edges_whole_days_and_whole_months() -> None:
         Piece(at(11, 1), at(1, 1).replace(year=2027), "month"),
         Piece(at(12, 30), at(1, 1).replace(year=2027), "day", -1),
     ]
+    # with weekly rollups (per queue), by its weeks of the month (days 1-7, 8-14, 15-21, 22-28,
+    # 29-end), a week mostly inside as the week minus its days outside; consecutive weeks (and
+    # days) are one piece
+    assert split_periods(at(10, 16), at(12, 30), months=True, weeks=True) == [
+        Piece(at(10, 15), at(11, 1), "week"),
+        Piece(at(10, 15), at(10, 16), "day", -1),
+        Piece(at(11, 1), at(1, 1).replace(year=2027), "month"),
+        Piece(at(12, 30), at(1, 1).replace(year=2027), "day", -1),
+    ]
     assert split_periods(None, at(10, 30), months=True) == [
         Piece(None, at(11, 1), "month"),
         Piece(at(10, 30), at(11, 1), "day", -1),
+    ]
+    # the last 30 days across two months: 5 weeks minus a day, not 30 days
+    assert split_periods(at(10, 15), at(11, 14), months=True, weeks=True) == [
+        Piece(at(10, 15), at(11, 15), "week"),
+        Piece(at(11, 14), at(11, 15), "day", -1),
+    ]
+    assert exact(split_periods(at(10, 15), at(11, 14), months=True, weeks=True)) == [
+        Piece(at(10, 15), at(11, 14), "day")
+    ]
+    # most of a month: the month minus its weeks (and days) outside; a few days of a week by
+    # their days (consecutive day pieces are one, across a month's end too)
+    assert split_periods(at(11, 12), at(12, 2), months=True, weeks=True) == [
+        Piece(at(11, 1), at(12, 1), "month"),
+        Piece(at(11, 1), at(11, 8), "week", -1),
+        Piece(at(11, 8), at(11, 12), "day", -1),
+        Piece(at(12, 1), at(12, 2), "day"),
+    ]
+    assert split_periods(at(11, 16), at(12, 2), months=True, weeks=True) == [
+        Piece(at(11, 15), at(11, 29), "week"),
+        Piece(at(11, 15), at(11, 16), "day", -1),
+        Piece(at(11, 29), at(12, 2), "day"),
+    ]
+    assert split_periods(at(11, 10), at(12, 1), months=True, weeks=True) == [
+        Piece(at(11, 1), at(12, 1), "month"),
+        Piece(at(11, 1), at(11, 8), "week", -1),
+        Piece(at(11, 8), at(11, 10), "day", -1),
+    ]
+    # February 2027 has 28 days: no week from the 29th
+    assert split_periods(at(2, 15).replace(year=2027), at(3, 1).replace(year=2027)) == [
+        Piece(at(2, 15).replace(year=2027), at(3, 1).replace(year=2027), "day")
+    ]
+    assert split_periods(
+        at(2, 16).replace(year=2027), at(3, 1).replace(year=2027), months=True, weeks=True
+    ) == [
+        Piece(at(2, 15).replace(year=2027), at(3, 1).replace(year=2027), "week"),
+        Piece(at(2, 15).replace(year=2027), at(2, 16).replace(year=2027), "day", -1),
     ]
     assert exact(split_periods(None, at(10, 30), months=True)) == [Piece(None, at(10, 30), "day")]
 

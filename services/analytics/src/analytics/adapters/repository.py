@@ -43,7 +43,9 @@ from analytics.domain.components import (
     day_of,
     exact,
     next_month,
+    next_week,
     six_of,
+    week_of,
 )
 from analytics.domain.kpis import Totals
 from analytics.domain.lights import Direction, Threshold
@@ -85,10 +87,10 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
     same order, so they wait for each other instead of deadlocking), and the same sums into the
-    hour, 6-hour, day and month rollups and the coarse per-queue month (same order of tables in
-    every batch). PostgreSQL: one statement (`_fold_statement`) that gets the 15-minute rows and
-    sums each rollup from them itself; SQLite: each rollup summed in memory (`rollup_sums`), one
-    statement per table."""
+    hour, 6-hour, day, week (per queue) and month rollups and the coarse per-queue week and month
+    (same order of tables in every batch). PostgreSQL: one statement (`_fold_statement`) that
+    gets the 15-minute rows and sums each rollup from them itself; SQLite: each rollup summed in
+    memory (`rollup_sums`), one statement per table."""
     rows = {_key(item): item[1] for item in deltas.items() if item[1]}
     if not rows:
         return
@@ -122,6 +124,7 @@ def rollup_sums(rows: dict[tuple[Any, ...], int]) -> dict[Table, dict[tuple[Any,
     }
     for (_, grouping), sums in list(rolled.items()):
         rolled[("month", grouping)] = _sum_by(sums, lambda k: (k[0], k[1].replace(day=1), *k[2:]))
+    rolled[("week", "queue")] = _sum_by(day_queue, lambda k: (k[0], week_of(k[1]), *k[2:]))
     rolled[("hour", None)] = _sum_by(rows, lambda k: (k[0], k[1].replace(minute=0), *k[5:]))
     rolled[("six_hours", None)] = _sum_by(
         rolled[("hour", None)], lambda k: (k[0], six_of(k[1]), *k[2:])
@@ -169,12 +172,12 @@ def _rollup_key(period: str, grouping: str | None, bin_sql: str) -> list[str]:
     return ["tenant_id", period, *([grouping] if grouping else []), "name", bin_sql]
 
 
-PERIODS = ("hour", "six_hours", "day", "month")
+PERIODS = ("hour", "six_hours", "day", "week", "month")
 
 
 def _periods(rows: dict[tuple[Any, ...], int]) -> dict[str, list[datetime]]:
-    """Each distinct interval start of the rows with the start of its hour, 6 hours, day and
-    month (as `rollup_sums` keys them), as arrays `p_at`, `p_hour`, …: the statement joins them
+    """Each distinct interval start of the rows with the start of its hour, 6 hours, day, week
+    and month (as `rollup_sums` keys them), as arrays `p_at`, `p_hour`, …: the statement joins them
     to the rows (a few dozen intervals a batch) instead of truncating every row's time per
     rollup in SQL (≈ 1 ms of PostgreSQL per rollup and batch of 500 events)."""
     at = sorted({k[1] for k in rows})
@@ -184,6 +187,7 @@ def _periods(rows: dict[tuple[Any, ...], int]) -> dict[str, list[datetime]]:
         "p_hour": [t.replace(minute=0) for t in at],
         "p_six_hours": [six_of(t) for t in at],
         "p_day": days,
+        "p_week": [week_of(d) for d in days],
         "p_month": [d.replace(day=1) for d in days],
     }
 
@@ -266,6 +270,11 @@ def _columns(
     return dict(zip(names, [*cols, [sums[k] for k in keys]], strict=True))
 
 
+def has_weeks(group_by: str | None) -> bool:
+    """Whether a grouping has weekly rollups (`split_periods(weeks=…)`)."""
+    return ("week", group_by) in ROLLUPS
+
+
 def _source(group_by: str | None, period: str) -> tuple[Table, Any]:
     """The table to sum for a grouping over whole periods ("15m": the 15-minute rows)."""
     if period == "15m":
@@ -305,7 +314,7 @@ async def sums(
 ) -> dict[tuple[str, datetime | None], Totals]:
     """Summed components per (group value, interval start) over the pieces of a range, in one
     statement; cost O(rows read). A piece [start, end) of `period` "15m" reads the 15-minute
-    rows, "hour", "six_hours", "day" or "month" (start and end at such boundaries) that rollup, whose
+    rows, "hour", "six_hours", "day", "week" or "month" (start and end at such boundaries) that rollup, whose
     intervals are then hours, days or months; a piece of sign -1 is subtracted (exact: every
     component is an integer sum). `needs`: only what some KPIs read (`Needs.reduce`; quantiles
     in SQL only for one total per group of a grouping: they do not add up over intervals)."""
@@ -691,6 +700,7 @@ def _starts(piece: Piece) -> list[datetime] | None:
         "hour": lambda at: at + HOUR,
         "six_hours": lambda at: at + SIX_HOURS,
         "day": lambda at: at + DAY,
+        "week": next_week,
         "month": next_month,
     }
     if piece.start is None or piece.period not in step:

@@ -72,9 +72,26 @@ def next_month(at: datetime) -> datetime:
     return (month_of(at) + timedelta(days=32)).replace(day=1)
 
 
+WEEK = timedelta(days=7)
+
+
+def week_of(at: datetime) -> datetime:
+    """The start of the week of the month holding `at`: weeks of a calendar month start on its
+    days 1, 8, 15, 22 and 29 (the last one 0-3 days long), so a month is exactly its weeks (the
+    key of the weekly rollups)."""
+    day = day_of(at)
+    return day.replace(day=1 + (day.day - 1) // 7 * 7)
+
+
+def next_week(at: datetime) -> datetime:
+    """The start of the week of the month after the one starting at `at`."""
+    return min(at + WEEK, next_month(at))
+
+
 class Piece(NamedTuple):
-    """[start, end) read from the rows of `period` ("15m", "hour", "six_hours", "day", "month"; start None:
-    from the beginning), added (sign 1) or subtracted (-1: days of a month outside the range)."""
+    """[start, end) read from the rows of `period` ("15m", "hour", "six_hours", "day", "week",
+    "month"; start None: from the beginning), added (sign 1) or subtracted (-1: days or weeks of
+    a month, or days of a week, outside the range)."""
 
     start: datetime | None
     end: datetime
@@ -82,10 +99,12 @@ class Piece(NamedTuple):
     sign: int = 1
 
 
-# A month read whole, minus its days outside the range, beats reading the range's days when
-# days outside + MONTH_COST < days inside (a busy month has about a busy day's rows: its bins
-# are filled the same; a quiet month has at most its days' rows).
+# What a piece costs to read, in days: a busy week or month has about a busy day's rows (its
+# bins are filled the same), a quiet one at most its days' rows. A week or month read whole
+# minus its days (weeks) outside the range is chosen only when that costs strictly less than
+# reading the days (weeks) inside.
 MONTH_COST = 2
+WEEK_COST = 2
 
 
 def _ceil(
@@ -119,10 +138,71 @@ def _hours(first: datetime, last: datetime) -> list[Piece]:
     return [*pieces, Piece(b, last, "hour")] if b < last else pieces
 
 
-def _months(first: datetime | None, last: datetime) -> list[Piece]:
+def _negated(pieces: list[Piece]) -> list[Piece]:
+    return [p._replace(sign=-p.sign) for p in pieces]
+
+
+def _cost(pieces: list[Piece]) -> int:
+    """Days' worth of rows: a day piece its days, a week piece WEEK_COST per week, a month
+    MONTH_COST."""
+    total = 0
+    for p in pieces:
+        if p.period == "month":
+            total += MONTH_COST
+        elif p.period == "week" and p.start is not None:
+            at = p.start
+            while at < p.end:
+                total, at = total + WEEK_COST, next_week(at)
+        else:
+            total += (p.end - (p.start or p.end)).days
+    return total
+
+
+def _joined(pieces: list[Piece]) -> list[Piece]:
+    """Consecutive day (or week) pieces of the same sign as one (in the place of the first):
+    one range read, and one index scan listing its periods in a grouping's quantile step,
+    instead of one per piece."""
+    out: list[Piece] = []
+    for p in pieces:
+        at = next(
+            (
+                i
+                for i, q in enumerate(out)
+                if q.period == p.period in ("day", "week") and q.sign == p.sign and q.end == p.start
+            ),
+            None,
+        )
+        if at is None:
+            out.append(p)
+        else:
+            out[at] = out[at]._replace(end=p.end)
+    return out
+
+
+def _days(first: datetime, last: datetime, weeks: bool) -> list[Piece]:
+    """Whole days [first, last) within one month; if `weeks`, as weeks of the month (`week_of`),
+    each read whole, by its days in the range, or whole minus its days outside the range (the
+    cheapest)."""
+    if not weeks:
+        return [Piece(first, last, "day")]
+    pieces: list[Piece] = []
+    week = week_of(first)
+    while week < last:
+        nxt = next_week(week)
+        a, b = max(first, week), min(last, nxt)
+        inside = [Piece(a, b, "day")]
+        whole = [Piece(week, nxt, "week")]
+        whole += [Piece(s, e, "day", -1) for s, e in ((week, a), (b, nxt)) if s < e]
+        pieces += whole if _cost(whole) < _cost(inside) else inside
+        week = nxt
+    return _joined(pieces)
+
+
+def _months(first: datetime | None, last: datetime, weeks: bool) -> list[Piece]:
     """Whole days [first, last) (first None: from the beginning) as calendar months, each
-    either whole, or its days in the range, or whole minus its days outside the range
-    (whichever reads fewer days); consecutive months read whole are one piece."""
+    either whole, or its days in the range, or whole minus its days outside the range (the days
+    as weeks of the month and days: `_days`; whichever costs less); consecutive months read
+    whole are one piece."""
     pieces: list[Piece] = []
     month = month_of(last) if first is None else month_of(first)
     if first is None:  # every month before last's
@@ -130,26 +210,36 @@ def _months(first: datetime | None, last: datetime) -> list[Piece]:
     while month < last:
         nxt = next_month(month)
         a, b = max(first or month, month), min(last, nxt)
-        inside, outside = (b - a).days, (nxt - month).days - (b - a).days
-        if outside and outside + MONTH_COST >= inside:
-            pieces.append(Piece(a, b, "day"))
+        inside = _days(a, b, weeks)
+        outside = [
+            *(_days(month, a, weeks) if month < a else []),
+            *(_days(b, nxt, weeks) if b < nxt else []),
+        ]
+        if outside and MONTH_COST + _cost(outside) >= _cost(inside):
+            pieces += inside
         else:
             if pieces and pieces[-1].period == "month" and pieces[-1].end == month:
                 pieces[-1] = pieces[-1]._replace(end=nxt)
             else:
                 pieces.append(Piece(month, nxt, "month"))
-            pieces += [Piece(s, e, "day", -1) for s, e in ((month, a), (b, nxt)) if s < e]
+            pieces += _negated(outside)
         month = nxt
-    return pieces
+    return _joined(pieces)
 
 
 def split_periods(
-    start: datetime | None, end: datetime, *, months: bool = False, hours: bool = False
+    start: datetime | None,
+    end: datetime,
+    *,
+    months: bool = False,
+    hours: bool = False,
+    weeks: bool = False,
 ) -> list[Piece]:
     """[start, end) as pieces read from "15m" rows (the ragged edges), whole UTC "day"s and, if
     `months`, calendar "month"s, whole or minus their days outside the range (`_months`;
-    start None: from the beginning); if `hours`, the edges' whole "hour"s (the hourly rollup
-    is kept per tenant only)."""
+    start None: from the beginning), and if `weeks` too, the days of a month as its "week"s
+    (whole or minus days) where that reads less; if `hours`, the edges' whole "hour"s (the
+    hourly rollup is kept per tenant only)."""
     first = None if start is None else _ceil(start, day_of, lambda d: d + DAY)
     last = day_of(end)
     if start is not None and first is not None and first >= last:
@@ -157,32 +247,38 @@ def split_periods(
     pieces: list[Piece] = []
     if start is not None and first is not None and start < first:
         pieces += _edge(start, first, hours)
-    pieces += _months(first, last) if months else [Piece(first, last, "day")]
+    pieces += _months(first, last, weeks) if months else [Piece(first, last, "day")]
     if last < end:
         pieces += _edge(last, end, hours)
     return pieces
 
 
+_WHOLE_DAYS = ("day", "week", "month")
+
+
 def exact(pieces: list[Piece]) -> list[Piece]:
-    """The same range without subtraction: each month read minus days as the days it keeps
-    (where a read must know which groups have rows in the range, not only their sums)."""
-    minus = sorted((p.start, p.end) for p in pieces if p.sign < 0 and p.start is not None)
-    out: list[Piece] = []
-    for p in pieces:
-        if p.sign < 0:
-            continue
-        inner = [(s, e) for s, e in minus if (p.start is None or p.start <= s) and e <= p.end]
-        if not inner:
-            out.append(p)
-            continue
-        at = p.start
-        for s, e in inner:
-            if at is None or at < s:
-                out.append(Piece(at, s, "day"))
-            at = e
-        if at is not None and at < p.end:
-            out.append(Piece(at, p.end, "day"))
-    return out
+    """The same range without subtraction: the whole days the day, week and month pieces cover
+    net of their signs, as runs of "day" pieces (where a read must know which groups have rows
+    in the range, not only their sums); the other pieces (ragged edges) as they are."""
+    out = [p for p in pieces if p.period not in _WHOLE_DAYS]
+    whole = [p for p in pieces if p.period in _WHOLE_DAYS]
+    bounds = sorted({p.end for p in whole} | {p.start for p in whole if p.start is not None})
+    run: tuple[datetime | None, datetime] | None = None
+    for a, b in zip([None, *bounds], bounds, strict=False):
+        net = sum(
+            p.sign
+            for p in whole
+            if (p.start is None or (a is not None and p.start <= a)) and b <= p.end
+        )
+        if net and run is not None and run[1] == a:
+            run = (run[0], b)
+        elif net:
+            if run is not None:
+                out.append(Piece(run[0], run[1], "day"))
+            run = (a, b)
+    if run is not None:
+        out.append(Piece(run[0], run[1], "day"))
+    return sorted(out, key=lambda p: (p.start is not None, p.start or p.end))
 
 
 def wait_second(wait_ms: int) -> int:

@@ -87,7 +87,13 @@ async def _sums(
     these), summed in one statement."""
     pieces = [Piece(start, end, "15m")]
     if q.group_by != "agent" and (not by_interval or _days_fit(q)):
-        pieces = split_periods(start, end, months=not by_interval, hours=q.group_by is None)
+        pieces = split_periods(
+            start,
+            end,
+            months=not by_interval,
+            hours=q.group_by is None,
+            weeks=repository.has_weeks(q.group_by),
+        )
     return await repository.sums(
         uow.session,
         tenant=tenant,
