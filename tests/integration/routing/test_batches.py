@@ -195,16 +195,22 @@ async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
     pg_routing: RoutingService, sent: list[str]
 ) -> None:
     """The first decision of a batch for a queue counts its pool (online agents serving it);
-    the batch's later decisions for that queue reuse the count; the next batch counts again."""
+    the batch's later decisions for that queue reuse the count; the next batch counts again.
+    (Each case here is another shape — its channel's units differ — so each is decided by its
+    own statement, not together.)"""
     await add_queue(pg_routing, "general")
     for i in range(3):
         await add_agent(pg_routing, f"a{i}", capacity=1000)
     await add_agent(pg_routing, "away", online=False)
     handle = batch_handlers(pg_routing.knobs)["messages"]
+    channels = (Channel.EMAIL, Channel.WEBCHAT, Channel.SMS, Channel.VOICE)  # 10, 25, 20, 100
 
     async def batch(n: int, tag: str) -> list[str]:
         sent.clear()
-        events = [attributed("Where is my parcel?", customer=f"{tag}{i}") for i in range(n)]
+        events = [
+            attributed("Where is my parcel?", customer=f"{tag}{i}", channel=channels[i])
+            for i in range(n)
+        ]
         async with pg_routing.runtime.uow() as uow:
             await handle(uow, events)
             await uow.commit()

@@ -12,6 +12,7 @@ applies the columns' own bind processing.
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,46 @@ def _together(inserts: tuple[PreparedInsert, ...]) -> str:
         ctes.append(f"w{n} AS ({part.sql_from(first)})")
         first += len(part.columns)
     return f"WITH {', '.join(ctes)} {inserts[-1].sql_from(first)}"
+
+
+async def fetch_parts(
+    session: AsyncSession, parts: Sequence[tuple[Prepared, dict[str, Any]]]
+) -> list[list[Any]] | None:
+    """Several statements' rows in one round trip (`UNION ALL`, so one snapshot): each part's
+    rows as `Prepared.fetch` gives them, in the parts' order (a part's own ORDER BY is not
+    kept: the caller orders them) as asyncpg records (by position after the part number, or
+    by name); None as `Prepared.fetch`. The parts must select the same columns."""
+    sql = _tagged_union(tuple(p.sql for p, _ in parts), tuple(len(p.names) for p, _ in parts))
+    args = []
+    for prepared, params in parts:
+        values = prepared.fixed | params
+        args += [values[n] for n in prepared.names]
+    records = await _run(session, sql, args)
+    if records is None:
+        return None
+    found: list[list[Any]] = [[] for _ in parts]
+    for record in records:
+        found[record[0]].append(record)
+    return found
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=256)
+def _tagged_union(sqls: tuple[str, ...], counts: tuple[int, ...]) -> str:
+    """`SELECT <n> AS part, p.* FROM (<statement n>) AS p UNION ALL …`, each statement's
+    parameters renumbered after the previous ones'."""
+    selects, first = [], 0
+    for n, (sql, count) in enumerate(zip(sqls, counts, strict=True)):
+
+        def shifted(match: re.Match[str], by: int = first) -> str:
+            return f"${int(match.group(1)) + by}"
+
+        renumbered = _PLACEHOLDER.sub(shifted, sql)
+        selects.append(f"SELECT {n} AS part, p.* FROM ({renumbered}) AS p")
+        first += count
+    return " UNION ALL ".join(selects)
 
 
 async def fetch_sql(session: AsyncSession, sql: str, args: list[Any]) -> list[Any] | None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, null, or_, select, true, update
+from sqlalchemy import BigInteger, bindparam, cast, func, null, or_, select, true, update
 
 from routing.adapters import orm
 from routing.adapters.driver import Prepared
@@ -26,6 +26,8 @@ _PRESENCE = {p.value: p for p in Presence}
 # the columns the domain decides with (`Want.agents`), plus the levels of the skills and the
 # language the demand asks about: not the name, memberships, whole skill documents, ...
 _DECIDES_WITH = (_A.id, _A.presence, _A.capacity, _A.load, _A.idle_since, _A.last_assigned_at)
+# what deciding several cases together needs of each agent read (the SQL filtered the rest)
+_SHORTLIST = (_A.id, _A.capacity, _A.load, _A.idle_since, _A.last_assigned_at)
 _POLICY_ORDER: dict[str, tuple[Any, ...]] = {
     "longest_idle": (_A.load > 0, func.coalesce(_A.idle_since, _A.last_assigned_at, _EPOCH), _A.id),
     "least_loaded": (
@@ -103,6 +105,10 @@ class Statements:
     # `decide` without counting the pool (its `pool` column NULL): for a decision whose pool a
     # decision earlier in the same consumer batch counted
     uncounted: Prepared | None = None
+    # the best `k` eligible agents (`_SHORTLIST` columns), no lock: what `decide_together` decides
+    # several cases of this shape from; with and without the pool count, like `decide`
+    shortlist: Prepared | None = None
+    shortlist_uncounted: Prepared | None = None
 
 
 def serves(queue_id: str | None) -> list[Any]:
@@ -161,7 +167,21 @@ def statements(shape: Want, *, postgres: bool) -> Statements:
         return Statements(candidates, reserve)
     decide = _decide(candidates, limit, conds, order, take)
     uncounted = _decide(candidates_with(null()), limit, conds, order, take)
-    return Statements(candidates, reserve, decide, Prepared.of(decide), Prepared.of(uncounted))
+
+    def shortlist(pool_column: Any) -> Prepared:
+        columns = (*_SHORTLIST, pool_column.label("pool"))
+        limited = select(*columns).where(*conds).order_by(*order).limit(bindparam("k"))
+        return Prepared.of(limited)
+
+    return Statements(
+        candidates,
+        reserve,
+        decide,
+        Prepared.of(decide),
+        Prepared.of(uncounted),
+        shortlist(pool.scalar_subquery()),
+        shortlist(cast(null(), BigInteger)),  # typed: the shortlists are read in a UNION
+    )
 
 
 def _decide(

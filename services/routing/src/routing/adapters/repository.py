@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm, writes
-from routing.adapters.driver import fetch_sql
+from routing.adapters.driver import fetch_parts, fetch_sql
 from routing.adapters.eligibility import Want, statements
 from routing.adapters.erasure import ErasureQueries
 from routing.adapters.history import HistoryQueries
@@ -73,6 +73,51 @@ SELECT 'known', NULL, message_id, NULL, NULL, NULL, NULL
 UNION ALL
 SELECT 'version', NULL, NULL, NULL, NULL, NULL, version FROM config_versions WHERE tenant_id = $1
 """
+
+
+# The reservations of several decisions made together (`RoutingRepository.reserve_together`):
+# all or none. Each agent is locked (skipping those another transaction holds) only if every
+# decision that chose them still holds on its newest version — online, room for all the units
+# chosen, serving the queue, speaking the language, every skill level — then all are updated
+# if all were locked. Returns the agents locked and whether they were taken.
+_RESERVE_TOGETHER = """
+WITH d AS (
+  SELECT * FROM unnest($2::varchar[], $3::integer[], $4::varchar[], $5::varchar[], $6::jsonb[],
+                       $7::timestamptz[]) AS d(id, units, language, queue, needs, at)
+), per AS (
+  SELECT id, sum(units)::integer AS units, max(at) AS at FROM d GROUP BY id
+), ok AS (
+  SELECT a.id, per.units, per.at FROM agents a JOIN per ON per.id = a.id
+   WHERE a.tenant_id = $1 AND a.presence = 'online' AND a.load + per.units <= a.capacity
+     AND NOT EXISTS (
+       SELECT 1 FROM d WHERE d.id = a.id AND NOT (
+         (d.queue IS NULL OR a.queue_keys = '' OR a.queue_keys LIKE '%|' || d.queue || '|%')
+         AND (d.language IS NULL OR coalesce((a.languages ->> d.language)::integer, 0) > 0)
+         AND NOT EXISTS (
+           SELECT 1 FROM jsonb_each_text(d.needs) AS n(skill, level)
+            WHERE coalesce((a.skills ->> n.skill)::integer, 0) < n.level::integer)))
+   FOR UPDATE OF a SKIP LOCKED
+), took AS (
+  UPDATE agents a SET load = a.load + ok.units, last_assigned_at = ok.at, idle_since = NULL
+    FROM ok
+   WHERE a.tenant_id = $1 AND a.id = ok.id
+     AND (SELECT count(*) FROM ok) = (SELECT count(*) FROM per)
+  RETURNING a.id
+)
+SELECT ok.id, (SELECT count(*) FROM took) > 0 AS took FROM ok
+"""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One decision's share of `reserve_together`: the agent, the units, what the case needs."""
+
+    agent_id: str
+    units: int
+    language: str | None
+    queue_id: str | None
+    needs: str  # JSON object skill → level
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -213,6 +258,57 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         elif pools is not None and rows:
             pools[key] = rows[0].pool
         return rows, got
+
+    async def shortlists(
+        self, wants: Sequence[Want], k: int
+    ) -> list[tuple[list[Any], int | None]] | None:
+        """The best `k` eligible agents of each demand (records of `_SHORTLIST` columns) and
+        its pool (online agents serving its queue, counted once per queue and batch as in
+        `candidates_reserving`; None if no agent was read), all in one statement and so one
+        snapshot, no lock taken. None on SQLite or before the transaction has begun on its
+        connection."""
+        pools = self._pools()
+        parts = []
+        for want in wants:
+            found = statements(want.shape(), postgres=self.postgres)
+            if found.shortlist is None or found.shortlist_uncounted is None:
+                return None
+            counted = pools is not None and (self.tenant, want.queue_id) in pools
+            prepared = found.shortlist_uncounted if counted else found.shortlist
+            parts.append((prepared, want.params(self.tenant, k=k)))
+        rows = await fetch_parts(self.session, parts)
+        if rows is None:
+            return None
+        read = []
+        for want, found_rows in zip(wants, rows, strict=True):
+            key = (self.tenant, want.queue_id)
+            pool = found_rows[0]["pool"] if found_rows else None
+            if pools is not None:
+                if key in pools:
+                    pool = pools[key]
+                elif pool is not None:
+                    pools[key] = pool
+            read.append((found_rows, pool))
+        return read
+
+    async def reserve_together(self, reservations: Sequence[Reservation]) -> tuple[set[str], bool]:
+        """Take the capacity of several decisions at once, all or none (see
+        `_RESERVE_TOGETHER`): the agents this transaction could lock for them, and whether all
+        were taken. Agents another transaction holds are skipped, never waited for."""
+        args = [
+            self.tenant,
+            [r.agent_id for r in reservations],
+            [r.units for r in reservations],
+            [r.language for r in reservations],
+            [r.queue_id for r in reservations],
+            [r.needs for r in reservations],
+            [r.at for r in reservations],
+        ]
+        rows = await fetch_sql(self.session, _RESERVE_TOGETHER, args)
+        assert rows is not None  # only after `shortlists`, on the same transaction
+        locked = {r["id"] for r in rows}
+        self._holding(bool(locked))
+        return locked, bool(rows) and bool(rows[0]["took"])
 
     def _pools(self) -> dict[tuple[str, str | None], int] | None:
         """Pool counts (online agents serving a queue) taken by this consumer batch's decisions,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -133,6 +134,114 @@ def choose(agents: Iterable[Agent], demand: Demand, *, policy: Policy) -> Decisi
     if demand.last_agent_id in names:
         return Decision(demand.last_agent_id, policy, len(pool), names, "customer's last agent")
     return Decision(ok[0].id, policy, len(pool), names, f"best by {policy}")
+
+
+SHOWN = 20  # eligible agents an explanation lists, best first
+
+
+@dataclass
+class Shortlist:
+    """One demand shape's eligible agents as read (best first by its policy), kept in order as
+    the board's reservations change them. `complete`: every eligible agent was read; else
+    `bound` is the rank of the last one read, and an agent not read ranks after it."""
+
+    policy: Policy
+    rank: Callable[[Agent], tuple[object, ...]]
+    entries: list[tuple[tuple[object, ...], str]]
+    complete: bool
+    bound: tuple[object, ...] | None
+    read: tuple[tuple[tuple[object, ...], str], ...]  # the entries as read
+
+
+class Board:
+    """Decisions for several waiting cases made one after another from one read of the agents:
+    each decision sees the reservations of the ones before it (load, idle, last assignment), as
+    a decision reading the database after them would. Agents another transaction holds
+    (`held`) are skipped, not chosen, as the skip-locked reservation does."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, Agent] = {}
+        self.held: set[str] = set()
+        self._read: dict[str, Agent] = {}
+        self._lists: dict[str, list[Shortlist]] = {}
+        self._all: list[Shortlist] = []
+        self._keys: dict[tuple[Policy, str], tuple[object, ...]] = {}
+
+    def __contains__(self, agent_id: str) -> bool:
+        return agent_id in self._read
+
+    def add(self, agent: Agent) -> None:
+        """An agent as read (all of them in one snapshot: the board keeps one state each)."""
+        self._read.setdefault(agent.id, agent)
+        self.agents.setdefault(agent.id, agent)
+
+    def shortlist(self, policy: Policy, ids: Sequence[str], *, complete: bool) -> Shortlist:
+        """One shape's eligible agents as read (`add`ed before)."""
+        rank = _RANKS.get(policy, _longest_idle)
+        entries = []
+        for agent_id in ids:
+            key = self._keys.get((policy, agent_id))
+            if key is None:
+                key = self._keys[(policy, agent_id)] = rank(self._read[agent_id])
+            entries.append((key, agent_id))
+        entries.sort()  # read in this order already: one pass
+        bound = None if complete or not entries else entries[-1][0]
+        found = Shortlist(policy, rank, entries, complete, bound, tuple(entries))
+        self._all.append(found)
+        for agent_id in ids:
+            self._lists.setdefault(agent_id, []).append(found)
+        return found
+
+    def reset(self) -> None:
+        """Forget the reservations made (not `held`): the agents as read."""
+        self.agents = dict(self._read)
+        for found in self._all:
+            found.entries = list(found.read)
+
+    def decide(self, shortlist: Shortlist, demand: Demand, now: datetime) -> Decision | None:
+        """Choose for `demand` among the shortlist's agents and reserve in the board: the best
+        with room that is not held (`reason` names a busy best); no agent when none is
+        eligible. None when what was read cannot tell (fewer than SHOWN agents known to rank
+        first, or none free among them): the caller decides that case on the database."""
+        shown: list[str] = []
+        chosen: str | None = None
+        bound, agents, held, weight = shortlist.bound, self.agents, self.held, demand.weight
+        for key, agent_id in shortlist.entries:
+            if bound is not None and key > bound:
+                break
+            agent = agents[agent_id]
+            if agent.load + weight > agent.capacity:  # `Agent.fits`, inline: a hot loop
+                continue
+            if len(shown) < SHOWN:
+                shown.append(agent_id)
+            if chosen is None and agent_id not in held:
+                chosen = agent_id
+            if chosen is not None and len(shown) == SHOWN:
+                break
+        if not shown and shortlist.complete:
+            return Decision(None, shortlist.policy, 0, (), "no eligible agent")
+        if chosen is None or (not shortlist.complete and len(shown) < SHOWN):
+            return None
+        reason = f"best by {shortlist.policy}"
+        if chosen != shown[0]:
+            reason = f"{reason}; {shown[0]} was busy"
+        self._reserve(chosen, demand.weight, now)
+        return Decision(chosen, shortlist.policy, len(shown), tuple(shown), reason)
+
+    def _reserve(self, agent_id: str, weight: int, now: datetime) -> None:
+        old = self.agents[agent_id]
+        new = replace(old, load=old.load + weight, idle_since=None, last_assigned_at=now)
+        self.agents[agent_id] = new
+        moves: dict[Policy, tuple[tuple[tuple[object, ...], str], ...]] = {}
+        for found in self._lists[agent_id]:
+            move = moves.get(found.policy)
+            if move is None:
+                move = moves[found.policy] = (
+                    (found.rank(old), agent_id),
+                    (found.rank(new), agent_id),
+                )
+            del found.entries[bisect_left(found.entries, move[0])]
+            insort(found.entries, move[1])
 
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}

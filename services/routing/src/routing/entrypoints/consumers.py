@@ -36,7 +36,9 @@ def batch_handlers(knobs: Knobs) -> dict[str, BatchEventHandler]:
 
     async def messages_batch(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
         """A polled batch of messages in one transaction: the customers' facts read once per
-        tenant, every event written with one outbox statement; in order, as `messages` would."""
+        tenant, the new cases decided together (`inbound.decide_openings`), every event written
+        with one outbox statement; in order, as `messages` would, but a new case is decided and
+        written after the batch's other messages unless a later one is its customer's."""
         mine = [e for e in events if isinstance(e.data, MessageAttributed)]
         known: dict[str, inbound.Known] = {}
         async with batched(uow):
@@ -45,6 +47,8 @@ def batch_handlers(knobs: Knobs) -> dict[str, BatchEventHandler]:
                     batch = [e.data for e in mine if e.tenantid == event.tenantid]
                     known[event.tenantid] = await inbound.prefetch(ctx(uow, event), batch)
                 await inbound.on_message(ctx(uow, event), event.data, known=known[event.tenantid])
+            for facts in known.values():  # the new cases' decisions, together
+                await inbound.decide_openings(facts)
 
     return {"messages": messages_batch}
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from routing.adapters.eligibility import Want
-from routing.domain.agents import Decision, Demand, Policy
+from routing.adapters.repository import Reservation
+from routing.domain.agents import SHOWN, Agent, Board, Decision, Demand, Policy, Presence
 from routing.domain.agents import choose as choose_agent
 from routing.domain.queues import Queue
 from routing.service_layer.config import config
@@ -16,6 +19,10 @@ from sbcontracts.events.routing import TicketAssigned
 
 ACTIVE = ("new", "open", "pending")
 DRAIN_LIMIT = 50
+# deciding together: at most this many agents beyond the SHOWN are read per demand shape, and a
+# reservation that found some chosen agents held is decided again at most this many times
+EXTRA_READ = 100
+ROUNDS = 3
 BUSY_RETRY = timedelta(seconds=1)  # every eligible agent was held by another transaction
 
 
@@ -56,6 +63,122 @@ async def try_assign(
     return agent_id
 
 
+def want_of(demand: Demand, queue: Queue | None, *, only: str | None = None) -> Want:
+    """What `demand` asks of an agent, for the SQL of its decision."""
+    return Want(
+        weight=demand.weight,
+        policy=Policy(queue.policy) if queue else Policy.LONGEST_IDLE,
+        queue_id=queue.id if queue else None,
+        language=demand.language,
+        skills=tuple((n.skill, n.level) for n in demand.needs),
+        only=only,
+        last=demand.last_agent_id if only in (None, demand.last_agent_id) else None,
+    )
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A new case waiting for its decision in a consumer batch."""
+
+    ctx: Ctx
+    demand: Demand
+    queue: Queue | None
+
+
+async def pick_together(wanted: Sequence[Wanted]) -> list[Picked | None]:
+    """`pick` for several new cases of one tenant and transaction, in order, with one read of
+    the agents for all the cases of a repeated shape (same queue, language, skills, units and
+    no last agent) instead of one decision statement each.
+
+    A shape asked once is decided by `pick`, first. The repeated ones are decided one after
+    another on a `Board` from one read of each shape's best agents (SHOWN plus one per case
+    decided together, at most EXTRA_READ more), so each decision sees the earlier ones'
+    reservations and its candidates and reason are what `pick` would give after them; then one
+    statement reserves them all, or none if another transaction holds some chosen agent: those
+    are marked busy and the cases decided again (as the skip-locked walk passes held agents).
+    A case the board cannot decide (too few agents read, all held) and every case after
+    ROUNDS attempts goes through `pick`, after the others' reservations.
+    """
+    found: list[Picked | None] = [None] * len(wanted)
+    wants = [want_of(w.demand, w.queue) for w in wanted]
+    shapes: dict[Want, list[int]] = {}
+    for i, want in enumerate(wants):
+        shapes.setdefault(want, []).append(i)
+    together = [i for i, want in enumerate(wants) if want.last is None and len(shapes[want]) > 1]
+    alone = set(range(len(wanted))) - set(together)
+    for i in sorted(alone):
+        found[i] = await pick(wanted[i].ctx, wanted[i].demand, wanted[i].queue)
+    later = await _decide_together(wanted, wants, together, found) if together else []
+    for i in later:
+        found[i] = await pick(wanted[i].ctx, wanted[i].demand, wanted[i].queue)
+    return found
+
+
+async def _decide_together(
+    wanted: Sequence[Wanted], wants: list[Want], together: list[int], found: list[Picked | None]
+) -> list[int]:
+    """Decide and reserve the cases `together` on a board (into `found`); returns the ones left
+    to `pick`, in order."""
+    repo = wanted[together[0]].ctx.repo
+    shapes = list(dict.fromkeys(wants[i] for i in together))
+    k = SHOWN + min(len(together), EXTRA_READ)
+    read = await repo.shortlists(shapes, k)
+    if read is None:
+        return together
+    board = Board()
+    lists, pools = {}, {}
+    for want, (rows, pool) in zip(shapes, read, strict=True):
+        for r in rows:
+            if r["id"] not in board:
+                board.add(
+                    Agent(
+                        r["id"],
+                        Presence.ONLINE,
+                        r["capacity"],
+                        r["load"],
+                        {},
+                        {},
+                        r["idle_since"],
+                        r["last_assigned_at"],
+                    )
+                )
+        ids = [r["id"] for r in rows]
+        lists[want] = board.shortlist(Policy(want.policy), ids, complete=len(rows) < k)
+        pools[want] = pool
+    for _ in range(ROUNDS):
+        decided: dict[int, Decision] = {}
+        for i in together:
+            ctx, demand = wanted[i].ctx, wanted[i].demand
+            decision = board.decide(lists[wants[i]], demand, ctx.now)
+            if decision is not None:
+                decided[i] = decision
+        chosen = {i: d for i, d in decided.items() if d.agent_id is not None}
+        reservations = [_reservation(wanted[i], chosen[i]) for i in chosen]
+        took = True
+        if reservations:
+            locked, took = await repo.reserve_together(reservations)
+            board.held |= {r.agent_id for r in reservations} - locked
+        if took:  # and the cases nobody is eligible for stay None, as `pick` leaves them
+            for i, decision in chosen.items():
+                found[i] = Picked(decision, pools[wants[i]] or 0)
+            return [i for i in together if i not in decided]
+        board.reset()  # nothing was taken: decide again, passing the held agents
+    return together
+
+
+def _reservation(wanted: Wanted, decision: Decision) -> Reservation:
+    demand = wanted.demand
+    assert decision.agent_id is not None
+    return Reservation(
+        decision.agent_id,
+        demand.weight,
+        demand.language,
+        wanted.queue.id if wanted.queue else None,
+        json.dumps({n.skill: n.level for n in demand.needs}),
+        wanted.ctx.now,
+    )
+
+
 async def pick(
     ctx: Ctx, demand: Demand, queue: Queue | None, *, only: str | None = None, cycle: int = 1
 ) -> Picked | None:
@@ -68,15 +191,7 @@ async def pick(
     offer to one agent (`only`, a drain for the agent being changed) waits for that agent.
     """
     policy = Policy(queue.policy) if queue else Policy.LONGEST_IDLE
-    want = Want(
-        weight=demand.weight,
-        policy=policy,
-        queue_id=queue.id if queue else None,
-        language=demand.language,
-        skills=tuple((n.skill, n.level) for n in demand.needs),
-        only=only,
-        last=demand.last_agent_id if only in (None, demand.last_agent_id) else None,
-    )
+    want = want_of(demand, queue, only=only)
     if only is not None:
         return await _offer(ctx, want, demand, policy)
     rows, got = await ctx.repo.candidates_reserving(want, ctx.now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from routing.domain.orders import order_reference
 from routing.domain.queues import CaseFacts, Queue, SkillNeed
 from routing.domain.sla import message_time
 from routing.service_layer import outbound
-from routing.service_layer.assign import announce, pick, try_assign
+from routing.service_layer.assign import Picked, Wanted, announce, pick, pick_together, try_assign
 from routing.service_layer.config import config
 from routing.service_layer.context import Ctx
 from routing.service_layer.snapshot import Config
@@ -53,6 +53,9 @@ class Known:
     duplicates: set[str]
     last_agents: dict[str, str]
     cases: dict[str, list[Any]]
+    # new cases whose decisions wait to be made together (`decide_openings`), on PostgreSQL
+    openings: list[Opening] | None = None
+    opened_by: set[str] = field(default_factory=set)  # their customers
 
     def applied(self, customer_id: str, message_id: str) -> None:
         """A message was applied: it is now a duplicate; its customer's entries are stale."""
@@ -60,21 +63,46 @@ class Known:
         self.cases.pop(customer_id, None)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """A new case prepared, waiting for its decision (`_opened` writes it)."""
+
+    ctx: Ctx
+    data: MessageAttributed
+    found: Classification
+    queue: Queue | None
+    row: dict[str, Any]
+    demand: Demand
+    last_agent: str | None
+
+
 async def prefetch(ctx: Ctx, batch: Sequence[MessageAttributed]) -> Known:
     """Read, for a batch of one tenant's messages, which are known and their customers' cases."""
     customers = {d.customer_id for d in batch}
     cases: dict[str, list[Any]] = {c: [] for c in customers}
     message_ids = [d.message.message_id for d in batch]
+    openings: list[Opening] | None = [] if ctx.repo.postgres else None
     found = await ctx.repo.facts(customers, message_ids)  # one round trip on PostgreSQL
     if found is None:
         for row in await ctx.repo.customer_cases(customers):
             cases[row.customer_id].append(row)
-        return Known(
-            await ctx.repo.known_messages(message_ids), await ctx.repo.last_agents(customers), cases
-        )
+        known = await ctx.repo.known_messages(message_ids)
+        return Known(known, await ctx.repo.last_agents(customers), cases, openings)
     for row in found.cases:
         cases[row.customer_id].append(row)
-    return Known(found.known, found.last_agents, cases)
+    return Known(found.known, found.last_agents, cases, openings)
+
+
+async def decide_openings(known: Known) -> None:
+    """Decide the batch's waiting new cases together (`pick_together`) and write them, in the
+    order their messages came."""
+    openings, known.openings = known.openings or [], []
+    known.opened_by.clear()
+    if not openings:
+        return
+    wanted = [Wanted(o.ctx, o.demand, o.queue) for o in openings]
+    for opening, picked in zip(openings, await pick_together(wanted), strict=True):
+        await _opened(opening, picked)
 
 
 async def _facts(
@@ -127,16 +155,20 @@ async def on_message(
 
     `known` is what a consumer batch prefetched; without it the facts are read here.
     """
+    if known is not None and data.customer_id in known.opened_by:
+        await decide_openings(known)  # this message may join that new case: write it first
     duplicate, last_agent, rows = await _facts(ctx, data, known)
     if duplicate:
         return None  # the same message re-published under another event id
-    ticket_id = await _apply(ctx, data, last_agent, rows)
+    ticket_id = await _apply(ctx, data, last_agent, rows, known)
     if known is not None:
         known.applied(data.customer_id, data.message.message_id)
     return ticket_id
 
 
-async def _apply(ctx: Ctx, data: MessageAttributed, last_agent: str | None, rows: list[Any]) -> str:
+async def _apply(
+    ctx: Ctx, data: MessageAttributed, last_agent: str | None, rows: list[Any], known: Known | None
+) -> str:
     msg = data.message
     at = written_at(ctx, msg)
     refs = (msg.thread.message_id, msg.thread.in_reply_to, msg.thread.references)
@@ -147,7 +179,12 @@ async def _apply(ctx: Ctx, data: MessageAttributed, last_agent: str | None, rows
     found = cfg.classifier.classify(text_of(msg), language=msg.language)
     found = _with_language(found, data)
     if decision.kind is JoinKind.NEW or decision.case_id is None:
-        return await _open(ctx, data, found, cfg=cfg, last_agent=last_agent)
+        opening = _opening(ctx, data, found, cfg=cfg, last_agent=last_agent)
+        if known is not None and known.openings is not None:
+            known.openings.append(opening)  # decided with the batch's other new cases
+            known.opened_by.add(data.customer_id)
+            return str(opening.row["id"])
+        return await _opened(opening, await pick(ctx, opening.demand, opening.queue))
     ticket_id = decision.case_id
     if decision.kind is JoinKind.REOPEN:
         await reopen(ctx, ticket_id, at=at)
@@ -163,10 +200,10 @@ def _with_language(found: Classification, data: MessageAttributed) -> Classifica
     return replace(found, language=data.customer_language)
 
 
-async def _open(
+def _opening(
     ctx: Ctx, data: MessageAttributed, found: Classification, *, cfg: Config, last_agent: str | None
-) -> str:
-    """A new case: queued, reserved for an agent if one is free, inserted once, timed."""
+) -> Opening:
+    """A new case's row and what it asks of an agent, before its decision."""
     msg, at = data.message, written_at(ctx, data.message)
     queue = cfg.match(CaseFacts(found.category, found.language, msg.channel, data.customer_tier))
     row = _new_row(ctx, data.customer_id, msg.channel, found) | {
@@ -185,7 +222,15 @@ async def _open(
     demand = Demand(
         row["id"], msg.channel, found.language, _needs(queue), last_agent, row["weight"]
     )
-    picked = await pick(ctx, demand, queue)
+    return Opening(ctx, data, found, queue, row, demand, last_agent)
+
+
+async def _opened(opening: Opening, picked: Picked | None) -> str:
+    """A new case: queued, reserved for an agent if one was free (`picked`), inserted once,
+    timed."""
+    ctx, data, found, queue = opening.ctx, opening.data, opening.found, opening.queue
+    msg, at, last_agent = data.message, written_at(ctx, data.message), opening.last_agent
+    row = dict(opening.row)
     if picked is not None:
         row |= {"agent_id": picked.decision.agent_id, "last_agent_id": picked.decision.agent_id}
     ticket = await ctx.repo.add_ticket(row)

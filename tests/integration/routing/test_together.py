@@ -1,0 +1,226 @@
+"""A consumer batch's new cases decided together on real PostgreSQL (`assign.pick_together`):
+one read of the agents per repeated demand shape, the decisions made one after another on a
+board, one statement reserving them all — with the agents, candidates and reasons a decision per
+case would give, and the claims as atomic under concurrent batches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from routing.adapters import driver, orm
+from routing.bootstrap import RoutingService, bootstrap
+from routing.entrypoints.consumers import batch_handlers, handlers
+from routing.entrypoints.worker import fire_due
+from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.common import Channel
+from sbkit.bus.local import LocalBus
+from sbkit.db.retry import with_retry
+from tests.conftest import drop_schema, unique
+from tests.integration.routing.conftest import pg_settings
+from tests.unit.routing.conftest import add_agent, add_queue, attributed, outbox
+
+T0 = datetime.now(UTC) - timedelta(hours=1)
+
+
+@pytest.fixture
+async def pg_twin(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
+    """A second migrated routing service on a schema of its own (to compare two runs)."""
+    schema = "routing_" + unique("t").replace("-", "_")
+    service = bootstrap(
+        pg_settings(pg_url, tmp_path, schema), bus=LocalBus(":memory:"), timers=False
+    )
+    await service.runtime.migrate()
+    try:
+        yield service
+    finally:
+        await service.runtime.stop()
+        await drop_schema(pg_url, schema)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement sent on the driver connection."""
+    statements: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        statements.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+    return statements
+
+
+async def _setup(service: RoutingService) -> None:
+    """Three queues, one per policy, and agents whose ranks, rooms and skills differ."""
+    billing = {"skills": [{"skill": "billing", "level": 2}]}
+    await add_queue(
+        service, "pl", position=1, policy="least_loaded", filters=[{"languages": ["pl"]}], **billing
+    )
+    await add_queue(
+        service, "en", position=2, policy="round_robin", filters=[{"languages": ["en"]}]
+    )
+    await add_queue(service, "rest", position=3)  # longest idle, anything else
+    speaks = ({"pl": 5}, {"en": 5}, {"pl": 3, "en": 3}, {"ro": 4, "en": 2})
+    for i in range(10):
+        await add_agent(
+            service,
+            f"a{i}",
+            capacity=(30, 40, 50, 100)[i % 4],
+            load=(0, 10, 0, 20, 10)[i % 5],
+            languages=speaks[i % 4],
+            skills={"billing": i % 4},
+            idle_since=T0 + timedelta(minutes=(7 * i) % 10),
+            last_assigned_at=T0 - timedelta(minutes=(3 * i) % 10),
+        )
+
+
+def _messages() -> list[CloudEvent[Any]]:
+    """Every shape of every queue (email and chat units) four times, in a shuffled order, more
+    than the room of some."""
+    shapes = [(lang, ch) for lang in ("pl", "en", "ro") for ch in (Channel.EMAIL, Channel.WEBCHAT)]
+    order = shapes * 4
+    random.Random(5).shuffle(order)
+    return [
+        attributed("Hello", customer=f"c{n}", channel=channel, language=language)
+        for n, (language, channel) in enumerate(order)
+    ]
+
+
+async def _decisions(service: RoutingService) -> dict[str, tuple[Any, ...]]:
+    """Each customer's ticket.assigned explanation."""
+    return {
+        e.data.customer_id: (
+            e.data.agent_id,
+            e.data.policy,
+            e.data.reason,
+            tuple(e.data.eligible_agents),
+            e.data.candidates_considered,
+        )
+        for e in await outbox(service, "ticket.assigned")
+    }
+
+
+async def _loads(service: RoutingService) -> dict[str, int]:
+    async with service.runtime.uow() as uow:
+        rows = (await uow.session.execute(select(orm.agents.c.id, orm.agents.c.load))).all()
+    return {r.id: r.load for r in rows}
+
+
+async def test_deciding_together_gives_each_case_the_agent_and_explanation_one_by_one_gives(
+    pg_routing: RoutingService, pg_twin: RoutingService, sent: list[str]
+) -> None:
+    for service in (pg_routing, pg_twin):
+        await _setup(service)
+    events = _messages()
+
+    one = handlers(pg_routing.knobs)["messages"]
+    for event in events:  # a decision per case, in order (the kit's one-at-a-time replay)
+        async with pg_routing.runtime.uow() as uow:
+            await one(uow, event)
+            await uow.commit()
+    sent.clear()
+    async with pg_twin.runtime.uow() as uow:
+        await batch_handlers(pg_twin.knobs)["messages"](uow, events)
+        await uow.commit()
+
+    assert sum(sql.startswith("SELECT 0 AS part") for sql in sent) == 1  # one read of agents
+    assert not [sql for sql in sent if sql.startswith("WITH ranked")]  # no decision per case
+    expected, got = await _decisions(pg_routing), await _decisions(pg_twin)
+    assert len(expected) > 12  # most were assigned; some found no room
+    assert any("busy" not in d[2] and len(d[3]) > 1 for d in expected.values())
+    assert got == expected
+    assert await _loads(pg_twin) == await _loads(pg_routing)
+
+
+async def test_an_agent_another_transaction_holds_is_passed_as_busy_and_never_overfilled(
+    pg_routing: RoutingService, sent: list[str]
+) -> None:
+    """The board's reservation skips an agent another batch holds (all or none: the cases are
+    decided again without that agent, each naming it busy), like the skip-locked walk."""
+    await add_queue(pg_routing, "general")
+    for i in range(3):
+        await add_agent(pg_routing, f"a{i}", capacity=1000, idle_since=T0 + timedelta(minutes=i))
+    handle = batch_handlers(pg_routing.knobs)["messages"]
+    events = [attributed("Hello", customer=f"c{n}") for n in range(4)]
+    engine = pg_routing.runtime.engine
+    async with engine.connect() as other:
+        await other.execute(text("SELECT 1 FROM agents WHERE id = 'a0' FOR UPDATE"))
+        async with pg_routing.runtime.uow() as uow:
+            await handle(uow, events)
+            await uow.commit()
+        await other.rollback()
+
+    reservations = [sql for sql in sent if "FOR UPDATE OF a SKIP LOCKED" in sql]
+    assert len(reservations) == 2  # none taken (a0 held), then all without a0
+    assert not [sql for sql in sent if sql.startswith("WITH ranked")]  # not one by one
+    decisions = await _decisions(pg_routing)
+    assert [decisions[f"c{n}"][0] for n in range(4)] == ["a1", "a2", "a1", "a2"]
+    assert {d[2] for d in decisions.values()} == {"best by longest_idle; a0 was busy"}
+    assert decisions["c0"][3] == ("a0", "a1", "a2")  # as read: the busy one first
+    assert await _loads(pg_routing) == {"a0": 0, "a1": 20, "a2": 20}
+
+
+async def test_concurrent_batches_deciding_together_keep_every_invariant(
+    pg_routing: RoutingService,
+) -> None:
+    """Six batches at once (one per partition), each deciding its repeated shapes together:
+    one owner per case, loads equal to the units owned and within capacity, every
+    ticket.assigned names its case's owner, and after the busy retries nobody eligible with
+    room is left while a case of theirs waits."""
+    await add_queue(pg_routing, "pl", position=1, filters=[{"languages": ["pl"]}])
+    await add_queue(pg_routing, "en", position=2, policy="least_loaded")
+    for i in range(8):
+        languages = {"pl": 5} if i % 2 else {"pl": 3, "en": 4}
+        await add_agent(pg_routing, f"a{i}", capacity=(50, 75, 100)[i % 3], languages=languages)
+    handle = batch_handlers(pg_routing.knobs)["messages"]
+    rnd = random.Random(11)
+    batches = [
+        [
+            attributed(
+                "Hello",
+                customer=f"c{b}-{n}",
+                channel=rnd.choice((Channel.EMAIL, Channel.WEBCHAT)),
+                language=rnd.choice(("pl", "en")),
+            )
+            for n in range(12)
+        ]
+        for b in range(6)
+    ]
+
+    async def apply(events: list[CloudEvent[Any]]) -> None:
+        async with pg_routing.runtime.uow() as uow:
+            await handle(uow, events)
+            await uow.commit()
+
+    await asyncio.gather(*(with_retry(lambda e=events: apply(e)) for events in batches))
+    for seconds in (5, 10, 15):  # the busy cases' retries
+        later = datetime.now(UTC) + timedelta(seconds=seconds)
+        await fire_due(pg_routing.runtime, pg_routing.knobs, now=later)
+
+    async with pg_routing.runtime.uow() as uow:
+        tickets = list((await uow.session.execute(select(orm.tickets))).all())
+        agents = {a.id: a for a in (await uow.session.execute(select(orm.agents))).all()}
+    assert len(tickets) == 72
+    units: Counter[str] = Counter()
+    for t in tickets:
+        if t.agent_id:
+            units[t.agent_id] += t.weight
+    for agent_id, agent in agents.items():
+        assert agent.load == units[agent_id] <= agent.capacity
+    owners = {e.data.ticket_id: e.data.agent_id for e in await outbox(pg_routing, "assigned")}
+    assert owners == {t.id: t.agent_id for t in tickets if t.agent_id}
+    for t in tickets:
+        if t.agent_id is None:  # waiting: nobody who could take it has room
+            for agent in agents.values():
+                speaks = agent.languages.get(t.language, 0) > 0
+                assert not (speaks and agent.load + t.weight <= agent.capacity), (t, agent)
