@@ -97,6 +97,7 @@ async def test_a_consumer_stuck_without_failing_is_logged_reported_and_replaced(
     stall, *_ = logged.named("bus.consumer_stalled")
     assert stall["group"] == group and stall["topics"] == [topic] and stall["lag"] == 5
     assert any("in hangs_the_first_time" in line for line in stall["waiting_at"])
+    assert any("aiokafka" in line for line in stall["client_tasks"])  # e.g. its heartbeat
     if group:
         assert stalls(group) == len(logged.named("bus.consumer_stalled"))
     assert False in seen_ready  # /readyz said so while the group stood still

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sbkit.bus.watchdog import GroupProgress, await_chain
+from sbkit.bus.watchdog import GroupProgress, await_chain, client_tasks
 
 AT = {("t", 0): 5, ("t", 1): 9}
 
@@ -59,3 +59,26 @@ async def test_the_await_chain_reaches_the_innermost_await_through_a_gather() ->
         assert "in fine" in text
     finally:
         task.cancel()
+
+
+async def test_other_tasks_in_the_library_are_listed_once_per_distinct_chain() -> None:
+    never = asyncio.Event()
+
+    async def holds_the_lock() -> None:
+        await never.wait()
+
+    async def elsewhere() -> None:
+        await asyncio.sleep(30)
+
+    mine = asyncio.create_task(holds_the_lock())
+    twins = [asyncio.create_task(holds_the_lock()) for _ in range(2)]
+    other = asyncio.create_task(elsewhere())
+    await asyncio.sleep(0.01)
+    try:
+        listed = client_tasks(mine, library="in holds_the_lock")
+        assert listed[0] == "2 x:"  # the two twins, not the skipped task, not `elsewhere`
+        assert not any("in elsewhere" in line for line in listed)
+        assert sum(line.endswith(" x:") for line in listed) == 1
+    finally:
+        for t in [mine, *twins, other]:
+            t.cancel()

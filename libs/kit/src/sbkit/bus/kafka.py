@@ -21,7 +21,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sbkit.bus.delivery import chunks, handle_chunk
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
-from sbkit.bus.watchdog import GroupProgress, await_chain
+from sbkit.bus.watchdog import GroupProgress, await_chain, client_tasks
 from sbkit.observability import CONSUMER_LAG, CONSUMER_STALLS, RECORDS_HANDLED
 
 log = structlog.get_logger(__name__)
@@ -348,6 +348,7 @@ class KafkaBus:
             if consumer is not None
             else [],
             waiting_at=await_chain(task) if task is not None else [],
+            client_tasks=client_tasks(task),
         )
         if task is not None:
             task.cancel()

@@ -60,6 +60,24 @@ def await_chain(awaitable: object, *, depth: int = 40) -> list[str]:
     return out
 
 
+def client_tasks(skip: object, *, library: str = "aiokafka", most: int = 40) -> list[str]:
+    """Every other task suspended in `library`'s code, as `await_chain`s, identical chains
+    counted once (`N x`). A stalled consumer may wait for a lock or future that one of these
+    (its group coordinator, heartbeat, metadata synchroniser) holds."""
+    chains: dict[tuple[str, ...], int] = {}
+    for task in asyncio.all_tasks():
+        if task is skip or task.done():
+            continue
+        chain = tuple(await_chain(task))
+        if any(library in line for line in chain):
+            chains[chain] = chains.get(chain, 0) + 1
+    out: list[str] = []
+    for chain, count in list(chains.items())[:most]:
+        out.append(f"{count} x:")
+        out += [f"  {line}" for line in chain]
+    return out
+
+
 def _walk(obj: object, out: list[str], depth: int, indent: str) -> None:
     task = obj if isinstance(obj, asyncio.Task) else None
     if task is not None:
