@@ -2,7 +2,7 @@
 
     SB_KAFKA_PORT=19092 SB_PG_PORT=15432 python -m bench.ingest_webhooks
 
-Runs the ingest service as it runs in the local stack (`python -m ingest`: uvicorn, uvloop,
+Runs the ingest service as it runs in the local stack (`python -m ingest`: uvicorn on asyncio's loop,
 httptools; SB_BENCH_WORKERS replicas on consecutive ports from SB_STACK_BASE_PORT+1, default
 28011) in a fresh schema, and drives it from this process with `bench.http_load` (pre-built,
 pre-signed requests over keep-alive sockets, so the client spends little of the CPU it
@@ -250,6 +250,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    import uvloop  # the server runs on it too (uvicorn[standard])
+    import uvloop  # the load generator only: cheaper per request (the server: sbkit.serve)
 
     uvloop.run(main())

@@ -1,5 +1,5 @@
 """The routing service as its own process for `bench.routing_decisions`: `python -m routing`
-(uvicorn, uvloop, the same app and lifespan) except that `message.attributed` is read from the
+(uvicorn on the kit's event loop, the same app and lifespan) except that `message.attributed` is read from the
 bench's own topic, SB_BENCH_TOPIC, so a run never sees another bench's messages.
 
     SB_BENCH_TOPIC=bench.attributed.x SB_BUS=kafka ... python -m bench.routing_server

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 
-from sbkit.serve import _Server, freeze_startup_objects
+from sbkit.serve import EVENT_LOOP, _Server, freeze_startup_objects
 
 
 def test_startup_objects_are_frozen_out_of_the_collector() -> None:
@@ -44,3 +45,45 @@ async def test_objects_the_lifespan_built_are_frozen_once_it_started() -> None:
         await server.shutdown()
     finally:
         gc.unfreeze()
+
+
+def _write_after_close(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> str:
+    """What a write to a TCP transport that was closed does on a loop: aiokafka's connection
+    writes like this and handles only OSError (aio-libs/aiokafka#1038)."""
+
+    async def go() -> str:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.abort()  # the connection is gone, as in a broker restart
+        await asyncio.sleep(0)
+        try:
+            writer.write(b"a request")
+        except RuntimeError as exc:
+            return f"RuntimeError: {exc}"
+        finally:
+            server.close()
+        return "dropped"
+
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(go())
+    finally:
+        loop.close()
+
+
+def test_services_run_on_a_loop_where_a_write_to_a_closed_connection_raises_nothing() -> None:
+    """Under uvloop that write raised RuntimeError, which killed aiokafka's metadata and group
+    coordinator tasks after broker restarts and left a consumer group stopped for good."""
+    config = uvicorn.Config(FastAPI(), loop=EVENT_LOOP, log_config=None)
+    factory = config.get_loop_factory()
+    assert factory is not None
+    assert _write_after_close(factory) == "dropped"
+
+
+def test_uvloop_is_what_raised() -> None:
+    """The reason for the choice above, kept true: if uvloop stops raising here, the choice can
+    be measured again."""
+    import uvloop  # installed with uvicorn[standard]
+
+    assert _write_after_close(uvloop.new_event_loop).startswith("RuntimeError")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import socket
 from collections.abc import Callable
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,6 +35,17 @@ class _Server(uvicorn.Server):
         freeze_startup_objects()
 
 
+# The standard event loop, not uvloop (uvicorn's "auto" picks uvloop when installed). Writing to
+# a closed TCP transport is silently dropped by asyncio but raises RuntimeError under uvloop, and
+# aiokafka's connection expects only OSError there (aio-libs/aiokafka#1038, open). Under uvloop
+# a broker restart could thus kill a client's metadata task and its group coordinator task with
+# an error nobody retrieves; the heartbeat then waited forever on a metadata refresh while
+# holding the coordinator-lookup lock, and every commit of that consumer waited for the lock:
+# a consumer group stopped for good, silently (chaos runs; docs/architecture.md, "watchdog").
+# The tests have always run on this loop, so the services now run the loop that is tested.
+EVENT_LOOP: Literal["asyncio"] = "asyncio"
+
+
 def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
     """Serve until SIGTERM; the lifespan drains consumers and flushes the outbox first."""
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -45,6 +57,7 @@ def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        loop=EVENT_LOOP,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
     )
     _Server(config).run()
