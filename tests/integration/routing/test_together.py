@@ -20,6 +20,7 @@ from routing.adapters import driver, orm
 from routing.bootstrap import RoutingService, bootstrap
 from routing.entrypoints.consumers import batch_handlers, handlers
 from routing.entrypoints.worker import fire_due
+from routing.service_layer import assign
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
 from sbkit.bus.local import LocalBus
@@ -224,3 +225,35 @@ async def test_concurrent_batches_deciding_together_keep_every_invariant(
             for agent in agents.values():
                 speaks = agent.languages.get(t.language, 0) > 0
                 assert not (speaks and agent.load + t.weight <= agent.capacity), (t, agent)
+
+
+@pytest.mark.parametrize("rounds", [8, 1])
+async def test_cases_before_the_first_busy_choice_are_kept_and_the_rest_decided_again(
+    pg_routing: RoutingService, sent: list[str], monkeypatch: pytest.MonkeyPatch, rounds: int
+) -> None:
+    """The second best agent is held: the first case keeps the best, the others are decided
+    again passing the held one as busy — on the board (a second reservation), or when the
+    attempts run out by a decision statement each, with the same result."""
+    monkeypatch.setattr(assign, "ROUNDS", rounds)
+    await add_queue(pg_routing, "general")
+    for i in range(3):
+        await add_agent(pg_routing, f"a{i}", capacity=1000, idle_since=T0 + timedelta(minutes=i))
+    events = [attributed("Hello", customer=f"c{n}") for n in range(4)]
+    async with pg_routing.runtime.engine.connect() as other:
+        await other.execute(text("SELECT 1 FROM agents WHERE id = 'a1' FOR UPDATE"))
+        async with pg_routing.runtime.uow() as uow:
+            await batch_handlers(pg_routing.knobs)["messages"](uow, events)
+            await uow.commit()
+        await other.rollback()
+
+    one_by_one = [sql for sql in sent if sql.startswith("WITH ranked")]
+    assert len(one_by_one) == (0 if rounds > 1 else 3)
+    decisions = await _decisions(pg_routing)
+    busy = "best by longest_idle; a1 was busy"
+    assert [decisions[f"c{n}"][:3:2] for n in range(4)] == [
+        ("a0", "best by longest_idle"),
+        ("a2", busy),
+        ("a0", busy),
+        ("a2", busy),
+    ]
+    assert await _loads(pg_routing) == {"a0": 20, "a1": 0, "a2": 20}

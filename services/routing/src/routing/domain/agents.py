@@ -225,10 +225,11 @@ class Board:
         reason = f"best by {shortlist.policy}"
         if chosen != shown[0]:
             reason = f"{reason}; {shown[0]} was busy"
-        self._reserve(chosen, demand.weight, now)
+        self.take(chosen, demand.weight, now)
         return Decision(chosen, shortlist.policy, len(shown), tuple(shown), reason)
 
-    def _reserve(self, agent_id: str, weight: int, now: datetime) -> None:
+    def take(self, agent_id: str, weight: int, now: datetime) -> None:
+        """Reserve `weight` units of an agent in the board (as a decision does)."""
         old = self.agents[agent_id]
         new = replace(old, load=old.load + weight, idle_since=None, last_assigned_at=now)
         self.agents[agent_id] = new

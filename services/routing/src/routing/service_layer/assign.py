@@ -22,7 +22,7 @@ DRAIN_LIMIT = 50
 # deciding together: at most this many agents beyond the SHOWN are read per demand shape, and a
 # reservation that found some chosen agents held is decided again at most this many times
 EXTRA_READ = 100
-ROUNDS = 3
+ROUNDS = 8
 BUSY_RETRY = timedelta(seconds=1)  # every eligible agent was held by another transaction
 
 
@@ -145,25 +145,50 @@ async def _decide_together(
         ids = [r["id"] for r in rows]
         lists[want] = board.shortlist(Policy(want.policy), ids, complete=len(rows) < k)
         pools[want] = pool
+    kept: dict[int, Decision] = {}  # decided, their agents locked by this transaction
     for _ in range(ROUNDS):
-        decided: dict[int, Decision] = {}
+        decided = dict(kept)
         for i in together:
-            ctx, demand = wanted[i].ctx, wanted[i].demand
-            decision = board.decide(lists[wants[i]], demand, ctx.now)
+            if i in kept:
+                continue
+            decision = board.decide(lists[wants[i]], wanted[i].demand, wanted[i].ctx.now)
             if decision is not None:
                 decided[i] = decision
-        chosen = {i: d for i, d in decided.items() if d.agent_id is not None}
-        reservations = [_reservation(wanted[i], chosen[i]) for i in chosen]
-        took = True
-        if reservations:
-            locked, took = await repo.reserve_together(reservations)
-            board.held |= {r.agent_id for r in reservations} - locked
-        if took:  # and the cases nobody is eligible for stay None, as `pick` leaves them
-            for i, decision in chosen.items():
-                found[i] = Picked(decision, pools[wants[i]] or 0)
-            return [i for i in together if i not in decided]
-        board.reset()  # nothing was taken: decide again, passing the held agents
-    return together
+        locked, took = await _reserve(repo, wanted, decided)
+        if took:
+            break
+        # Nothing was taken. The cases before the first one whose agent another transaction
+        # holds decide the same again (none of them chose a held agent): keep them and decide
+        # the rest again, passing the held agents as busy.
+        busy = {d.agent_id for d in decided.values() if d.agent_id is not None} - locked
+        board.held |= busy
+        for i in together:
+            decision = decided.get(i)
+            if decision is not None and decision.agent_id in busy:
+                break
+            if decision is not None:
+                kept[i] = decision
+        board.reset()
+        for i, decision in kept.items():
+            if decision.agent_id is not None:
+                board.take(decision.agent_id, wanted[i].demand.weight, wanted[i].ctx.now)
+    else:  # still some held: take what was kept, the rest is decided case by case
+        decided = kept
+        locked, took = await _reserve(repo, wanted, decided)
+        if not took:
+            return together
+    for i, decision in decided.items():
+        if decision.agent_id is not None:  # nobody eligible: stays None, as `pick` leaves it
+            found[i] = Picked(decision, pools[wants[i]] or 0)
+    return [i for i in together if i not in decided]
+
+
+async def _reserve(
+    repo: Any, wanted: Sequence[Wanted], decided: dict[int, Decision]
+) -> tuple[set[str], bool]:
+    """`reserve_together` for the decisions that chose an agent."""
+    chosen = [_reservation(wanted[i], d) for i, d in decided.items() if d.agent_id is not None]
+    return await repo.reserve_together(chosen) if chosen else (set(), True)
 
 
 def _reservation(wanted: Wanted, decision: Decision) -> Reservation:
