@@ -802,9 +802,13 @@ async def categories(
     return [(utc(day), name[4:], int(n)) for day, name, n in rows if n]  # 0: all re-classified
 
 
+_THRESHOLDS = select(thresholds).where(thresholds.c.tenant_id == bindparam("tenant"))
+
+
 async def get_thresholds(session: AsyncSession, tenant: str) -> dict[str, Threshold]:
-    """A tenant's traffic-light thresholds by KPI."""
-    rows = await session.execute(select(thresholds).where(thresholds.c.tenant_id == tenant))
+    """A tenant's traffic-light thresholds by KPI (the statement built once, as every read of
+    `/v1/kpis` runs it)."""
+    rows = await session.execute(_THRESHOLDS, {"tenant": tenant})
     return {r.kpi: Threshold(r.green_at, r.red_at, Direction(r.direction)) for r in rows}
 
 

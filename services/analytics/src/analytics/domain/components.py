@@ -8,6 +8,7 @@ or resolution where it happened, a survey where it was answered.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,17 +241,27 @@ def split_periods(
     start None: from the beginning), and if `weeks` too, the days of a month as its "week"s
     (whole or minus days) where that reads less; if `hours`, the edges' whole "hour"s (the
     hourly rollup is kept per tenant only)."""
+    zones = (start and start.tzinfo, end.tzinfo)  # equal instants in two zones: two entries
+    return list(_split(start, end, months, hours, weeks, zones))
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(
+    start: datetime | None, end: datetime, months: bool, hours: bool, weeks: bool, _zones: object
+) -> tuple[Piece, ...]:
+    """`split_periods`, kept per range (every `/v1/kpis` read plans its range and the history
+    before it; a wallboard asks the same ranges again)."""
     first = None if start is None else _ceil(start, day_of, lambda d: d + DAY)
     last = day_of(end)
     if start is not None and first is not None and first >= last:
-        return _edge(start, end, hours)
+        return tuple(_edge(start, end, hours))
     pieces: list[Piece] = []
     if start is not None and first is not None and start < first:
         pieces += _edge(start, first, hours)
     pieces += _months(first, last, weeks) if months else [Piece(first, last, "day")]
     if last < end:
         pieces += _edge(last, end, hours)
-    return pieces
+    return tuple(pieces)
 
 
 _WHOLE_DAYS = ("day", "week", "month")

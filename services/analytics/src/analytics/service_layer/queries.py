@@ -13,12 +13,12 @@ from analytics.domain.components import DAY, INTERVAL, Piece, day_of, interval_o
 from analytics.domain.kpis import (
     CUMULATIVE,
     FINAL,
+    KPIS,
     Params,
     Totals,
     UnknownChoice,
     check_kpis,
     check_names,
-    evaluate,
 )
 from analytics.domain.lights import Colour, Direction, Threshold, threshold_of
 from analytics.domain.parts import Needs, needs
@@ -182,22 +182,20 @@ async def _open_online(
 def _rows(
     q: KpiQuery, rows: dict[tuple[str, datetime], Totals], lights: dict[str, Threshold]
 ) -> list[dict[str, Any]]:
-    """The answer's rows in (slot, group) order: each KPI's value with its light (the KPI lists
-    and thresholds looked up once per answer, not per row and KPI)."""
-    snapshot = [k for k in q.kpis if k in CUMULATIVE]
-    plain = [k for k in q.kpis if k not in CUMULATIVE]
-    thresholds = [(k, threshold_of(k, lights)) for k in q.kpis]
+    """The answer's rows in (slot, group) order: each KPI's value with its light (the KPIs'
+    formulas and thresholds looked up once per answer, not per row and KPI)."""
+    # (name, formula, its light or None, whether it reads the since-the-beginning parts)
+    cells_of = [(k, KPIS[k], threshold_of(k, lights), k in CUMULATIVE) for k in q.kpis]
+    snapshot = any(c for *_, c in cells_of)
     none, params = Colour.NONE.value, q.params
     out = []
     for key in sorted(rows, key=lambda k: (k[1], k[0])):
-        t = rows[key]
-        values = evaluate(plain, t, params)
+        t = cum = rows[key]
         if snapshot:  # only these see the since-the-beginning parts (`opened` stays in-range)
             cum = Totals({**t.values, **{(p, 0): t.c(p + "_cum") for p in BACKLOG_PARTS}})
-            values = {**values, **evaluate(snapshot, cum, params)}
         cells = {}
-        for k, th in thresholds:
-            value = values[k]
+        for k, formula, th, cumulative in cells_of:
+            value = formula(cum if cumulative else t, params)
             cells[k] = {"value": value, "colour": th.light(value) if th else none}
         row: dict[str, Any] = {"kpis": cells}
         if q.group_by:
