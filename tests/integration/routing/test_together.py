@@ -87,10 +87,11 @@ async def _setup(service: RoutingService) -> None:
 
 def _messages() -> list[CloudEvent[Any]]:
     """Every shape of every queue (email and chat units) four times, in a shuffled order, more
-    than the room of some."""
+    than the room of some, and one shape once."""
     shapes = [(lang, ch) for lang in ("pl", "en", "ro") for ch in (Channel.EMAIL, Channel.WEBCHAT)]
     order = shapes * 4
     random.Random(5).shuffle(order)
+    order.insert(9, ("en", Channel.SMS))  # a shape asked once: decided on the board too
     return [
         attributed("Hello", customer=f"c{n}", channel=channel, language=language)
         for n, (language, channel) in enumerate(order)

@@ -87,10 +87,11 @@ class Wanted:
 
 async def pick_together(wanted: Sequence[Wanted]) -> list[Picked | None]:
     """`pick` for several new cases of one tenant and transaction, in order, with one read of
-    the agents for all the cases of a repeated shape (same queue, language, skills, units and
-    no last agent) instead of one decision statement each.
+    the agents per demand shape (queue, language, skills, units) instead of one decision
+    statement per case, when some shape repeats.
 
-    A shape asked once is decided by `pick`, first. The repeated ones are decided one after
+    A case with a last agent to prefer, or every case when no shape repeats, is decided by
+    `pick`, first. The others are decided one after
     another on a `Board` from one read of each shape's best agents (SHOWN plus one per case
     decided together, at most EXTRA_READ more), so each decision sees the earlier ones'
     reservations and its candidates and reason are what `pick` would give after them; then one
@@ -104,7 +105,9 @@ async def pick_together(wanted: Sequence[Wanted]) -> list[Picked | None]:
     shapes: dict[Want, list[int]] = {}
     for i, want in enumerate(wants):
         shapes.setdefault(want, []).append(i)
-    together = [i for i, want in enumerate(wants) if want.last is None and len(shapes[want]) > 1]
+    together = [i for i, want in enumerate(wants) if want.last is None]
+    if all(len(shapes[wants[i]]) == 1 for i in together):
+        together = []  # no shape repeats: a read and a reservation would not save a statement
     alone = set(range(len(wanted))) - set(together)
     for i in sorted(alone):
         found[i] = await pick(wanted[i].ctx, wanted[i].demand, wanted[i].queue)
