@@ -105,8 +105,8 @@ class Statements:
     # `decide` without counting the pool (its `pool` column NULL): for a decision whose pool a
     # decision earlier in the same consumer batch counted
     uncounted: Prepared | None = None
-    # the best `k` eligible agents (`_SHORTLIST` columns), no lock: what `decide_together` decides
-    # several cases of this shape from; with and without the pool count, like `decide`
+    # the best `k` eligible agents (`_SHORTLIST` columns), no lock: what `assign.pick_together`
+    # decides several cases of this shape from; with and without the pool count, like `decide`
     shortlist: Prepared | None = None
     shortlist_uncounted: Prepared | None = None
 
