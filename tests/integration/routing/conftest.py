@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from routing.adapters import driver
 from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
 from sbkit.bus.local import LocalBus
@@ -29,9 +32,10 @@ def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> Ro
     )
 
 
-@pytest.fixture
-async def pg_routing(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
-    """A migrated routing service on real PostgreSQL with a local bus (not started)."""
+@asynccontextmanager
+async def migrated(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
+    """A migrated routing service on a PostgreSQL schema of its own, with a local bus (not
+    started); the schema is dropped after."""
     schema = "routing_" + unique("t").replace("-", "_")
     service = bootstrap(
         pg_settings(pg_url, tmp_path, schema), bus=LocalBus(":memory:"), timers=False
@@ -42,3 +46,31 @@ async def pg_routing(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingServic
     finally:
         await service.runtime.stop()
         await drop_schema(pg_url, schema)
+
+
+@pytest.fixture
+async def pg_routing(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
+    """A migrated routing service on real PostgreSQL with a local bus (not started)."""
+    async with migrated(pg_url, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+async def pg_twin(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
+    """A second one on a schema of its own (to compare two runs)."""
+    async with migrated(pg_url, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement sent on the driver connection (`routing.adapters.driver`)."""
+    statements: list[str] = []
+    run = driver._run
+
+    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
+        statements.append(sql)
+        return await run(session, sql, args)
+
+    monkeypatch.setattr(driver, "_run", spy)
+    return statements

@@ -11,10 +11,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from routing.adapters import driver, orm, writes
+from routing.adapters import orm, writes
 from routing.bootstrap import RoutingService
 from routing.domain.agents import weight_of
 from routing.domain.classify import Classification
@@ -26,20 +25,6 @@ from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
 from sbkit.db.retry import with_retry
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, in_ctx, outbox
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement sent on the driver connection (`routing.adapters.driver`)."""
-    statements: list[str] = []
-    run = driver._run
-
-    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
-        statements.append(sql)
-        return await run(session, sql, args)
-
-    monkeypatch.setattr(driver, "_run", spy)
-    return statements
 
 
 async def _rows(service: RoutingService) -> tuple[list[Any], dict[str, Any]]:

@@ -8,57 +8,23 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
-from routing.adapters import driver, orm
-from routing.bootstrap import RoutingService, bootstrap
+from routing.adapters import orm
+from routing.bootstrap import RoutingService
 from routing.entrypoints.consumers import batch_handlers, handlers
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import assign
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
-from sbkit.bus.local import LocalBus
 from sbkit.db.retry import with_retry
-from tests.conftest import drop_schema, unique
-from tests.integration.routing.conftest import pg_settings
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, outbox
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
-
-
-@pytest.fixture
-async def pg_twin(pg_url: str, tmp_path: Path) -> AsyncIterator[RoutingService]:
-    """A second migrated routing service on a schema of its own (to compare two runs)."""
-    schema = "routing_" + unique("t").replace("-", "_")
-    service = bootstrap(
-        pg_settings(pg_url, tmp_path, schema), bus=LocalBus(":memory:"), timers=False
-    )
-    await service.runtime.migrate()
-    try:
-        yield service
-    finally:
-        await service.runtime.stop()
-        await drop_schema(pg_url, schema)
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement sent on the driver connection."""
-    statements: list[str] = []
-    run = driver._run
-
-    async def spy(session: Any, sql: str, args: list[Any]) -> Any:
-        statements.append(sql)
-        return await run(session, sql, args)
-
-    monkeypatch.setattr(driver, "_run", spy)
-    return statements
 
 
 async def _setup(service: RoutingService) -> None:
