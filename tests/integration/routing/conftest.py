@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from routing.adapters import driver
 from routing.bootstrap import RoutingService, bootstrap
 from routing.config import RoutingSettings
+from sbcontracts.envelope import CloudEvent
 from sbkit.bus.local import LocalBus
+from sbkit.db.retry import with_retry
 from tests.conftest import drop_schema, unique
 
 
@@ -74,3 +77,17 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(driver, "_run", spy)
     return statements
+
+
+async def apply_concurrently(
+    service: RoutingService, handle: Any, batches: list[list[CloudEvent[Any]]]
+) -> None:
+    """Each batch through the messages batch handler in a transaction of its own, all at once
+    (as concurrent partitions do), a deadlocked one run again."""
+
+    async def apply(events: list[CloudEvent[Any]]) -> None:
+        async with service.runtime.uow() as uow:
+            await handle(uow, events)
+            await uow.commit()
+
+    await asyncio.gather(*(with_retry(lambda e=events: apply(e)) for events in batches))

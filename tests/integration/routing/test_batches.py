@@ -6,7 +6,6 @@ wait; a case that found every eligible agent held gets a retry timer, so no capa
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +20,8 @@ from routing.entrypoints.consumers import batch_handlers
 from routing.entrypoints.worker import fire_due
 from routing.service_layer.context import Ctx, batched
 from routing.service_layer.inbound import _new_row
-from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
-from sbkit.db.retry import with_retry
+from tests.integration.routing.conftest import apply_concurrently
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, in_ctx, outbox
 
 
@@ -49,12 +47,7 @@ async def test_concurrent_batches_give_one_owner_never_overfill_and_leave_no_idl
         for b in range(4)
     ]
 
-    async def apply(events: list[CloudEvent[Any]]) -> None:
-        async with pg_routing.runtime.uow() as uow:
-            await handle(uow, events)
-            await uow.commit()
-
-    await asyncio.gather(*(with_retry(lambda e=events: apply(e)) for events in batches))
+    await apply_concurrently(pg_routing, handle, batches)
     later = datetime.now(UTC) + timedelta(seconds=5)
     await fire_due(pg_routing.runtime, pg_routing.knobs, now=later)  # busy cases retried
 

@@ -5,7 +5,6 @@ case would give, and the claims as atomic under concurrent batches."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from routing.entrypoints.worker import fire_due
 from routing.service_layer import assign
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
-from sbkit.db.retry import with_retry
+from tests.integration.routing.conftest import apply_concurrently
 from tests.unit.routing.conftest import add_agent, add_queue, attributed, outbox
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
@@ -165,12 +164,7 @@ async def test_concurrent_batches_deciding_together_keep_every_invariant(
         for b in range(6)
     ]
 
-    async def apply(events: list[CloudEvent[Any]]) -> None:
-        async with pg_routing.runtime.uow() as uow:
-            await handle(uow, events)
-            await uow.commit()
-
-    await asyncio.gather(*(with_retry(lambda e=events: apply(e)) for events in batches))
+    await apply_concurrently(pg_routing, handle, batches)
     for seconds in (5, 10, 15):  # the busy cases' retries
         later = datetime.now(UTC) + timedelta(seconds=seconds)
         await fire_due(pg_routing.runtime, pg_routing.knobs, now=later)

@@ -321,22 +321,25 @@ class KafkaBus:
         lag = sum(max(0, ends[tp] - committed[(tp.topic, tp.partition)]) for tp in tps)
         return committed, lag
 
+    def _forget(
+        self, sub: Subscription
+    ) -> tuple[asyncio.Task[None] | None, AIOKafkaConsumer | None]:
+        """Drop what the bus holds of `sub`'s consumer (before starting a new one)."""
+        self._joined.pop(id(sub), None)
+        return self._tasks.pop(id(sub), None), self._consumers.pop(id(sub), None)
+
     async def _revive(self, sub: Subscription) -> None:
         """Start a consumer again whose task ended (it logged `bus.consumer_died`) or whose
         replacement failed to start."""
         task = self._tasks.get(id(sub))
         if self._stopping or id(sub) in self._starting or (task is not None and not task.done()):
             return
-        self._tasks.pop(id(sub), None)
-        self._consumers.pop(id(sub), None)
-        self._joined.pop(id(sub), None)
+        self._forget(sub)
         log.warning("bus.consumer_restarted", group=sub.group, topics=list(sub.topics))
         await self._spawn(sub)
 
     async def _replace_stalled(self, sub: Subscription, lag: int) -> None:
-        task = self._tasks.pop(id(sub), None)
-        consumer = self._consumers.pop(id(sub), None)
-        self._joined.pop(id(sub), None)
+        task, consumer = self._forget(sub)
         CONSUMER_STALLS.labels(sub.group or "-").inc()
         log.error(
             "bus.consumer_stalled",
