@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from sqlalchemy import event, insert
 
 from sbcontracts.catalog import decode, encode
@@ -48,6 +49,7 @@ class Consumer:
     def __init__(self, store: EffectStore, topic: str, group: str) -> None:
         self.store, self.topic, self.group = store, topic, group
         self.batches: list[list[str]] = []  # event names per batch-handler call
+        self.partitions: list[set[int]] = []  # partitions per batch-handler call
         self.commits_per_batch: list[int] = []
         self.single_calls = 0
         self.poison: set[str] = set()
@@ -82,6 +84,7 @@ class Consumer:
 
         async def observed_batch(records: Sequence[Record]) -> None:
             self.batches.append([decode(r.value).data.name for r in records])
+            self.partitions.append({r.partition for r in records})
             before = self.commits
             try:
                 await many(records)
@@ -228,3 +231,80 @@ async def test_duplicates_within_and_across_batches_are_applied_once(
     await bus.stop()
     assert await consumer.applied() == {"a": 1, "b": 1, "c": 1, "d": 1}
     assert consumer.single_calls == 0  # the duplicates did not need the fallback
+
+
+def spread(keys: int, per_key: int) -> list[OutgoingRecord]:
+    """Records of several keys (so of several partitions), each key's in order."""
+    return [
+        OutgoingRecord(topic="", key=f"t1:k{k}", value=encode(ev(f"k{k}-{i}")))
+        for i in range(per_key)
+        for k in range(keys)
+    ]
+
+
+async def preload_spread(make_bus: BusFactory, topic: str, records: list[OutgoingRecord]) -> None:
+    producer = make_bus([topic])
+    await producer.start()
+    await producer.publish([OutgoingRecord(topic, r.key, r.value) for r in records])
+    await producer.stop()
+
+
+def keys_of(batch: list[str]) -> set[str]:
+    return {name.split("-")[0] for name in batch}
+
+
+@pytest.mark.parametrize("backend", ["kafka"])
+async def test_a_poll_of_several_partitions_is_one_batch_with_each_keys_order_kept(
+    make_bus: BusFactory, effect_store: EffectStore
+) -> None:
+    """On Kafka, a poll that brought a few records of several partitions is one transaction
+    (the steady trickle of a live system), not one per partition."""
+    topic = unique("batch-spread")
+    await preload_spread(make_bus, topic, spread(keys=6, per_key=3))
+    bus = make_bus([topic])
+    consumer = Consumer(effect_store, topic, unique("g"))
+    bus.subscribe(consumer.subscription())
+    await bus.start()
+
+    async def all_applied() -> bool:
+        return len(await consumer.applied()) == 18
+
+    await eventually(all_applied)
+    await bus.stop()
+    assert set((await consumer.applied()).values()) == {1}
+    assert len(consumer.partitions[0]) > 1 and len(keys_of(consumer.batches[0])) == 6  # all
+    assert consumer.commits_per_batch[0] == 1  # in one transaction
+    for batch in consumer.batches:
+        for k in keys_of(batch):
+            mine = [n for n in batch if n.startswith(f"{k}-")]
+            assert mine == sorted(mine)  # a key's records in their order
+    assert consumer.single_calls == 0
+
+
+@pytest.mark.parametrize("backend", ["kafka"])
+async def test_a_poison_record_fails_the_several_partition_batch_and_only_it_is_dead(
+    make_bus: BusFactory, effect_store: EffectStore
+) -> None:
+    topic = unique("batch-spread-poison")
+    await preload_spread(make_bus, topic, spread(keys=6, per_key=3))
+    bus = make_bus([topic])
+    consumer = Consumer(effect_store, topic, unique("g"))
+    consumer.poison = {"k2-1"}
+    bus.subscribe(consumer.subscription())
+    await bus.start()
+
+    async def settled() -> bool:
+        dead = await bus.read_topic(f"{topic}.dlq")
+        return len(dead) == 1 and len(await consumer.applied()) == 17
+
+    await eventually(settled)
+    await asyncio.sleep(0.3)
+    await bus.stop()
+    applied = await consumer.applied()
+    assert "k2-1" not in applied and set(applied.values()) == {1}
+    first = consumer.batches[0]
+    assert len(consumer.partitions[0]) > 1 and len(keys_of(first)) == 6
+    assert consumer.commits_per_batch[0] == 0  # tried, rolled back
+    # then partition by partition: only the poison's partition went one record at a time
+    poisoned = next(b for b in consumer.batches[1:] if "k2-1" in b)
+    assert consumer.single_calls == len(poisoned) < 18

@@ -46,7 +46,7 @@ async def handle_chunk(sub: Subscription, chunk: Sequence[Record], publish: Publ
     """Handle records of one partition in order: as one batch when the subscription can, else
     (or when the batch failed) one by one, failures to the DLQ. Returns once all are settled."""
     batch = sub.batch_handler
-    if batch is not None and len(chunk) > 1 and await _batch(sub, batch, chunk):
+    if batch is not None and len(chunk) > 1 and await try_batch(sub, batch, chunk):
         return
     for record in chunk:
         failure = await handle_with_retry(sub, record)
@@ -54,8 +54,9 @@ async def handle_chunk(sub: Subscription, chunk: Sequence[Record], publish: Publ
             await publish([dlq_record(record, failure, group=sub.group)])
 
 
-async def _batch(sub: Subscription, batch: BatchHandler, chunk: Sequence[Record]) -> bool:
-    """Run the batch handler; False (after logging) if the chunk must go one record at a time."""
+async def try_batch(sub: Subscription, batch: BatchHandler, chunk: Sequence[Record]) -> bool:
+    """Run the batch handler; False (after logging) if the records must be handled again in
+    smaller pieces (the caller's fallback; one record at a time in `handle_chunk`)."""
     try:
         await batch(chunk)
     except Exception as exc:  # noqa: BLE001 - the per-record path decides: retry, DLQ or done

@@ -19,7 +19,7 @@ from aiokafka import (
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from sbkit.bus.delivery import chunks, handle_chunk
+from sbkit.bus.delivery import chunks, handle_chunk, try_batch
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
 from sbkit.bus.watchdog import GroupProgress, await_chain, client_tasks
 from sbkit.observability import CONSUMER_LAG, CONSUMER_STALLS, RECORDS_HANDLED
@@ -367,10 +367,14 @@ class KafkaBus:
         consumer: AIOKafkaConsumer,
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        done = await asyncio.gather(
-            *(self._handle_partition(sub, recs) for recs in batches.values()),
-            return_exceptions=True,
-        )
+        done: list[int | BaseException]
+        if await self._handle_together(sub, batches):
+            done = [recs[-1].offset + 1 for recs in batches.values()]
+        else:
+            done = await asyncio.gather(
+                *(self._handle_partition(sub, recs) for recs in batches.values()),
+                return_exceptions=True,
+            )
         commits: dict[TopicPartition, OffsetAndMetadata] = {}
         # A rebalance while the batch was handled (a broker restart, a member joining) may
         # have revoked partitions: their new owner re-reads from the committed offset. Seeking
@@ -396,6 +400,27 @@ class KafkaBus:
                 await consumer.commit(commits)
             except Exception as exc:  # noqa: BLE001 - a lost commit means redelivery, which is safe
                 log.warning("bus.commit_failed", group=sub.group, error=type(exc).__name__)
+
+    async def _handle_together(
+        self,
+        sub: Subscription,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> bool:
+        """A poll that brought a few records from several partitions goes to the batch handler
+        at once (each partition's records in order, one after another), so a steady trickle is
+        one transaction per poll rather than one per partition and record. True if handled;
+        False if it was not tried (no batch handler, one partition, more than `max_batch`) or
+        failed, and the partitions must be handled one by one."""
+        handler = sub.batch_handler
+        total = sum(len(recs) for recs in batches.values())
+        if handler is None or len(batches) < 2 or total > sub.max_batch:
+            return False
+        records = [_record(cr) for recs in batches.values() for cr in recs]
+        if not await try_batch(sub, handler, records):
+            return False
+        for recs in batches.values():
+            RECORDS_HANDLED.labels(sub.group or "-", recs[0].topic).inc(len(recs))
+        return True
 
     async def _handle_partition(
         self, sub: Subscription, recs: list[ConsumerRecord[bytes, bytes]]

@@ -66,6 +66,9 @@ class Subscription:
     `max_batch`, in order; the offsets are committed after it returns. If it raises any
     Exception, that chunk is handled again one record at a time by `handler` (poison → DLQ,
     transient → bounded retries), so a batch handler must be all-or-nothing (one transaction).
+    The Kafka bus may first give it the records of several partitions at once (at most
+    `max_batch`; each partition's in order, one partition after another), falling back to the
+    partitions one by one if that fails: a batch spans keys, never reorders one key's records.
     """
 
     group: str | None
