@@ -16,9 +16,10 @@ from analytics.entrypoints.consumers import TOPICS
 from sbcontracts.topics import ALL_TOPICS
 from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.kafka import KafkaBus, TopicSpec
+from sbkit.bus.local import LocalBus
 from sbkit.db.engine import make_engine
 from sbkit.web import standalone_app
-from tests.conftest import unique
+from tests.conftest import fresh_schema, unique
 from tests.unit.analytics.conftest import Api
 
 
@@ -72,3 +73,19 @@ async def stack(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncItera
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def pg_api(pg_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The analytics app on a fresh PostgreSQL schema (no broker needed: a local bus)."""
+    async with fresh_schema(pg_url) as (_, schema):
+        settings = AnalyticsSettings(
+            database_url=pg_url, db_schema=schema, auth_key_dir=str(tmp_path / "keys")
+        )
+        service = bootstrap(settings, bus=LocalBus(":memory:", poll_interval_s=0.01))
+        ring = Keyring.load(tmp_path / "keys")
+        app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+                yield Api(client, ring, service)

@@ -19,7 +19,6 @@ from sbcontracts.envelope import new_event
 from sbcontracts.events.routing import TicketOpened
 from sbcontracts.topics import TICKETS
 from sbkit.bus.ports import Record
-from tests.integration.analytics.test_rollups_pg import pg_api  # noqa: F401 - the fixture
 from tests.unit.analytics.conftest import T0, TENANT, Api
 
 CASES = 40
@@ -41,7 +40,7 @@ def _batch(side: str, queues: tuple[str, str], round_: int) -> list[Record]:
 
 
 async def test_two_partitions_batches_change_shared_rollups_without_deadlock(
-    pg_api: Api,  # noqa: F811 - the fixture imported above
+    pg_api: Api,
 ) -> None:
     runtime = pg_api.service.runtime
     (sub,) = [s for s in runtime._subscriptions if TICKETS.name in s.topics]

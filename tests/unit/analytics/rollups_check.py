@@ -235,6 +235,7 @@ async def assert_rollups_match(
     await _assert_narrowed(api)
     await _assert_coarse(api)
     await _assert_weeks(api, monkeypatch)
+    _assert_history_coarse()
 
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
@@ -287,6 +288,28 @@ async def _assert_coarse(api: Api) -> None:
     )
     sql = str(read.compile(dialect=postgresql.dialect()))
     assert "LATERAL" in sql and "kpi_monthly_queue.bin BETWEEN" in sql, sql
+
+
+def _assert_history_coarse() -> None:
+    """The backlog history of a per-queue read from Oct 15 (everything before it: the months
+    before October, Oct 1-14 as weeks) reads its months and weeks from the coarse rollups (they
+    keep its names bin for bin); a read naming a wait histogram (cut at 60 s there) still reads
+    the fine ones. The answers of such reads equal the 15-minute reads (above: the history of
+    the cross-month range and of the November ranges)."""
+    pieces = comp.split_periods(None, datetime(2026, 10, 15, tzinfo=UTC), months=True, weeks=True)
+    assert [p.period for p in pieces] == ["month", "week"], pieces
+
+    def sql(names: tuple[str, ...]) -> str:
+        read = repository._statement(
+            pieces, TENANT, "queue", False, names, None, False, {}, [], False, []
+        )
+        return str(read.compile(compile_kwargs={"literal_binds": True}))
+
+    history = sql(queries.CUMULATIVE_PARTS)
+    assert "kpi_monthly_queue_blocks" in history and "kpi_weekly_queue_blocks" in history
+    assert "kpi_monthly_queue " not in history and "kpi_weekly_queue " not in history
+    fine = sql((*queries.CUMULATIVE_PARTS, "ans_wait_s"))
+    assert "_blocks" not in fine and "kpi_weekly_queue " in fine, fine
 
 
 async def _assert_weeks(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

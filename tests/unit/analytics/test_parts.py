@@ -8,7 +8,7 @@ import pytest
 
 from analytics.domain import components as comp
 from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params, Totals, evaluate
-from analytics.domain.parts import PARTS, needs
+from analytics.domain.parts import PARTS, coarse_bin, coarse_keeps, needs
 from analytics.domain.sketch import BLOCK, LogHistogram, quantile_block, quantile_in_block
 
 ALONE = sorted(set(KPIS) - CUMULATIVE - FINAL)  # those read other queries' parts too
@@ -64,3 +64,12 @@ def test_a_quantile_read_by_blocks_then_bins_equals_the_quantile_of_all_bins(see
         block, rank, before = found
         inside = {b: n for b, n in bins.items() if b // BLOCK == block}
         assert quantile_in_block(inside, rank, before) == LogHistogram(bins).quantile_bin(q)
+
+
+def test_the_coarse_rollups_keep_only_names_other_than_sketches_and_waits_bin_for_bin() -> None:
+    backlog = ("opened", "reopened", "resolved", "age_gt")
+    assert coarse_keeps(backlog) and coarse_keeps(("fcr_n", "fcr_rep_h"))
+    assert all(coarse_bin(n, b) == b for n in (*backlog, "fcr_rep_h") for b in range(0, 900, 7))
+    assert not coarse_keeps((*backlog, "ans_wait_s"))
+    assert not coarse_keeps(("sk:wait",))
+    assert coarse_bin("ans_wait_s", 62) == 61  # (why a wait histogram is not kept)

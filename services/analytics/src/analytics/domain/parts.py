@@ -87,6 +87,12 @@ def coarse_bin(name: str, bin_: int) -> int:
     return bin_
 
 
+def coarse_keeps(names: Iterable[str]) -> bool:
+    """Whether the coarse rollups hold these names' rows exactly as the fine ones (no sketch, no
+    per-second wait histogram: `coarse_bin` leaves their bins as they are)."""
+    return not any(n.startswith("sk:") or n in WAIT_HISTOGRAMS for n in names)
+
+
 @dataclass(frozen=True)
 class Needs:
     """Component names to read; for some histograms, the only thresholds they are counted at."""
