@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sbkit.db.retry import with_retry
 from tests.conftest import drop_schema, unique
 
 
-def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> RoutingSettings:
+def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: Any) -> RoutingSettings:
     """Settings of a routing service on a PostgreSQL schema of its own."""
     return RoutingSettings(
         service=unique("routing"),
@@ -31,7 +32,7 @@ def pg_settings(pg_url: str, tmp_path: Path, schema: str, **extra: object) -> Ro
         retry_attempts=3,
         retry_initial_backoff_ms=10,
         db_pool_size=20,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -90,4 +91,4 @@ async def apply_concurrently(
             await handle(uow, events)
             await uow.commit()
 
-    await asyncio.gather(*(with_retry(lambda e=events: apply(e)) for events in batches))
+    await asyncio.gather(*(with_retry(partial(apply, events)) for events in batches))

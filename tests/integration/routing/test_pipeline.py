@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from routing.adapters import orm
-from routing.bootstrap import bootstrap
+from routing.bootstrap import RoutingService, bootstrap
 from sbcontracts.catalog import decode, encode
 from sbcontracts.topics import ALL_TOPICS, MESSAGES_ATTRIBUTED, TICKETS, partition_key
 from sbkit.auth import Keyring, TokenVerifier
@@ -75,11 +76,10 @@ async def _ticket_types(bus: KafkaBus, tenant: str) -> Counter[str]:
     return Counter(e.type.rsplit(".", 1)[-1] for e in mine if e.tenantid == tenant)
 
 
-async def _wait_assigned(service: object, limit_s: float = 60.0) -> object:
+async def _wait_assigned(service: RoutingService, limit_s: float = 60.0) -> Row[Any]:
     """Poll the tickets table until one ticket has an owner."""
-    runtime = service.runtime  # type: ignore[attr-defined]
     for _ in range(int(limit_s / 0.1)):
-        async with runtime.uow() as uow:
+        async with service.runtime.uow() as uow:
             rows = (await uow.session.execute(select(orm.tickets))).all()
         if rows and rows[0].agent_id:
             assert len(rows) == 1

@@ -28,9 +28,13 @@ T0 = datetime.now(UTC) - timedelta(hours=1)
 
 async def _setup(service: RoutingService) -> None:
     """Three queues, one per policy, and agents whose ranks, rooms and skills differ."""
-    billing = {"skills": [{"skill": "billing", "level": 2}]}
     await add_queue(
-        service, "pl", position=1, policy="least_loaded", filters=[{"languages": ["pl"]}], **billing
+        service,
+        "pl",
+        position=1,
+        policy="least_loaded",
+        filters=[{"languages": ["pl"]}],
+        skills=[{"skill": "billing", "level": 2}],
     )
     await add_queue(
         service, "en", position=2, policy="round_robin", filters=[{"languages": ["en"]}]

@@ -55,6 +55,7 @@ async def test_resolved_case_reopens_within_window_and_a_new_one_opens_after(
         lambda c: inbound.on_message(c, attributed("Where is my parcel?", at=t0).data),
         now=t0,
     )
+    assert first is not None
     await in_ctx(routing, lambda c: actions.resolve(c, first), now=t0 + timedelta(hours=1))
     inside = t0 + timedelta(days=2)
     again = await in_ctx(
@@ -136,6 +137,7 @@ async def test_returning_customer_gets_their_last_agent_when_online(
     old = await in_ctx(
         routing, lambda c: inbound.on_message(c, attributed("Hi", at=earlier).data), now=earlier
     )
+    assert old is not None
     owner = (await tickets(routing))[0].agent_id
     await in_ctx(routing, lambda c: actions.resolve(c, old), now=earlier + timedelta(hours=1))
     await add_agent(routing, "a0-idle-longest", idle_since=earlier - timedelta(days=1))

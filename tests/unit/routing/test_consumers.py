@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from routing.bootstrap import RoutingService
+from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged, Provenance, ProvenanceKind
 from sbcontracts.events.ingest import CallAbandoned
@@ -20,11 +22,11 @@ PROV = Provenance(kind=ProvenanceKind.AGENT, ref="agent-1")
 
 def abandoned(
     caller: Handle | None = Handle(kind=HandleKind.PHONE, value="+48600100200"),
-) -> object:
+) -> CloudEvent[Any]:
     return event_of(CallAbandoned(call_id="call-1", caller=caller, occurred_at=NOW, wait_ms=30_000))
 
 
-def merged(merge_id: str = "mg1") -> object:
+def merged(merge_id: str = "mg1") -> CloudEvent[Any]:
     data = CustomerMerged(
         merge_id=merge_id,
         customer_id="c1",

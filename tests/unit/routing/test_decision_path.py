@@ -4,6 +4,7 @@ configuration cached across processes, and consumer batches equal to one message
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ async def test_an_implausible_provider_timestamp_falls_back_to_the_receive_time(
     received = NOW - timedelta(minutes=5)
     for n, written in enumerate((received - timedelta(days=3), received + timedelta(hours=2))):
         event = late("Hi", written=written, received=received, customer=f"c{n}")
-        await in_ctx(routing, lambda c, e=event: inbound.on_message(c, e.data), now=NOW)
+        await in_ctx(routing, partial(inbound.on_message, data=event.data), now=NOW)
     assert [t.cycle_started_at for t in await tickets(routing)] == [received, received]
 
 
@@ -148,7 +149,7 @@ async def test_a_consumer_batch_has_the_effect_of_its_messages_one_by_one(tmp_pa
     events = _batch()
     single, batched = await _service(tmp_path, "a"), await _service(tmp_path, "b")
     for event in events:
-        await in_ctx(single, lambda c, e=event: inbound.on_message(c, e.data))
+        await in_ctx(single, partial(inbound.on_message, data=event.data))
     handle = batch_handlers(batched.knobs)["messages"]
     async with batched.runtime.uow() as uow:
         await handle(uow, events)

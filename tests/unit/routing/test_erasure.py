@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from routing.adapters import orm
 from routing.bootstrap import RoutingService
+from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.crm import CustomerErased
 from sbcontracts.topics import CUSTOMERS
 from sbkit.bus.ports import PoisonMessage
@@ -24,7 +25,7 @@ async def _history(service: RoutingService) -> list[Any]:
         return list((await uow.session.execute(select(orm.ticket_messages))).all())
 
 
-def _erased() -> Any:
+def _erased() -> CloudEvent[Any]:
     data = CustomerErased(customer_id="c1", erased_ids=("c1", "c2"), erased_at=datetime.now(UTC))
     return event_of(data)
 

@@ -11,6 +11,7 @@ import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,11 @@ R = TypeVar("R")
 AGENTS = {"pl": {"pl": 5}, "en": {"en": 5}, "both": {"pl": 4, "en": 4}, "ru": {"ru": 5}}
 CAPACITY = {"pl": 50, "en": 100, "both": 100, "ru": 50}
 ACTIVE = ("new", "open", "pending")
+
+
+async def _insert_queue(ctx: Ctx, queue_id: str, values: dict[str, Any]) -> None:
+    """A queue written straight to the repository (no admin validation or drain)."""
+    await ctx.repo.put_queue(queue_id, values, exists=False)
 
 
 class Routing(RuleBasedStateMachine):
@@ -66,7 +72,7 @@ class Routing(RuleBasedStateMachine):
                 "policy": "longest_idle",
                 "config": cfg,
             }
-            await self.ctx(lambda c, q=qid, v=values: c.repo.put_queue(q, v, exists=False))
+            await self.ctx(partial(_insert_queue, queue_id=qid, values=values))
         for aid, langs in AGENTS.items():
             profile = {
                 "name": aid,
@@ -75,7 +81,7 @@ class Routing(RuleBasedStateMachine):
                 "languages": langs,
                 "queues": [],
             }
-            await self.ctx(lambda c, a=aid, p=profile: admin.put_agent(c, a, p, create=True))
+            await self.ctx(partial(admin.put_agent, agent_id=aid, values=profile, create=True))
 
     def teardown(self) -> None:
         self.run(self.service.runtime.stop())

@@ -29,9 +29,11 @@ SLA = {"urgent": {"first_response_s": 600, "resolution_s": 3600}}
 async def open_case(
     service: RoutingService, text: str = "To skandal! Gdzie jest moja paczka?!"
 ) -> str:
-    return await in_ctx(
+    ticket_id = await in_ctx(
         service, lambda c: inbound.on_message(c, attributed(text, at=T0).data), now=T0
     )
+    assert ticket_id is not None
+    return ticket_id
 
 
 async def test_sla_warning_and_breach_fire_with_no_new_event_across_a_restart(
@@ -128,6 +130,7 @@ async def test_backlog_drains_highest_priority_then_oldest_when_an_agent_comes_o
         ),
         now=later,
     )
+    assert angry is not None
     await in_ctx(
         routing, lambda c: admin.set_presence(c, "a1", "online"), now=T0 + timedelta(minutes=2)
     )
