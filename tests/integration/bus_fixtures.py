@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import pytest
 
@@ -19,7 +19,15 @@ from tests.conftest import fresh_schema
 from tests.fakes.effects import EffectStore
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
-BusFactory = Callable[[list[str]], Bus]
+
+
+class AbortableBus(Bus, Protocol):
+    """A bus that can also stop the way `kill -9` does (the local log and Kafka both can)."""
+
+    async def abort(self) -> None: ...
+
+
+BusFactory = Callable[[list[str]], AbortableBus]
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], limit_s: float = 40.0) -> None:
@@ -46,17 +54,17 @@ async def make_bus(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[BusFactory]:
     """New bus instances over one shared log (so a second instance is a restarted process)."""
-    created: list[Any] = []
+    created: list[AbortableBus] = []
 
-    def factory(topics: list[str]) -> Bus:
-        bus: Any
+    def factory(topics: list[str]) -> AbortableBus:
+        bus: AbortableBus
         if backend == "local":
             bus = LocalBus(str(tmp_path / "bus.db"), default_partitions=3, poll_interval_s=0.05)
         else:
             bootstrap = request.getfixturevalue("kafka_bootstrap")
             bus = KafkaBus(bootstrap, topics=[TopicSpec(t, 3) for t in topics])
         created.append(bus)
-        return bus  # type: ignore[no-any-return]
+        return bus
 
     yield factory
     for bus in created:

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from sbkit.bus.delivery import DLQ_HEADER_PREFIX
 from sbkit.bus.dlq import replay
-from sbkit.bus.ports import OutgoingRecord, PoisonMessage, Record, Subscription
+from sbkit.bus.ports import Bus, OutgoingRecord, PoisonMessage, Record, Subscription
 from tests.conftest import unique
 from tests.fakes.effects import EffectStore
 from tests.integration.bus_fixtures import FAST_RETRY, BusFactory, eventually
@@ -211,12 +211,12 @@ async def test_dlq_replay_of_records_that_still_fail_ends_instead_of_feeding_its
     await bus.stop()
 
 
-async def _wait_dlq(bus: object, topic: str, n: int) -> list[Record]:
+async def _wait_dlq(bus: Bus, topic: str, n: int) -> list[Record]:
     found: list[Record] = []
 
     async def check() -> bool:
         nonlocal found
-        found = await bus.read_topic(f"{topic}.dlq")  # type: ignore[attr-defined]
+        found = await bus.read_topic(f"{topic}.dlq")
         return len(found) >= n
 
     await eventually(check)

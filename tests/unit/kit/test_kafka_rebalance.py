@@ -55,7 +55,7 @@ async def test_a_partition_revoked_mid_batch_is_skipped_and_the_rest_committed()
     sub = Subscription("g", ["unit-rebalance"], handler)
     consumer = RebalancedConsumer()
     batches = {KEPT: _records(KEPT, 3), REVOKED: _records(REVOKED, 2)}
-    await KafkaBus("127.0.0.1:1")._handle_batches(sub, consumer, batches)  # type: ignore[arg-type]
+    await KafkaBus("127.0.0.1:1")._handle_batches(sub, consumer, batches)
     assert consumer.committed == {KEPT: 3}  # the revoked one is left to its new owner
     assert len(handled) == 5
 
@@ -74,7 +74,7 @@ async def test_a_failed_partition_that_was_revoked_is_not_sought() -> None:
 
     bus.publish = broker_down  # type: ignore[method-assign]
     batches = {KEPT: _records(KEPT, 1), REVOKED: _records(REVOKED, 1)}
-    await bus._handle_batches(sub, consumer, batches)  # type: ignore[arg-type]
+    await bus._handle_batches(sub, consumer, batches)
     assert consumer.sought == [] and consumer.committed == {KEPT: 1}
 
 

@@ -16,7 +16,7 @@ from sbcontracts.envelope import new_event
 from sbcontracts.events.control import TenantCreated
 from sbkit.bus.delivery import handle_with_retry
 from sbkit.bus.local import LocalBus
-from sbkit.bus.ports import PoisonMessage, Record, RetryPolicy, Subscription
+from sbkit.bus.ports import Handler, PoisonMessage, Record, RetryPolicy, Subscription
 from sbkit.db.outage import outage_guard
 from sbkit.db.tables import KitTables
 from sbkit.runtime import ServiceRuntime
@@ -38,7 +38,7 @@ class Database:
         return self.probes > self.down_for
 
 
-def flaky(db: Database, calls: list[int]) -> Any:
+def flaky(db: Database, calls: list[int]) -> Handler:
     """A handler that fails while the database is down, and succeeds after."""
 
     async def handle(record: Record) -> None:
@@ -50,7 +50,8 @@ def flaky(db: Database, calls: list[int]) -> Any:
 
 
 async def test_an_outage_longer_than_the_retry_budget_sends_nothing_to_the_dlq() -> None:
-    db, calls = Database(down_for=6), []
+    db = Database(down_for=6)
+    calls: list[int] = []
     sub = Subscription(
         "g",
         ["unit-outage"],
@@ -62,7 +63,8 @@ async def test_an_outage_longer_than_the_retry_budget_sends_nothing_to_the_dlq()
 
 
 async def test_without_the_guard_the_same_outage_dead_letters_a_good_record() -> None:
-    db, calls = Database(down_for=6), []
+    db = Database(down_for=6)
+    calls: list[int] = []
     sub = Subscription(
         "g",
         ["unit-outage"],
@@ -100,7 +102,7 @@ async def test_poison_goes_straight_through_without_asking_the_database() -> Non
 async def test_a_shutdown_ends_the_wait() -> None:
     db = Database(down_for=10**9)
     guarded = outage_guard(flaky(db, []), ready=db.ready, poison=(PoisonMessage,), consumer="c")
-    task = asyncio.create_task(guarded(RECORD))
+    task = asyncio.ensure_future(guarded(RECORD))  # a handler returns an Awaitable, not a coroutine
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

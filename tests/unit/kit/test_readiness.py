@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from sbkit.bus.ports import Bus
+from sbkit.runtime import ServiceRuntime
 from sbkit.web import health_router
 
 
@@ -34,7 +36,9 @@ class FakeBus:
 
 async def _readyz(db_up: bool, bus_up: bool, **kw: Any) -> httpx.Response:
     app = FastAPI()
-    app.include_router(health_router([FakeRuntime("svc", db_up)], FakeBus(bus_up), **kw))  # type: ignore[list-item]
+    # stand-ins: /readyz reads only a runtime's name and db_ready, and the bus's two checks
+    runtime = cast(ServiceRuntime, FakeRuntime("svc", db_up))
+    app.include_router(health_router([runtime], cast(Bus, FakeBus(bus_up)), **kw))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
         return await c.get("/readyz")
 
