@@ -120,7 +120,7 @@ MIME = [
     b"<html><body><div>Bun\xc4\x83 ziua<br>unde e coletul?</div><blockquote>vechi</blockquote>"
     b"</body></html>\r\n",
 ]
-_ADAPTER = {
+_ADAPTER: dict[str, Any] = {
     "specversion": "1.0",
     "id": "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "source": "urn:switchboard:adapter.viber",

@@ -43,7 +43,9 @@ def _twilio(path: str, params: dict[str, str], token: str = "tw") -> Request:
     }
 
 
-def _mailgun(text: str, key: str = "mg", n: int = 1, **over: str) -> Request:
+def _mailgun(
+    text: str, key: str = "mg", n: int = 1, *, over: dict[str, str] | None = None
+) -> Request:
     stamp, token = str(int(time.time())), "tok-" + hashlib.sha256(text.encode()).hexdigest()[:20]
     fields = {
         "from": "Ana <ana@example.ro>",
@@ -54,7 +56,7 @@ def _mailgun(text: str, key: str = "mg", n: int = 1, **over: str) -> Request:
         "timestamp": stamp,
         "token": token,
         "signature": samples.mailgun_signature(key, stamp, token),
-    } | over
+    } | (over or {})
     return urlencode(fields).encode(), {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -101,7 +103,7 @@ def malformed(kind: str, path: str) -> Request:
     if kind == "twilio_sms":
         return _twilio(path, {"Body": "no sid, no sender"})
     if kind == "mailgun":
-        return _mailgun("x", **{"from": "nobody"})
+        return _mailgun("x", over={"from": "nobody"})
     return _signed_email(b"Subject: no sender\r\n\r\nbody")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ async def test_whatsapp_redelivery_creates_one_message(harness: Harness) -> None
 
 async def test_whatsapp_statuses_become_receipts_once(harness: Harness) -> None:
     path = await add_channel(harness, "whatsapp", META_SECRETS)
-    statuses = [
+    statuses: list[dict[str, Any]] = [
         {
             "id": "wamid.out1",
             "status": "delivered",
