@@ -84,7 +84,7 @@ def _scenario() -> list[CloudEvent[Any]]:
 def _canonical(events: list[CloudEvent[Any]]) -> list[tuple[Any, ...]]:
     """The emitted events with customer ids replaced by their order of appearance."""
     ids: dict[str, int] = {}
-    out = []
+    out: list[tuple[Any, ...]] = []
     for e in events:
         d = e.data
         cid = ids.setdefault(d.customer_id, len(ids))
