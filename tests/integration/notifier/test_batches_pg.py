@@ -126,7 +126,11 @@ async def test_a_batch_with_duplicates_and_reordering_ends_where_one_by_one_ends
         assert len(got["timers"]) >= 4 and got["gaps"] and got["events"]
         # set at a time: shipments (with orders) and episodes read once per tenant, orders,
         # shipments, timers and events written once for the whole batch
-        once = ("INSERT INTO orders", "INSERT INTO shipments", "DELETE FROM timers")
+        once: tuple[str, ...] = (
+            "INSERT INTO orders",
+            "INSERT INTO shipments",
+            "DELETE FROM timers",
+        )
         once += ("INSERT INTO episodes", "INSERT INTO notifications", "INSERT INTO outbox")
         assert {s: sql.count(s) for s in once} == dict.fromkeys(once, 1)
         assert sql.count("SELECT shipments.tenant_id, shipments.shipment_id,") == 2
