@@ -328,8 +328,8 @@ def test_stack_up_brings_five_ready_services_and_down_stops_them() -> None:
             assert checks["consumers"] is True and checks["bus"] is True, checks
             assert checks[f"db.{svc}"] is True, checks
             pids.append(int((stack_dir / f"{svc}.pid").read_text()))
-        status = _stack("status", 60)
-        assert status.returncode == 0, status.stdout + status.stderr
+        listed = _stack("status", 60)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
         again = _stack("up")  # idempotent: running services are left alone
         assert again.returncode == 0, again.stderr
         assert [int((stack_dir / f"{s}.pid").read_text()) for s in SERVICES] == pids

@@ -33,7 +33,13 @@ from analytics.config import AnalyticsSettings
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.common import Channel
-from sbcontracts.events.ingest import CallAbandoned, CallAnswered, CallCompleted, CallOffered
+from sbcontracts.events.ingest import (
+    CallAbandoned,
+    CallAnswered,
+    CallCompleted,
+    CallData,
+    CallOffered,
+)
 from sbcontracts.events.routing import (
     AgentPresenceChanged,
     Category,
@@ -131,7 +137,7 @@ def _event(data: EventData, key: str) -> CloudEvent[Any]:
     return new_event(data, tenant_id=TENANT, source="test", subject=key)
 
 
-def _call(cls: type[EventData], call_id: str, minutes_ago: float, **kw: Any) -> CloudEvent[Any]:
+def _call(cls: type[CallData], call_id: str, minutes_ago: float, **kw: Any) -> CloudEvent[Any]:
     at = AT - timedelta(minutes=minutes_ago)
     return _event(cls(call_id=call_id, queue="sales", occurred_at=at, **kw), call_id)
 
@@ -149,7 +155,11 @@ def _calls(first: int, waits: list[tuple[str, int]]) -> list[CloudEvent[Any]]:
 
 def _case(ticket: str, hours_ago: float, category: Category) -> list[CloudEvent[Any]]:
     at = AT - timedelta(hours=hours_ago)
-    common = {"ticket_id": ticket, "customer_id": f"cust-{ticket}", "queue": "sales"}
+    common: dict[str, Any] = {
+        "ticket_id": ticket,
+        "customer_id": f"cust-{ticket}",
+        "queue": "sales",
+    }
     common |= {"channel": Channel.EMAIL, "occurred_at": at}
     classified = TicketClassified(
         **common, category=category, sentiment=Sentiment.NEUTRAL, priority=Priority.NORMAL
