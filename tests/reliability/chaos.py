@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -72,7 +73,7 @@ async def open_session(stack: LocalStack, name: str) -> Session:
                 "settings": SETTINGS.get(kind, {}),
                 "secrets": SECRETS[kind],
             }
-            resp = await _retry(lambda b=body: ingest.post("/v1/channels", json=b))
+            resp = await _retry(partial(ingest.post, "/v1/channels", json=body))
             session.paths[kind] = resp.json()["webhook_path"]
     async with session.client("routing") as routing:
         await _retry(
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     faults = Faults(
         args.kills, args.broker_restarts, args.pg_restarts, args.pg_pauses, gap_s=tuple(args.gap)
-    )  # type: ignore[arg-type]
+    )
     t0 = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a run like Ctrl-C: the stack goes down
     try:
