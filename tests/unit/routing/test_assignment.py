@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 from routing.domain.agents import Agent, Demand, Policy, Presence, Waiting, backlog_order, choose
 from routing.domain.classify import RuleClassifier
@@ -13,8 +14,17 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PL = {"pl": 5}
 
 
-def online(aid: str, **kw: object) -> Agent:
-    return Agent(aid, Presence.ONLINE, languages=kw.pop("languages", PL), **kw)  # type: ignore[arg-type]
+class AgentFields(TypedDict, total=False):
+    load: int
+    skills: dict[str, int]
+    languages: dict[str, int]
+    idle_since: datetime | None
+    last_assigned_at: datetime | None
+
+
+def online(aid: str, **kw: Unpack[AgentFields]) -> Agent:
+    fields: AgentFields = {"languages": PL, **kw}
+    return Agent(aid, Presence.ONLINE, **fields)
 
 
 def id_of(queue: Queue | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -20,8 +21,15 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WINDOW = timedelta(days=3)
 
 
-def case(cid: str, customer: str, status: Status, **kw: object) -> CaseRef:
-    return CaseRef(cid, customer, status, updated_at=kw.pop("updated_at", T0), **kw)  # type: ignore[arg-type]
+class CaseFields(TypedDict, total=False):
+    updated_at: datetime
+    resolved_at: datetime | None
+    thread_ids: frozenset[str]
+
+
+def case(cid: str, customer: str, status: Status, **kw: Unpack[CaseFields]) -> CaseRef:
+    fields: CaseFields = {"updated_at": T0, **kw}
+    return CaseRef(cid, customer, status, **fields)
 
 
 def test_email_then_whatsapp_from_same_customer_joins_the_open_case() -> None:
