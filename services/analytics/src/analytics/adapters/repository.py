@@ -368,8 +368,10 @@ async def sums(
             totals.quantiles[(name, qs[row[3]])] = bin_ if value else None
         elif not pg:
             blocks.setdefault((g, name), {})[bin_] = value
-        else:  # (name, the quantile's bin, grp, pair, rank, before); rank None: empty
-            totals.quantiles[pairs[row[3]]] = None if row[-2] is None else bin_
+        else:  # (name, block, grp, pair, its bins, their values, rank, before); rank None: empty
+            totals.quantiles[pairs[row[3]]] = (
+                None if row[-2] is None else _in_block(row[4], row[5], row[-2], value)
+            )
     for (g, name), counts in blocks.items():
         for q in sketches[name]:
             at = quantile_block(counts, q)
@@ -618,19 +620,34 @@ def _blocks_picked(
         ).where(agg.c.name == name)
         for i, (name, q) in enumerate(pairs)
     ]
+    nulls = (cast(null(), postgresql.ARRAY(Integer)), cast(null(), postgresql.ARRAY(BigInteger)))
     plain = select(
-        s.c.name, s.c.bin, s.c.grp, cast(null(), Integer), cast(null(), BigInteger), s.c.value
+        s.c.name,
+        s.c.bin,
+        s.c.grp,
+        cast(null(), Integer),
+        *nulls,
+        cast(null(), BigInteger),
+        s.c.value,
     ).where(s.c.name.not_in(names))
     p = union_all(*picked).cte("p")
     u = union_all(*bins(p)).subquery("u")
-    g = select(u.c.bin, func.sum(u.c.value).label("v")).group_by(u.c.bin).subquery("g")
-    run = func.sum(g.c.v).over(order_by=g.c.bin, rows=(None, 0))
-    r = select(g.c.bin, cast(run, BigInteger).label("run")).subquery("r")
-    q = select(func.min(r.c.bin).label("q")).where(p.c.before + r.c.run > p.c.rank).lateral("q")
-    found = select(p.c.name, q.c.q, p.c.grp, p.c.i, p.c.rank, p.c.before).select_from(
-        p.join(q, true())
-    )
+    q = select(
+        func.array_agg(u.c.bin).label("bins"), func.array_agg(u.c.value).label("vals")
+    ).lateral("q")
+    found = select(
+        p.c.name, p.c.bin, p.c.grp, p.c.i, q.c.bins, q.c.vals, p.c.rank, p.c.before
+    ).select_from(p.join(q, true()))
     return union_all(plain, found)
+
+
+def _in_block(bins: list[int], values: list[int], rank: int, before: int) -> int:
+    """Step 2 of a quantile from the stored bins of its block over the pieces (a bin once per
+    piece, values signed): `quantile_in_block` of their sums."""
+    summed: dict[int, int] = {}
+    for b, v in zip(bins, values, strict=True):
+        summed[b] = summed.get(b, 0) + v
+    return quantile_in_block(summed, rank, before)
 
 
 def _summed(reads: list[Any], group_by: str | None, by_interval: bool) -> Any:
