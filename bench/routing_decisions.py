@@ -13,8 +13,11 @@ half owned, the rest waiting in a language nobody speaks), with a message and an
 
 Then the routing service runs as its own process, as deployed (`python -m bench.routing_server`:
 `python -m routing` reading `message.attributed` from a topic of the bench's own, 6 partitions,
-the product default; HTTP on SB_BENCH_SERVICE_PORT, default 28041) with its normal consumers,
-outbox relay and timer poller, while this process publishes and observes. SB_BENCH_IN_PROCESS=1
+the product default; HTTP on SB_BENCH_SERVICE_PORT, default 28041, and the ports after it) with
+its normal consumers, outbox relay and timer poller, while this process publishes and observes.
+The Kafka phases run once per replica count in SB_BENCH_REPLICAS (default "1,2": one process,
+then two processes of one consumer group sharing the partitions — production's minimum, see
+deploy/overlays/prod — on the same two cores). SB_BENCH_IN_PROCESS=1
 runs the service inside this process instead (the harness before 22 Nov: service, producer and
 `ticket.assigned` observer on one event loop), for comparing figures with older runs.
 
@@ -84,6 +87,7 @@ DRAIN_S = float(os.environ.get("SB_BENCH_DRAIN_S", "300"))
 REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
 HANDLER = int(os.environ.get("SB_BENCH_HANDLER", "1000"))
 IN_PROCESS = os.environ.get("SB_BENCH_IN_PROCESS", "0") == "1"
+REPLICAS = [int(n) for n in os.environ.get("SB_BENCH_REPLICAS", "1,2").split(",")]
 SERVICE_PORT = int(os.environ.get("SB_BENCH_SERVICE_PORT", "28041"))
 KAFKA_PORT, PG_PORT = (
     os.environ.get("SB_KAFKA_PORT", "19092"),
@@ -277,14 +281,14 @@ class Usage:
     own), PostgreSQL, the broker, and this bench process (which in the in-process harness holds
     the service too)."""
 
-    def __init__(self, service_pid: int | None) -> None:
-        self._pid = service_pid
+    def __init__(self, service_pids: list[int]) -> None:
+        self._pids = service_pids
         self._start = self._now()
 
     def _now(self) -> dict[str, float]:
-        out = {"service": stat(self._pid).cpu_s} if self._pid is not None else {}
+        out = {"service": sum(stat(p).cpu_s for p in self._pids)} if self._pids else {}
         out |= servers_cpu(DATA_DIR, KAFKA_PORT, PG_PORT)
-        out["bench" if self._pid is not None else "bench + service"] = time.process_time()
+        out["bench" if self._pids else "bench + service"] = time.process_time()
         return out
 
     def per_message(self, messages: int) -> dict[str, float]:
@@ -357,16 +361,17 @@ async def latency_phase(
     topic: str,
     engine: Any,
     committed: Committed,
-    service_pid: int | None,
+    service_pids: list[int],
 ) -> None:
     """Paced publishing; latency of each new case from its message to its ticket.assigned."""
     assigned = Assigned()
     await assigned.start()
     sent: dict[str, int] = {}
     total = RATE * SECONDS
-    records = [message(n, topic, "lat") for n in range(total)]  # built before the clock runs
+    tag = f"lat{len(service_pids)}"
+    records = [message(n, topic, tag) for n in range(total)]  # built before the clock runs
     events = [decode(value) for _, value in records]
-    usage = Usage(service_pid)
+    usage = Usage(service_pids)
     start = time.perf_counter()
     futures = []
     for n, (key, value) in enumerate(records):
@@ -380,7 +385,7 @@ async def latency_phase(
         metas.append(meta)
         if not sent_event.data.customer_id.startswith("fc-"):
             sent[sent_event.id] = meta.timestamp
-    done, _ = await drained(committed, engine, "lat", metas)
+    done, _ = await drained(committed, engine, tag, metas)
     cpu = usage.per_message(done)
     await asyncio.sleep(1.0)  # the relay publishes the last assignments
     await assigned.stop()
@@ -449,7 +454,7 @@ async def throughput_phase(
     topic: str,
     engine: Any,
     committed: Committed,
-    service_pid: int | None,
+    service_pids: list[int],
 ) -> None:
     """Bursts published at once; messages/s until all are applied; median of REPS. Also the CPU
     per message of the service, PostgreSQL and the broker, which the machine's load moves less
@@ -459,9 +464,9 @@ async def throughput_phase(
     sql: list[float] = []
     statements = Statements(engine)
     for rep in range(REPS):
-        tag = f"tp{rep}"
+        tag = f"tp{len(service_pids)}-{rep}"
         records = [message(n, topic, tag) for n in range(BURST)]
-        sent0, usage = statements.count, Usage(service_pid)
+        sent0, usage = statements.count, Usage(service_pids)
         start = time.perf_counter()
         futures = [await producer.send(topic, v, key=k) for k, v in records]
         metas = await asyncio.gather(*futures)
@@ -487,7 +492,9 @@ async def throughput_phase(
 
 
 @contextlib.contextmanager
-def service_process(settings: RoutingSettings, topic: str) -> Iterator[subprocess.Popen[bytes]]:
+def service_process(
+    settings: RoutingSettings, topic: str, port: int
+) -> Iterator[subprocess.Popen[bytes]]:
     """The routing service as its own process on the bench's schema and topic, until ready."""
     env = {
         **os.environ,
@@ -501,7 +508,7 @@ def service_process(settings: RoutingSettings, topic: str) -> Iterator[subproces
         "SB_OUTBOX_POLL_MS": str(settings.outbox_poll_ms),
         "SB_MIGRATE_ON_START": "false",
         "SB_HOST": "127.0.0.1",
-        "SB_PORT": str(SERVICE_PORT),
+        "SB_PORT": str(port),
         "SB_BENCH_TOPIC": topic,
     }
     proc = subprocess.Popen([sys.executable, "-m", "bench.routing_server"], env=env)
@@ -511,7 +518,7 @@ def service_process(settings: RoutingSettings, topic: str) -> Iterator[subproces
             if proc.poll() is not None:
                 raise RuntimeError(f"routing service exited with {proc.returncode}")
             with contextlib.suppress(httpx.HTTPError):
-                ready = httpx.get(f"http://127.0.0.1:{SERVICE_PORT}/readyz", timeout=2)
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
                 if ready.status_code == 200:
                     break
             if time.monotonic() > deadline:
@@ -526,33 +533,53 @@ def service_process(settings: RoutingSettings, topic: str) -> Iterator[subproces
 async def kafka_phases(
     service: RoutingService, bus: KafkaBus, settings: RoutingSettings, topic: str
 ) -> None:
-    """Warm-up, latency and throughput with the service as its own process (or in this one)."""
+    """Warm-up, latency and throughput with the service as its own process(es), once per
+    replica count in SB_BENCH_REPLICAS (or in this process)."""
     engine = service.runtime.engine
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=1)
     committed = Committed(f"{settings.service}.messages", topic)
-    async with contextlib.AsyncExitStack() as stack:
+    await producer.start()
+    await committed.start()
+    try:
         if IN_PROCESS:
             await bus.start()
-            stack.push_async_callback(bus.stop)
             await service.runtime.start()
-            stack.push_async_callback(service.runtime.stop)
-            while not bus.consumers_ready():  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            pid = None
-        else:
-            await bus.ensure_topics([TopicSpec(topic, MESSAGES_ATTRIBUTED.partitions, 3_600_000)])
-            pid = stack.enter_context(service_process(settings, topic)).pid
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        await committed.start()
-        stack.push_async_callback(committed.stop)
-        where = "in this process" if pid is None else f"as its own process (pid {pid})"
-        print(f"routing service {where}; load average {os.getloadavg()[0]:.1f}")
-        warm = [message(n, topic, "warm") for n in range(500)]
-        metas = await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
-        await drained(committed, engine, "warm", metas)
-        await latency_phase(producer, topic, engine, committed, pid)
-        await throughput_phase(producer, topic, engine, committed, pid)
+            try:
+                while not bus.consumers_ready():  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+                print(f"routing service in this process; load average {os.getloadavg()[0]:.1f}")
+                await kafka_runs(producer, topic, engine, committed, [])
+            finally:
+                await service.runtime.stop()
+                await bus.stop()
+            return
+        await bus.ensure_topics([TopicSpec(topic, MESSAGES_ATTRIBUTED.partitions, 3_600_000)])
+        for replicas in REPLICAS:
+            with contextlib.ExitStack() as stack:
+                procs = [
+                    stack.enter_context(service_process(settings, topic, SERVICE_PORT + i))
+                    for i in range(replicas)
+                ]
+                pids = [p.pid for p in procs]
+                print(
+                    f"routing service as {replicas} process(es) of one consumer group (pids"
+                    f" {', '.join(map(str, pids))}); load average {os.getloadavg()[0]:.1f}"
+                )
+                await kafka_runs(producer, topic, engine, committed, pids)
+    finally:
+        await committed.stop()
+        await producer.stop()
+
+
+async def kafka_runs(
+    producer: AIOKafkaProducer, topic: str, engine: Any, committed: Committed, pids: list[int]
+) -> None:
+    """Warm-up, then the latency and throughput phases."""
+    warm = [message(n, topic, f"warm{len(pids)}") for n in range(500)]
+    metas = await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
+    await drained(committed, engine, f"warm{len(pids)}", metas)
+    await latency_phase(producer, topic, engine, committed, pids)
+    await throughput_phase(producer, topic, engine, committed, pids)
 
 
 async def main() -> None:
