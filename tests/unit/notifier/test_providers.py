@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,8 +19,8 @@ PUBLIC = "https://93.184.216.34"
 MSG = Outgoing("acme", "whatsapp", "+48600100200", "Subj", "Twoja paczka", "n-1:whatsapp")
 
 
-def settings(tmp_path: Path, **kw: object) -> NotifierSettings:
-    base: dict[str, object] = {
+def settings(tmp_path: Path, **kw: Any) -> NotifierSettings:
+    base: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/n.db",
         "notifier_webhook_url": f"{PUBLIC}/hook",
         "notifier_webhook_secret": "s3cret",
@@ -30,7 +31,7 @@ def settings(tmp_path: Path, **kw: object) -> NotifierSettings:
         "notifier_email_url": f"{PUBLIC}/send",
         "notifier_email_key": "k",
     }
-    return NotifierSettings(**(base | kw))  # type: ignore[arg-type]
+    return NotifierSettings(**(base | kw))
 
 
 async def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path: Path) -> None:
