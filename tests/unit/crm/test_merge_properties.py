@@ -48,37 +48,44 @@ def assert_invariants(g: IdentityGraph) -> None:
         assert g.resolve(c.id).live
 
 
-def step(g: IdentityGraph, op: tuple[object, ...], merges: list[str]) -> None:
+Op = tuple[str, HandleKey] | tuple[str, HandleKey, HandleKey] | tuple[str, int]
+
+
+def step(g: IdentityGraph, op: Op, merges: list[str]) -> None:
     """Apply one random operation, checking undo right after each merge it finds."""
     before = snapshot(g)
-    if op[0] == "message":
-        g.attribute(op[1])  # type: ignore[arg-type]
-        return
-    if op[0] == "undo":
-        if merges:
+    match op:
+        case ("message", HandleKey() as h):
+            g.attribute(h)
+        case ("undo", int(n)):
+            if merges:
+                try:
+                    g.undo(merges[n % len(merges)])
+                except UndoRefused:
+                    assert snapshot(g) == before  # a refused undo changes nothing
+        case (kind, HandleKey() as h1, HandleKey() as h2):
+            a, b = g.attribute(h1), g.attribute(h2)
+            before = snapshot(g)
             try:
-                g.undo(merges[int(op[1]) % len(merges)])  # type: ignore[call-overload]
-            except UndoRefused:
-                assert snapshot(g) == before  # a refused undo changes nothing
-        return
-    a, b = g.attribute(op[1]), g.attribute(op[2])  # type: ignore[arg-type]
-    before = snapshot(g)
-    try:
-        m = g.link(a.id, op[2]) if op[0] == "link" else g.merge(a, b)  # type: ignore[arg-type]
-    except MergeRefused:
-        assert a.id == b.id and snapshot(g) == before
-        return
-    if m is not None:
-        merges.append(m.id)
-        probe = copy.deepcopy(g)
-        probe.undo(m.id)
-        assert snapshot(probe) == before, "undo right after a merge restores the prior state"
+                m = g.link(a.id, h2) if kind == "link" else g.merge(a, b)
+            except MergeRefused:
+                assert a.id == b.id and snapshot(g) == before
+                return
+            if m is not None:
+                merges.append(m.id)
+                probe = copy.deepcopy(g)
+                probe.undo(m.id)
+                assert snapshot(probe) == before, (
+                    "undo right after a merge restores the prior state"
+                )
+        case _:
+            raise AssertionError(f"not an operation: {op}")
 
 
 @settings(max_examples=300, deadline=None)
 @given(ops)
 def test_random_link_merge_undo_sequences_keep_invariants(
-    sequence: list[tuple[object, ...]],
+    sequence: list[Op],
 ) -> None:
     g = IdentityGraph()
     merges: list[str] = []
