@@ -17,8 +17,10 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from tests.reliability import verify
 from tests.reliability.chaos import open_session
@@ -136,7 +138,7 @@ class DlqFigures:
     max_attempts: int = 0
 
 
-async def read_dlq(bootstrap: str, topic: str) -> list[object]:
+async def read_dlq(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await c.start()
     try:
@@ -150,7 +152,7 @@ async def read_dlq(bootstrap: str, topic: str) -> list[object]:
         c.assign(tps)
         await c.seek_to_beginning(*tps)
         end = await c.end_offsets(tps)
-        out: list[object] = []
+        out: list[ConsumerRecord[bytes, bytes]] = []
         while [tp for tp in tps if await c.position(tp) < end[tp]]:
             for recs in (await c.getmany(timeout_ms=500)).values():
                 out.extend(recs)
@@ -169,20 +171,20 @@ async def check_dlqs(
         wanted = {(p, o) for t, p, o in injected.at if t == topic}
         seen: dict[tuple[str, int, int], int] = Counter()
         for r in await read_dlq(bootstrap, topic + ".dlq"):
-            h = {k: v.decode(errors="replace") for k, v in (r.headers or ())}  # type: ignore[attr-defined]
+            h = {k: v.decode(errors="replace") for k, v in (r.headers or ())}
             if not all("dlq." + m in h for m in DLQ_META):
                 fig.bad_meta.append(f"{topic}: headers {sorted(h)}")
                 continue
             pos = (int(h["dlq.partition"]), int(h["dlq.offset"]))
             if pos not in wanted:
-                if tenant.encode() in (r.value or b""):  # type: ignore[attr-defined]
+                if tenant.encode() in (r.value or b""):
                     fig.good_dead_lettered += 1
                 continue
             if h["dlq.topic"] != topic or h["dlq.group"] not in readers:
                 fig.bad_meta.append(f"{topic}: {h['dlq.topic']} {h['dlq.group']}")
             seen[(h["dlq.group"], *pos)] += 1
             fig.max_attempts = max(fig.max_attempts, int(h["dlq.attempts"]))
-            delay = r.timestamp / 1000 - injected.sent_at[(topic, *pos)]  # type: ignore[attr-defined]
+            delay = r.timestamp / 1000 - injected.sent_at[(topic, *pos)]
             fig.max_delay_s = max(fig.max_delay_s, delay)
         for g in readers:
             for p, o in wanted:
@@ -302,7 +304,8 @@ async def run_poison(
         running.clear()
         injected, records = await injector
         await verify.wait_quiet(stack.bootstrap, stack.pg_dsn, probe, timeout_s=settle_timeout_s)
-        kw = dict(
+        compare = partial(
+            verify.compare,
             dsn=stack.pg_dsn,
             bootstrap=stack.bootstrap,
             tenant=session.tenant,
@@ -310,11 +313,11 @@ async def run_poison(
             analytics=analytics,
             started=work.started,
         )
-        before = await verify.compare(**kw)  # type: ignore[arg-type]
+        before = await compare()
         dlq = await check_dlqs(stack.bootstrap, groups, injected, session.tenant)
         replayed = await asyncio.to_thread(replay_all, stack, topics)
         await verify.wait_quiet(stack.bootstrap, stack.pg_dsn, probe, timeout_s=settle_timeout_s)
-        after = await verify.compare(**kw)  # type: ignore[arg-type]
+        after = await compare()
     return PoisonResult(
         session.tenant, records, dlq, before, replayed, after, time.monotonic() - t0
     )
