@@ -7,6 +7,7 @@ import gc
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -181,7 +182,7 @@ async def test_relay_runs_leave_no_cyclic_garbage(engine: AsyncEngine) -> None:
 
 
 async def test_running_relay_publishes_each_commit_in_one_run_without_an_empty_one(
-    engine: AsyncEngine,
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At low rates every commit used to cost two relay transactions: its batch, then an empty
     run before waiting; a batch smaller than the limit already took everything committed."""
@@ -195,7 +196,7 @@ async def test_running_relay_publishes_each_commit_in_one_run_without_an_empty_o
         runs.append(await relay_once())
         return runs[-1]
 
-    relay.relay_once = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(relay, "relay_once", counted)
     relay.start()
     try:
         while not runs:  # noqa: ASYNC110 - the run at start (nothing to publish yet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
@@ -60,7 +61,9 @@ async def test_a_partition_revoked_mid_batch_is_skipped_and_the_rest_committed()
     assert len(handled) == 5
 
 
-async def test_a_failed_partition_that_was_revoked_is_not_sought() -> None:
+async def test_a_failed_partition_that_was_revoked_is_not_sought(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     async def handler(r: Record) -> None:
         if r.partition == REVOKED.partition:
             raise RuntimeError("DLQ publish failed: the broker is restarting")
@@ -72,7 +75,7 @@ async def test_a_failed_partition_that_was_revoked_is_not_sought() -> None:
     async def broker_down(records: Any) -> None:
         raise ConnectionError("broker down")
 
-    bus.publish = broker_down  # type: ignore[method-assign]
+    monkeypatch.setattr(bus, "publish", broker_down)
     batches = {KEPT: _records(KEPT, 1), REVOKED: _records(REVOKED, 1)}
     await bus._handle_batches(sub, consumer, batches)
     assert consumer.sought == [] and consumer.committed == {KEPT: 1}

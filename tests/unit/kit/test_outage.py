@@ -109,7 +109,9 @@ async def test_a_shutdown_ends_the_wait() -> None:
         await task
 
 
-async def test_service_consumers_are_guarded_by_their_database(tmp_path: Path) -> None:
+async def test_service_consumers_are_guarded_by_their_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     metadata = MetaData()
     runtime = ServiceRuntime(
         KitSettings(service="unit", database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db"),
@@ -125,7 +127,7 @@ async def test_service_consumers_are_guarded_by_their_database(tmp_path: Path) -
         if db.probes <= db.down_for:
             raise DOWN
 
-    runtime.db_ready = db.ready  # type: ignore[method-assign]
+    monkeypatch.setattr(runtime, "db_ready", db.ready)
     runtime.consume("c", ["unit-outage"], handle, **_per_record(runtime))
     async with runtime.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
