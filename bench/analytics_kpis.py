@@ -12,8 +12,8 @@
    events (argv overrides); SB_BENCH_ANALYTICS_QUERIES (100) samples after 2 warm-ups, fewer
    (>= 3) past SB_BENCH_ANALYTICS_BUDGET_S (60). The p99 is the nearest rank: of 100 samples
    the second largest (of the 20 taken before, it was the largest: one noisy sample decided it);
-   the query section of a full run takes ≈ 40 s more than with 20 (≈ 25 s for the three sizes
-   in process at load ≈ 1, as much again over HTTP).
+   the queries of the three sizes take ≈ 30-35 s in process at load ≈ 1 (≈ 8 s with 20
+   samples; loading the data, when not kept, takes minutes), as much again over HTTP.
    Before timing, the process's objects are frozen out of the garbage collector's reach, as
    `sbkit.serve` does once a deployed service started.
    The stored state is bulk-loaded: one day of synthetic events (50 queues x 10 agents: calls
