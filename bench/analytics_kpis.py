@@ -262,9 +262,9 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
     schema = service.runtime.settings.db_schema
     async with service.runtime.engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(
-            "kpi_components", records=rows, schema_name=schema
-        )
+        driver = raw.driver_connection  # asyncpg's connection (None only once it is closed)
+        assert driver is not None
+        await driver.copy_records_to_table("kpi_components", records=rows, schema_name=schema)
         t = f'"{schema}".kpi_components'
         dims = "tenant_id, interval_start + k * interval '1 day', queue, channel, agent, name, bin"
         await conn.execute(  # calls ending after midnight add to the next day's rows: sum them
@@ -292,7 +292,9 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("kpi_components", *ROLLUPS):  # settled old days, as autovacuum leaves them
             await conn.execute(text(f'VACUUM (ANALYZE) "{schema}".{table}'))
-        stored = int((await conn.execute(select(func.count()).select_from(components))).scalar())
+        stored = int(
+            (await conn.execute(select(func.count()).select_from(components))).scalar_one()
+        )
         rolled = {
             r: int((await conn.execute(text(f'SELECT count(*) FROM "{schema}".{r}'))).scalar_one())
             for r in ROLLUPS
@@ -420,7 +422,9 @@ async def _kept(service: AnalyticsService) -> tuple[int, dict[str, int], dict[st
     """A kept schema's stored and rollup rows (None: empty, to be loaded)."""
     schema = service.runtime.settings.db_schema
     async with service.runtime.engine.connect() as conn:
-        stored = int((await conn.execute(select(func.count()).select_from(components))).scalar())
+        stored = int(
+            (await conn.execute(select(func.count()).select_from(components))).scalar_one()
+        )
         if not stored:
             return None
         rolled = {
@@ -476,7 +480,7 @@ async def pipeline(n: int) -> dict[str, Any]:
                 (r.tenant_id, r.interval_start, r.queue, r.channel, r.agent, r.name, r.bin): r.value
                 for r in await conn.execute(select(components))
             }
-            rollups_ok = await _rollups_equal_components(conn, settings.db_schema)
+            rollups_ok = await _rollups_equal_components(conn, schema)
         bulk = {
             (b.tenant, b.interval, b.queue, b.channel, b.agent, name, bin_): v
             for (b, name, bin_), v in fold(events, random.Random(0)).items()

@@ -13,7 +13,7 @@ from sbcontracts.envelope import CloudEvent
 from sbcontracts.topics import partition_key
 from sbkit.bus.ports import OutgoingRecord
 from tests.integration.analytics.conftest import Stack
-from tests.unit.analytics.conftest import T0, TENANT, call, survey
+from tests.unit.analytics.conftest import T0, TENANT, CallTimes, call, survey
 
 RANGE = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}
 # (outcome, wait s): T = 20 s, short abandon = 5 s; one more call is still waiting
@@ -37,7 +37,7 @@ def _events() -> list[CloudEvent[Any]]:
     for i, (kind, wait_s) in enumerate(OUTCOMES):
         events.append(call(kind, f"c{i}", minutes=i + 1, wait_ms=wait_s * 1000))
     for i, (talk, hold, wrap) in enumerate(HANDLING):
-        times = {"talk_ms": talk * 1000, "hold_ms": hold * 1000, "wrap_ms": wrap * 1000}
+        times: CallTimes = {"talk_ms": talk * 1000, "hold_ms": hold * 1000, "wrap_ms": wrap * 1000}
         events.append(call("completed", f"c{i}", minutes=i + 10, **times))
     events += [survey(kind, score, f"r{i}", minutes=i) for i, (kind, score) in enumerate(SCORES)]
     return events

@@ -97,4 +97,6 @@ async def test_kpi_reads_run_outside_a_transaction_and_writes_inside_one(pg_api:
         await uow.session.execute(select(literal(1)))
         conn = await uow.session.connection()
         raw = await conn.get_raw_connection()
-        assert raw.driver_connection.is_in_transaction()
+        driver = raw.driver_connection
+        assert driver is not None
+        assert driver.is_in_transaction()

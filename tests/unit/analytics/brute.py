@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sbcontracts.envelope import CloudEvent
+from sbcontracts.envelope import CloudEvent, EventData
 from sbcontracts.events.ingest import CallCompleted
 from sbcontracts.events.notifier import (
     NotificationDelivered,
@@ -31,6 +31,12 @@ AGE_EDGES = {
     "4h_24h": (timedelta(hours=4), timedelta(days=1)),
     "1d_3d": (timedelta(days=1), timedelta(days=3)),
     "over_3d": (timedelta(days=3), timedelta.max),
+}
+ALERT_STEPS: dict[type[EventData], str] = {
+    NotificationScheduled: "scheduled",
+    NotificationSent: "sent",
+    NotificationDelivered: "delivered",
+    NotificationSuppressed: "suppressed",
 }
 
 
@@ -168,12 +174,7 @@ def alerts(events: Events) -> dict[str, float | None]:
     by: dict[str, dict[str, Any]] = defaultdict(dict)
     for e in events:
         d = e.data
-        step = {
-            NotificationScheduled: "scheduled",
-            NotificationSent: "sent",
-            NotificationDelivered: "delivered",
-            NotificationSuppressed: "suppressed",
-        }.get(type(d))
+        step = ALERT_STEPS.get(type(d))
         if step:
             a = by[d.notification_id]
             a.update(customer=d.customer_id, order=d.order_id)

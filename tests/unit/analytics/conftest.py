@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import pytest
@@ -13,11 +13,12 @@ import pytest
 from analytics.bootstrap import AnalyticsService, bootstrap
 from analytics.config import AnalyticsSettings
 from sbcontracts.catalog import encode
-from sbcontracts.envelope import CloudEvent, EventData, new_event
+from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.ingest import (
     CallAbandoned,
     CallAnswered,
     CallCompleted,
+    CallData,
     CallOffered,
     SurveyKind,
     SurveyResponded,
@@ -29,12 +30,21 @@ from sbkit.web import standalone_app
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TENANT = "acme"
-CALL_TYPES: dict[str, type[EventData]] = {
+CALL_TYPES: dict[str, type[CallData]] = {
     "offered": CallOffered,
     "answered": CallAnswered,
     "abandoned": CallAbandoned,
     "completed": CallCompleted,
 }
+
+
+class CallTimes(TypedDict, total=False):
+    """The durations of a call event, in milliseconds."""
+
+    wait_ms: int
+    talk_ms: int
+    hold_ms: int
+    wrap_ms: int
 
 
 def settings_for(tmp_path: Path, **extra: Any) -> AnalyticsSettings:
@@ -58,7 +68,7 @@ def call(
     queue: str = "q1",
     agent: str | None = None,
     tenant: str = TENANT,
-    **times: int,
+    **times: Unpack[CallTimes],
 ) -> CloudEvent[Any]:
     """A call lifecycle event at T0 + minutes (times: wait_ms, talk_ms, hold_ms, wrap_ms)."""
     at = T0 + timedelta(minutes=minutes)

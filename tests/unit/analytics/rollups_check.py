@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from alembic import command
@@ -37,6 +37,16 @@ QUEUES = ("q1", "q2", "")
 CHANNELS = ("voice", "email", "")
 AGENTS = ("a1", "a2", "")
 REASONS = ("billing", "returns", "delivery")
+
+
+class Thresholds(TypedDict, total=False):
+    """The KPI GET's threshold parameters (the defaults when absent)."""
+
+    threshold_s: int
+    short_abandon_s: int
+
+
+THRESHOLDS: tuple[Thresholds, ...] = ({}, {"threshold_s": 90, "short_abandon_s": 61})
 
 
 def _increments(rng: random.Random) -> list[comp.Increment]:
@@ -330,7 +340,7 @@ async def _assert_weeks(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
         out = []
         for group_by in (None, "queue", "channel"):
             extra = {"group_by": group_by} if group_by else {}
-            for params in ({}, {"threshold_s": 90, "short_abandon_s": 61}):
+            for params in THRESHOLDS:
                 r = await api.get("/v1/kpis", **span, **extra, **params, kpi=",".join(KPIS))
                 assert r.status_code == 200, r.text
                 out.append(r.json())

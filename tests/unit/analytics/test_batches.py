@@ -18,7 +18,7 @@ from sbcontracts.envelope import CloudEvent
 from sbcontracts.topics import CALLS, SURVEYS
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import PoisonMessage, Record
-from tests.unit.analytics.conftest import call, deliver, settings_for, survey
+from tests.unit.analytics.conftest import CallTimes, call, deliver, settings_for, survey
 
 
 def _batch(service: AnalyticsService, topic: str, events: Sequence[CloudEvent[Any]]) -> Any:
@@ -56,12 +56,12 @@ def _calls(rnd: random.Random, n: int) -> list[CloudEvent[Any]]:
             out.append(call("abandoned", f"c{i}", minutes=minutes, queue=q, wait_ms=wait))
             continue
         out.append(call("answered", f"c{i}", minutes=minutes, queue=q, agent=agent, wait_ms=wait))
-        times = {"talk_ms": rnd.randint(1, 900_000), "hold_ms": rnd.randint(0, 60_000)}
-        out.append(
-            call(
-                "completed", f"c{i}", minutes=minutes + 20, queue=q, agent=agent, wrap_ms=9, **times
-            )
-        )
+        times: CallTimes = {
+            "talk_ms": rnd.randint(1, 900_000),
+            "hold_ms": rnd.randint(0, 60_000),
+            "wrap_ms": 9,
+        }
+        out.append(call("completed", f"c{i}", minutes=minutes + 20, queue=q, agent=agent, **times))
     rnd.shuffle(out)
     return out
 

@@ -11,6 +11,7 @@ import pytest
 
 from analytics.adapters import repository
 from analytics.bootstrap import AnalyticsService
+from analytics.domain.components import Piece
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
@@ -78,7 +79,7 @@ async def counter(service: AnalyticsService, name: str) -> int:
     """A component summed over every bucket of the tenant."""
     async with service.runtime.uow() as uow:
         sums = await repository.sums(
-            uow.session, tenant=TENANT, pieces=[(None, T0 + timedelta(days=1), "15m")]
+            uow.session, tenant=TENANT, pieces=[Piece(None, T0 + timedelta(days=1), "15m")]
         )
     return sum(t.c(name) for t in sums.values())
 
@@ -135,7 +136,7 @@ async def test_late_event_updates_its_own_interval(
         sums = await repository.sums(
             uow.session,
             tenant=TENANT,
-            pieces=[(T0, T0 + timedelta(hours=1), "15m")],
+            pieces=[Piece(T0, T0 + timedelta(hours=1), "15m")],
             by_interval=True,
         )
     assert {at: t.c("ans") for (_, at), t in sums.items()} == {

@@ -33,7 +33,7 @@ from sbcontracts.events.routing import (
     TicketResolved,
 )
 from tests.unit.analytics import brute
-from tests.unit.analytics.conftest import T0, TENANT, Api, call, deliver, survey
+from tests.unit.analytics.conftest import T0, TENANT, Api, CallTimes, call, deliver, survey
 
 HOURS = 4
 END = T0 + timedelta(hours=HOURS)
@@ -80,7 +80,11 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
         if kind != "none":
             out.append(call(kind, f"c{i}", queue=q, minutes=minute(), wait_ms=wait))
         if kind == "answered":
-            times = {k: rng.randint(0, 600_000) for k in ("talk_ms", "hold_ms", "wrap_ms")}
+            times: CallTimes = {
+                "talk_ms": rng.randint(0, 600_000),
+                "hold_ms": rng.randint(0, 600_000),
+                "wrap_ms": rng.randint(0, 600_000),
+            }
             agent = rng.choice([None, *AGENTS])
             out.append(call("completed", f"c{i}", queue=q, minutes=minute(), agent=agent, **times))
     for i in range(60):
@@ -337,8 +341,8 @@ async def test_random_streams_equal_brute_force(api: Api, seed: int) -> None:
         "frt": [d.response_ms for d in data if isinstance(d, TicketAgentReplied)],
         "resolution": [d.resolution_ms for d in data if isinstance(d, TicketResolved)],
     }
-    names = ",".join(f"{k}_p{q}" for k in samples for q in (50, 90))
-    got = (await _get(api, kpi=names))[0]["kpis"]
+    quantiles = ",".join(f"{k}_p{q}" for k in samples for q in (50, 90))
+    got = (await _get(api, kpi=quantiles))[0]["kpis"]
     for k, values in samples.items():
         for q in (50, 90):
             want_q = _exact_quantile(values, q / 100)
