@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -14,12 +13,11 @@ from analytics.bootstrap import AnalyticsService, bootstrap
 from analytics.config import AnalyticsSettings
 from analytics.entrypoints.consumers import TOPICS
 from sbcontracts.topics import ALL_TOPICS
-from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.bus.local import LocalBus
 from sbkit.db.engine import make_engine
-from sbkit.web import standalone_app
 from tests.conftest import fresh_schema, unique
+from tests.fakes.served import served
 from tests.unit.analytics.conftest import Api
 
 
@@ -59,15 +57,9 @@ async def stack(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncItera
     service = bootstrap(
         _settings(pg_url, kafka_bootstrap, tmp_path, schema), bus=bus, topic_names=topics
     )
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://analytics"
-            ) as client:
-                yield Stack(Api(client, ring, service), service, bus, topics)
+        async with served(service, tmp_path / "keys", "http://analytics") as (client, ring):
+            yield Stack(Api(client, ring, service), service, bus, topics)
     finally:
         admin = make_engine(pg_url)
         async with admin.begin() as conn:
@@ -83,9 +75,5 @@ async def pg_api(pg_url: str, tmp_path: Path) -> AsyncIterator[Api]:
             database_url=pg_url, db_schema=schema, auth_key_dir=str(tmp_path / "keys")
         )
         service = bootstrap(settings, bus=LocalBus(":memory:", poll_interval_s=0.01))
-        ring = Keyring.load(tmp_path / "keys")
-        app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
-                yield Api(client, ring, service)
+        async with served(service, tmp_path / "keys", "http://a") as (client, ring):
+            yield Api(client, ring, service)

@@ -6,18 +6,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from crm.bootstrap import CrmService, bootstrap
 from crm.config import CrmSettings
 from sbcontracts.topics import ALL_TOPICS, COMMERCE, MESSAGES, SURVEYS
-from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.db.engine import make_engine
-from sbkit.web import standalone_app
 from tests.conftest import unique
+from tests.fakes.served import served
 from tests.unit.crm.conftest import Api
 
 
@@ -56,13 +54,9 @@ async def stack(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncItera
     service = bootstrap(
         _settings(pg_url, kafka_bootstrap, tmp_path, schema), bus=bus, topic_names=topics
     )
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
-                yield Stack(Api(client, ring, service), service, bus, topics)
+        async with served(service, tmp_path / "keys", "http://crm") as (client, ring):
+            yield Stack(Api(client, ring, service), service, bus, topics)
     finally:
         admin = make_engine(pg_url)
         async with admin.begin() as conn:

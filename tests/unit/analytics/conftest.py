@@ -23,10 +23,10 @@ from sbcontracts.events.ingest import (
     SurveyKind,
     SurveyResponded,
 )
-from sbkit.auth import Keyring, TokenVerifier, mint
+from sbkit.auth import Keyring, mint
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import Record
-from sbkit.web import standalone_app
+from tests.fakes.served import served
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -125,9 +125,5 @@ class Api:
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The analytics app on SQLite with a local bus, served in-process."""
     service = bootstrap(settings_for(tmp_path), bus=LocalBus(":memory:", poll_interval_s=0.01))
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
-            yield Api(client, ring, service)
+    async with served(service, tmp_path / "keys", "http://analytics") as (client, ring):
+        yield Api(client, ring, service)

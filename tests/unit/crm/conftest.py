@@ -20,10 +20,10 @@ from sbcontracts.envelope import CloudEvent, EventData, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
 from sbcontracts.events.ingest import MessageReceived, OrderPlaced
 from sbcontracts.topics import partition_key
-from sbkit.auth import Keyring, TokenVerifier, mint
+from sbkit.auth import Keyring, mint
 from sbkit.bus.local import LocalBus
 from sbkit.bus.ports import OutgoingRecord
-from sbkit.web import standalone_app
+from tests.fakes.served import served
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -164,9 +164,5 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The crm app on SQLite with a local bus, served in-process."""
     settings = settings_for(tmp_path)
     service = bootstrap(settings, bus=LocalBus(":memory:", poll_interval_s=0.01))
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
-            yield Api(client, ring, service)
+    async with served(service, tmp_path / "keys", "http://crm") as (client, ring):
+        yield Api(client, ring, service)

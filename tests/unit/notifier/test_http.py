@@ -11,9 +11,9 @@ import pytest
 
 from notifier.bootstrap import NotifierService, bootstrap
 from sbcontracts.events.routing import TicketOpened
-from sbkit.auth import Keyring, TokenVerifier, mint
+from sbkit.auth import Keyring, mint
 from sbkit.bus.local import LocalBus
-from sbkit.web import standalone_app
+from tests.fakes.served import served
 from tests.unit.notifier.conftest import (
     START,
     Clock,
@@ -53,12 +53,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         sender=FakeSender(),
         timers=False,
     )
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
-            yield Api(client, ring, service)
+    async with served(service, tmp_path / "keys", "http://notifier") as (client, ring):
+        yield Api(client, ring, service)
 
 
 async def test_suppressed_notification_is_listed_with_its_reason(api: Api) -> None:

@@ -12,9 +12,9 @@ import pytest
 
 from routing.bootstrap import RoutingService, bootstrap
 from sbcontracts.events.common import Channel
-from sbkit.auth import Keyring, TokenVerifier, mint
+from sbkit.auth import Keyring, mint
 from sbkit.bus.local import LocalBus
-from sbkit.web import standalone_app
+from tests.fakes.served import served
 from tests.unit.routing.conftest import attributed, deliver, outbox, settings_for
 
 SCOPES = ["routing:admin", "tickets:read", "tickets:write"]
@@ -44,13 +44,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     service = bootstrap(
         settings_for(tmp_path), bus=LocalBus(":memory:", poll_interval_s=0.01), timers=False
     )
-    ring = Keyring.load(tmp_path / "keys")
-    app = standalone_app(service.runtime, service.routers, TokenVerifier(ring))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://routing"
-        ) as client:
-            yield Api(client, ring, service)
+    async with served(service, tmp_path / "keys", "http://routing") as (client, ring):
+        yield Api(client, ring, service)
 
 
 async def setup_case(api: Api) -> str:
