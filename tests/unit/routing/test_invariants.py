@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from routing.adapters import orm
 from routing.bootstrap import bootstrap
+from routing.config import RoutingSettings
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import actions, admin, inbound
 from routing.service_layer.context import Ctx, batched
@@ -41,16 +42,22 @@ async def _insert_queue(ctx: Ctx, queue_id: str, values: dict[str, Any]) -> None
 
 
 class Routing(RuleBasedStateMachine):
-    """Drives the service layer on SQLite with a virtual clock."""
+    """Drives the service layer with a virtual clock: on SQLite here; on PostgreSQL, where a
+    consumer batch's new cases are decided together, in tests/integration/routing."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+        self.arrived: set[str] = set()  # message ids
         path = Path(tempfile.mkdtemp(prefix="routing-sm-"))
-        self.service = bootstrap(settings_for(path), bus=LocalBus(":memory:"), timers=False)
+        self.service = bootstrap(self.settings(path), bus=LocalBus(":memory:"), timers=False)
         self.run(self.service.runtime.migrate())
         self.run(self._setup())
+
+    def settings(self, path: Path) -> RoutingSettings:
+        """The service's settings (its database)."""
+        return settings_for(path)
 
     def run(self, aw: Awaitable[R]) -> R:
         return self.loop.run_until_complete(aw)
@@ -106,6 +113,7 @@ class Routing(RuleBasedStateMachine):
             at=self.now,
             language=language,
         )
+        self.arrived.add(event.data.message.message_id)
         self.run(self.ctx(lambda c: inbound.on_message(c, event.data)))
 
     @rule(
@@ -114,13 +122,16 @@ class Routing(RuleBasedStateMachine):
         channel=st.sampled_from([Channel.EMAIL, Channel.WEBCHAT, Channel.VOICE]),
     )
     def arrive_in_one_batch(self, customers: list[int], language: str, channel: Channel) -> None:
-        """Several messages applied in one transaction, as a consumer batch applies them."""
+        """Several messages applied in one transaction as the consumer's batch handler applies
+        them (`consumers.batch_handlers`, on the virtual clock): on PostgreSQL the new cases are
+        decided together at the end."""
         events = [
             attributed(
                 "Gdzie paczka?", customer=f"c{c}", channel=channel, at=self.now, language=language
             )
             for c in customers
         ]
+        self.arrived.update(e.data.message.message_id for e in events)
 
         async def batch() -> None:
             async with self.service.runtime.uow() as uow:
@@ -129,6 +140,7 @@ class Routing(RuleBasedStateMachine):
                     known = await inbound.prefetch(ctx, [e.data for e in events])
                     for event in events:
                         await inbound.on_message(ctx, event.data, known=known)
+                    await inbound.decide_openings(known)
                 await uow.commit()
 
         self.run(batch())
@@ -174,6 +186,16 @@ class Routing(RuleBasedStateMachine):
             if t.status in ACTIVE and not t.agent_id and t.queue_id != "fallback"
         ]
         assert not stuck, f"waiting forever: {stuck}"
+
+    @invariant()
+    def every_message_is_on_a_case(self) -> None:
+        async def stored() -> set[str]:
+            async with self.service.runtime.uow() as uow:
+                q = select(orm.ticket_messages.c.message_id)
+                return set((await uow.session.execute(q)).scalars())
+
+        missing = self.arrived - self.run(stored())
+        assert not missing, f"messages on no case: {sorted(missing)}"
 
     @invariant()
     def owners_and_capacity(self) -> None:
