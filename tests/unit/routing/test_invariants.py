@@ -23,9 +23,10 @@ from sqlalchemy import select
 from routing.adapters import orm
 from routing.bootstrap import bootstrap
 from routing.config import RoutingSettings
+from routing.entrypoints.consumers import batch_handlers
 from routing.entrypoints.worker import fire_due
 from routing.service_layer import actions, admin, inbound
-from routing.service_layer.context import Ctx, batched
+from routing.service_layer.context import Ctx
 from sbcontracts.events.common import Channel
 from sbkit.bus.local import LocalBus
 from tests.unit.routing.conftest import TENANT, attributed, settings_for
@@ -52,6 +53,7 @@ class Routing(RuleBasedStateMachine):
         self.arrived: set[str] = set()  # message ids
         path = Path(tempfile.mkdtemp(prefix="routing-sm-"))
         self.service = bootstrap(self.settings(path), bus=LocalBus(":memory:"), timers=False)
+        self.consume_batch = batch_handlers(self.service.knobs, clock=lambda: self.now)["messages"]
         self.run(self.service.runtime.migrate())
         self.run(self._setup())
 
@@ -122,9 +124,8 @@ class Routing(RuleBasedStateMachine):
         channel=st.sampled_from([Channel.EMAIL, Channel.WEBCHAT, Channel.VOICE]),
     )
     def arrive_in_one_batch(self, customers: list[int], language: str, channel: Channel) -> None:
-        """Several messages applied in one transaction as the consumer's batch handler applies
-        them (`consumers.batch_handlers`, on the virtual clock): on PostgreSQL the new cases are
-        decided together at the end."""
+        """Several messages applied in one transaction by the consumer's batch handler (on the
+        virtual clock): on PostgreSQL the new cases are decided together at the end."""
         events = [
             attributed(
                 "Gdzie paczka?", customer=f"c{c}", channel=channel, at=self.now, language=language
@@ -135,12 +136,7 @@ class Routing(RuleBasedStateMachine):
 
         async def batch() -> None:
             async with self.service.runtime.uow() as uow:
-                async with batched(uow):
-                    ctx = Ctx(uow, TENANT, now=self.now, knobs=self.service.knobs)
-                    known = await inbound.prefetch(ctx, [e.data for e in events])
-                    for event in events:
-                        await inbound.on_message(ctx, event.data, known=known)
-                    await inbound.decide_openings(known)
+                await self.consume_batch(uow, events)
                 await uow.commit()
 
         self.run(batch())

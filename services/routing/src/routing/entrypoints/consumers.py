@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from routing.service_layer import inbound, merge, notes
@@ -23,16 +24,23 @@ from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import EventHandler, ServiceRuntime
 
 
-def _ctx_for(knobs: Knobs) -> Callable[[UnitOfWork, CloudEvent[Any]], Ctx]:
+def _ctx_for(
+    knobs: Knobs, clock: Callable[[], datetime] | None = None
+) -> Callable[[UnitOfWork, CloudEvent[Any]], Ctx]:
     def ctx(uow: UnitOfWork, event: CloudEvent[Any]) -> Ctx:
-        return Ctx(uow, event.tenantid, event.correlationid, event.id, knobs=knobs)
+        if clock is None:
+            return Ctx(uow, event.tenantid, event.correlationid, event.id, knobs=knobs)
+        return Ctx(uow, event.tenantid, event.correlationid, event.id, clock(), knobs)
 
     return ctx
 
 
-def batch_handlers(knobs: Knobs) -> dict[str, BatchEventHandler]:
-    """Set-at-a-time handlers of consumer batches, by consumer name (same effect as per event)."""
-    ctx = _ctx_for(knobs)
+def batch_handlers(
+    knobs: Knobs, clock: Callable[[], datetime] | None = None
+) -> dict[str, BatchEventHandler]:
+    """Set-at-a-time handlers of consumer batches, by consumer name (same effect as per event);
+    `clock` (tests with a virtual clock) gives the use cases' time, else the wall clock."""
+    ctx = _ctx_for(knobs, clock)
 
     async def messages_batch(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
         """A polled batch of messages in one transaction: the customers' facts read once per
