@@ -47,7 +47,7 @@ from sbkit.auth import Keyring, TokenVerifier, mint
 from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.bus.ports import OutgoingRecord
 from sbkit.db.engine import make_engine
-from sbkit.serve import freeze_startup_objects
+from sbkit.serve import freeze_startup_objects, tune_collector
 from sbkit.web import standalone_app
 
 CUSTOMERS = int(os.environ.get("SB_BENCH_CUSTOMERS", "1000000"))
@@ -320,6 +320,7 @@ async def main() -> None:
         await bus.start()  # producer only until the app starts its consumers
         await bus.publish(messages(topic, topic.rsplit(".", 1)[1]))
         await bus.stop()
+        tune_collector()
         freeze_startup_objects()  # as `python -m crm` does before serving
         async with app.router.lifespan_context(app):
             await attribute(service.runtime, seeded_max)

@@ -75,7 +75,7 @@ from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.bus.ports import Record
 from sbkit.consumer import batch_handler
 from sbkit.db.engine import make_engine
-from sbkit.serve import freeze_startup_objects
+from sbkit.serve import freeze_startup_objects, tune_collector
 
 AGENTS = int(os.environ.get("SB_BENCH_AGENTS", "1000"))
 QUEUES = int(os.environ.get("SB_BENCH_QUEUES", "100"))
@@ -602,6 +602,7 @@ async def main() -> None:
     bus = KafkaBus(KAFKA, topics=[*specs, TopicSpec(topic, partitions, 3_600_000)])
     service = bootstrap(settings, bus=bus, topic_names={MESSAGES_ATTRIBUTED.name: topic})
     runtime = service.runtime
+    tune_collector()
     freeze_startup_objects()  # as `python -m routing` does before serving
     try:
         await runtime.migrate()
