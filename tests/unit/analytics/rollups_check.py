@@ -163,9 +163,15 @@ def _ranges() -> list[tuple[datetime, datetime, tuple[str, ...]]]:
             datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
             ("total",),
         ),
+        # the last 30 days to a month's end: one total's backlog history read up to Dec 1
+        # (months only), not before Nov 2 plus the range's own
+        TO_MONTH_END,
         # across two months: Oct 30-31, Nov 1-7, 8-14, 15-21 minus Nov 21 (weeks of the month)
         CROSS_MONTH,
     ]
+
+
+TO_MONTH_END = (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), ("total",))
 
 
 CROSS_MONTH = (datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("total",))
@@ -315,6 +321,16 @@ def _assert_history_coarse() -> None:
         )
         return str(read.compile(compile_kwargs={"literal_binds": True}))
 
+    # the last 30 days to a month's end: the history up to its end (months) is cheaper than
+    # before its start (months and Nov 1 per queue); other ranges keep the history before them
+    start, end, _ = TO_MONTH_END
+    for group_by in (None, "queue", "channel"):
+        assert queries._history_to_end(queries.KpiQuery(start, end, ["backlog"], group_by=group_by))
+    for start, end, _ in (CROSS_MONTH, _ranges()[2], _ranges()[5]):
+        assert not queries._history_to_end(queries.KpiQuery(start, end, ["backlog"]))
+    assert not queries._history_to_end(
+        queries.KpiQuery(*TO_MONTH_END[:2], ["backlog"], interval=timedelta(days=1))
+    )
     history = sql(queries.CUMULATIVE_PARTS)
     assert "kpi_monthly_queue_blocks" in history and "kpi_weekly_queue_blocks" in history
     assert "kpi_monthly_queue " not in history and "kpi_weekly_queue " not in history

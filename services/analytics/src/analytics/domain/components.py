@@ -143,7 +143,7 @@ def _negated(pieces: list[Piece]) -> list[Piece]:
     return [p._replace(sign=-p.sign) for p in pieces]
 
 
-def _cost(pieces: list[Piece]) -> int:
+def cost(pieces: list[Piece]) -> int:
     """Days' worth of rows: a day piece its days, a week piece WEEK_COST per week, a month
     MONTH_COST."""
     total = 0
@@ -194,7 +194,7 @@ def _days(first: datetime, last: datetime, weeks: bool) -> list[Piece]:
         inside = [Piece(a, b, "day")]
         whole = [Piece(week, nxt, "week")]
         whole += [Piece(s, e, "day", -1) for s, e in ((week, a), (b, nxt)) if s < e]
-        pieces += whole if _cost(whole) < _cost(inside) else inside
+        pieces += whole if cost(whole) < cost(inside) else inside
         week = nxt
     return _joined(pieces)
 
@@ -216,7 +216,7 @@ def _months(first: datetime | None, last: datetime, weeks: bool) -> list[Piece]:
             *(_days(month, a, weeks) if month < a else []),
             *(_days(b, nxt, weeks) if b < nxt else []),
         ]
-        if outside and MONTH_COST + _cost(outside) >= _cost(inside):
+        if outside and MONTH_COST + cost(outside) >= cost(inside):
             pieces += inside
         else:
             if pieces and pieces[-1].period == "month" and pieces[-1].end == month:
