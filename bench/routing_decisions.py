@@ -8,8 +8,9 @@ and tier, skill needs that relax, SLA targets, a fallback) and SB_BENCH_OPEN ope
 half owned, the rest waiting in a language nobody speaks), with a message and an SLA timer each.
 
 - handler: the consumer's batch handler called in-process on SB_BENCH_HANDLER (1,000) messages in
-  batches of 100, SB_BENCH_REPS times after a warm-up run: CPU and SQL statements per message of
-  the decision path alone (no Kafka, no relay), the figure the machine's load moves least.
+  batches of 100, then of 10 (SB_BENCH_HANDLER_BATCHES), SB_BENCH_REPS times after a warm-up
+  run: CPU and SQL statements per message of the decision path alone (no Kafka, no relay), the
+  figure the machine's load moves least.
 
 Then the routing service runs as its own process, as deployed (`python -m bench.routing_server`:
 `python -m routing` reading `message.attributed` from a topic of the bench's own, 6 partitions,
@@ -86,6 +87,8 @@ BURST = int(os.environ.get("SB_BENCH_BURST", "5000"))
 DRAIN_S = float(os.environ.get("SB_BENCH_DRAIN_S", "300"))
 REPS = int(os.environ.get("SB_BENCH_REPS", "3"))
 HANDLER = int(os.environ.get("SB_BENCH_HANDLER", "1000"))
+# batch sizes of the in-process handler: 100 as a burst's polls give, 10 as 500/s's do
+HANDLER_BATCHES = [int(n) for n in os.environ.get("SB_BENCH_HANDLER_BATCHES", "100,10").split(",")]
 IN_PROCESS = os.environ.get("SB_BENCH_IN_PROCESS", "0") == "1"
 REPLICAS = [int(n) for n in os.environ.get("SB_BENCH_REPLICAS", "1,2").split(",")]
 SERVICE_PORT = int(os.environ.get("SB_BENCH_SERVICE_PORT", "28041"))
@@ -417,9 +420,11 @@ class Statements:
 
 
 async def handler_phase(service: RoutingService) -> None:
-    """The consumer's batch handler called in-process (no Kafka, no relay), batches of 100 as a
-    polled partition gives them: CPU and SQL statements per message of the decision path alone,
-    the figure the machine's load moves least. Its outbox rows are dropped afterwards."""
+    """The consumer's batch handler called in-process (no Kafka, no relay), in batches of each
+    size in SB_BENCH_HANDLER_BATCHES (100 as a burst's polls give them, 10 as at 500/s): CPU and
+    SQL statements per message of the decision path alone, the figure the machine's load moves
+    least; the difference between sizes is the cost per batch. Its outbox rows are dropped
+    afterwards."""
     engine = service.runtime.engine
     handle = batch_handler(
         service.runtime.uow,
@@ -428,25 +433,27 @@ async def handler_phase(service: RoutingService) -> None:
         handle_batch=batch_handlers(service.knobs)["messages"],
     )
     statements = Statements(engine)
-    cpu, sql = [], []
-    for rep in range(1 + REPS):  # the first run warms caches up and is not counted
-        records = [
-            Record("in-process", 0, n, k.decode(), v)
-            for n, (k, v) in enumerate(message(n, "in-process", f"hp{rep}") for n in range(HANDLER))
-        ]
-        sent0, cpu0 = statements.count, time.process_time()
-        for first in range(0, HANDLER, 100):
-            await handle(records[first : first + 100])
-        if rep:
-            cpu.append((time.process_time() - cpu0) * 1000 / HANDLER)
-            sql.append((statements.count - sent0) / HANDLER)
+    for size in HANDLER_BATCHES:
+        cpu, sql = [], []
+        for rep in range(1 + REPS):  # the first run warms caches up and is not counted
+            tag = f"hp{size}-{rep}"
+            records = [
+                Record("in-process", 0, n, k.decode(), v)
+                for n, (k, v) in enumerate(message(n, "in-process", tag) for n in range(HANDLER))
+            ]
+            sent0, cpu0 = statements.count, time.process_time()
+            for first in range(0, HANDLER, size):
+                await handle(records[first : first + size])
+            if rep:
+                cpu.append((time.process_time() - cpu0) * 1000 / HANDLER)
+                sql.append((statements.count - sent0) / HANDLER)
+        print(
+            f"in-process batch handler, {HANDLER:,} messages x {REPS} in batches of {size}: per"
+            f" message {statistics.median(cpu):.2f} ms CPU (median; {min(cpu):.2f}-{max(cpu):.2f}),"
+            f" {statistics.median(sql):.1f} SQL statements (PostgreSQL's CPU not counted)"
+        )
     async with engine.begin() as conn:
         await conn.execute(delete(orm.kit.outbox))
-    print(
-        f"in-process batch handler, {HANDLER:,} messages x {REPS}: per message"
-        f" {statistics.median(cpu):.2f} ms CPU (median; {min(cpu):.2f}-{max(cpu):.2f}),"
-        f" {statistics.median(sql):.1f} SQL statements (PostgreSQL's CPU not counted)"
-    )
 
 
 async def throughput_phase(
@@ -575,7 +582,12 @@ async def kafka_runs(
     producer: AIOKafkaProducer, topic: str, engine: Any, committed: Committed, pids: list[int]
 ) -> None:
     """Warm-up, then the latency and throughput phases."""
-    warm = [message(n, topic, f"warm{len(pids)}") for n in range(500)]
+    # as many messages as the latency phase sends (other draws of the same mix), so that the
+    # service's per-process caches (statements compiled once per demand shape, ~110 in this
+    # fixture) are warm, as in a process that has run a while: after 500 (~70 shapes) the
+    # latency phase compiled the rest, ~4 statements of a few ms each per shape
+    count = max(500, RATE * SECONDS)
+    warm = [message(n, topic, f"warm{len(pids)}") for n in range(10**6, 10**6 + count)]
     metas = await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in warm])
     await drained(committed, engine, f"warm{len(pids)}", metas)
     await latency_phase(producer, topic, engine, committed, pids)
