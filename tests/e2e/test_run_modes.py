@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from sbkit.settings import KitSettings
 from tests.conftest import free_port
+from tests.fakes.processes import sigterm_and_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -157,11 +159,7 @@ def test_make_run_answers_healthz_on_8000(tmp_path: Path) -> None:
         _wait_status(f"{base}/healthz", 200, 30, proc, tmp_path / "server.log")
         body = json.loads(_wait_status(f"{base}/readyz", 200, 30, proc, tmp_path / "server.log"))
         assert body["checks"]["consumers"] is True
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(15)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"no exit within 15 s of SIGTERM:\n{_tail(tmp_path / 'server.log')}")
+        code = sigterm_and_wait(proc, settings=KitSettings(), log=tmp_path / "server.log")
         log = (tmp_path / "server.log").read_text(errors="replace")
         # Clean = the lifespan shutdown ran to the end (consumers drained, outbox flushed).
         assert "Application shutdown complete" in log and "service.stopped" in log, log
@@ -283,8 +281,8 @@ def test_embedded_kill_minus_9_loses_nothing_acknowledged(tmp_path: Path) -> Non
         )
         assert control.returncode == 0, control.stderr
         assert int(control.stdout) >= 1
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(15) in (0, -signal.SIGTERM)
+        stopped = sigterm_and_wait(server, settings=KitSettings(), log=tmp_path / "server2.log")
+        assert stopped in (0, -signal.SIGTERM)
 
 
 # ---------------------------------------------------------------- local stack

@@ -53,6 +53,7 @@ from sbkit.auth import Keyring, mint
 from sbkit.bus.ports import OutgoingRecord
 from sbkit.wiring import build_bus
 from tests.conftest import free_port
+from tests.fakes.processes import sigterm_and_wait
 
 AT = datetime(2026, 11, 20, 9, 10, tzinfo=UTC)  # the moment the wallboard shows
 TENANT = "acme"
@@ -90,8 +91,7 @@ def analytics_process(tmp_path: Path) -> Iterator[tuple[str, AnalyticsSettings]]
         _wait_healthy(url, proc, tmp_path / "analytics.log")
         yield url, settings
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        sigterm_and_wait(proc, settings=settings, log=tmp_path / "analytics.log")
         log.close()
 
 

@@ -70,7 +70,7 @@ def serve(factory: Callable[[], FastAPI], settings: KitSettings) -> None:
         log_config=None,
         access_log=False,
         loop=EVENT_LOOP,
-        timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
+        timeout_graceful_shutdown=requests_grace_s(settings),
     )
     _Server(config).run()
 
@@ -87,3 +87,16 @@ def freeze_startup_objects() -> None:
     per message with it frozen); later garbage is collected as before."""
     gc.collect()
     gc.freeze()
+
+
+def requests_grace_s(settings: KitSettings) -> int:
+    """How long uvicorn lets in-flight requests finish after SIGTERM: the drain timeout + 5 s."""
+    return int(settings.drain_timeout_s) + 5
+
+
+def stop_bound_s(settings: KitSettings) -> float:
+    """How long a SIGTERM of `serve` is given before it counts as stuck: the requests' grace plus
+    15 s for the lifespan (consumers commit the batch in hand, the outbox is flushed, clients
+    close; read-only loops are cut after a few seconds). The pods' grace period is this plus the
+    preStop sleep (deploy/tools/gen.py); tests that SIGTERM a service wait this long."""
+    return requests_grace_s(settings) + 15.0

@@ -24,6 +24,7 @@ from sbkit.problems import error_responses, install_problem_handlers, problem_re
 from sbkit.ratelimit import TenantRateLimiter
 from sbkit.runtime import ServiceRuntime
 from sbkit.settings import KitSettings
+from sbkit.tasks import logged_step
 
 log = structlog.get_logger(__name__)
 
@@ -168,10 +169,11 @@ def create_app(
         try:
             yield
         finally:  # consumers first, then the outbox is flushed while the producer still runs
-            await bus.stop_consuming()
+            log.info("service.stopping", service=title)
+            await logged_step(bus.stop_consuming(), what="consumers", service=title)
             for r in runtimes:
-                await r.stop()
-            await bus.stop()
+                await logged_step(r.stop(), what=f"{r.name}: outbox flush, pool", service=title)
+            await logged_step(bus.stop(), what="bus producer", service=title)
             log.info("service.stopped", service=title)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)

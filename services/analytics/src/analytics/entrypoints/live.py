@@ -15,9 +15,10 @@ from starlette.requests import Request
 
 from analytics.adapters import repository
 from analytics.domain.components import INTERVAL, interval_of
-from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params
+from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params, Totals
 from analytics.service_layer import live
 from sbkit.runtime import ServiceRuntime
+from sbkit.tasks import stop_reader, uncancelled
 
 log = structlog.get_logger(__name__)
 # Interval-only KPIs: snapshots (backlog), late-final (FCR) and open spans (occupancy) need a query.
@@ -27,6 +28,7 @@ CURRENT = Gauge(
     "KPI values of the current 15-minute interval (default variant and thresholds)",
     ["tenant", "kpi"],
 )
+STOP_GRACE_S = 2.0  # a refresh takes milliseconds; longer, it waits for the database
 
 
 async def stream(
@@ -40,10 +42,15 @@ async def stream(
     max_events: int | None,
 ) -> AsyncIterator[ServerSentEvent]:
     """A `kpis` event whenever the snapshot changes (the first at once), re-read every `every_s`."""
+
+    async def read() -> str:
+        async with runtime.uow() as uow:
+            return json.dumps(await live.snapshot(uow, tenant, at(), params), sort_keys=True)
+
     last, sent = "", 0
     while max_events is None or sent < max_events:
-        async with runtime.uow() as uow:
-            doc = json.dumps(await live.snapshot(uow, tenant, at(), params), sort_keys=True)
+        # a client that goes away cancels the stream: never in the middle of its query
+        doc = await uncancelled(read())
         if doc != last:
             last, sent = doc, sent + 1
             yield ServerSentEvent(data=doc, event="kpis")
@@ -55,8 +62,12 @@ async def stream(
 async def refresh_gauges(runtime: ServiceRuntime) -> None:
     """Set the gauges from the current interval of every tenant active in it."""
     now = interval_of(datetime.now(UTC))
-    async with runtime.uow() as uow:
-        sums = await repository.sums_by_tenant(uow.session, start=now, end=now + INTERVAL)
+
+    async def read() -> dict[str, Totals]:
+        async with runtime.uow() as uow:
+            return await repository.sums_by_tenant(uow.session, start=now, end=now + INTERVAL)
+
+    sums = await uncancelled(read())
     for tenant, totals in sums.items():
         for kpi in live.TILES:
             value = KPIS[kpi](totals, Params())
@@ -66,7 +77,8 @@ async def refresh_gauges(runtime: ServiceRuntime) -> None:
 
 @contextlib.asynccontextmanager
 async def gauges(runtime: ServiceRuntime, every_s: float) -> AsyncIterator[None]:
-    """Keep the gauges fresh while the app runs."""
+    """Keep the gauges fresh while the app runs; at shutdown wait at most STOP_GRACE_S for a
+    refresh in flight (it only reads: one queued behind a long transaction is given up)."""
 
     stop = asyncio.Event()
 
@@ -75,7 +87,8 @@ async def gauges(runtime: ServiceRuntime, every_s: float) -> AsyncIterator[None]
             try:
                 await refresh_gauges(runtime)
             except Exception as exc:  # noqa: BLE001 - a failed refresh must not stop the next one
-                log.warning("analytics.gauges_failed", error=type(exc).__name__)
+                detail = str(getattr(exc, "orig", None) or exc)[:200]  # the driver's message
+                log.warning("analytics.gauges_failed", error=type(exc).__name__, detail=detail)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
 
@@ -83,5 +96,5 @@ async def gauges(runtime: ServiceRuntime, every_s: float) -> AsyncIterator[None]
     try:
         yield
     finally:
-        stop.set()  # let a running refresh finish instead of cancelling it mid-query
-        await task
+        stop.set()
+        await stop_reader(task, what="gauges refresh", service=runtime.name, grace_s=STOP_GRACE_S)
