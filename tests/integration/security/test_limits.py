@@ -28,7 +28,9 @@ import httpx
 import pytest
 
 from sbkit.auth import Keyring, mint
+from sbkit.settings import KitSettings
 from tests.conftest import drop_schema, free_port
+from tests.fakes.processes import sigterm_and_wait
 from tests.integration.security.apps import SERVICES, running
 
 OVER = 3 * 1024 * 1024  # over every service's limit (1 MiB; ingest 2 MiB for raw MIME)
@@ -117,12 +119,7 @@ def _ingest_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            sigterm_and_wait(proc, settings=KitSettings(), log=log)  # its drain: the default
 
 
 @pytest.mark.kafka
