@@ -174,8 +174,8 @@ async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
 ) -> None:
     """The first decision of a batch for a queue counts its pool (online agents serving it);
     the batch's later decisions for that queue reuse the count; the next batch counts again.
-    (Each case here is another shape — its channel's units differ — so each is decided by its
-    own statement, not together.)"""
+    (Each case here is another shape — its channel's units differ — and a batch has two, so
+    each is decided by its own statement, not together; from three on they would be.)"""
     await add_queue(pg_routing, "general")
     for i in range(3):
         await add_agent(pg_routing, f"a{i}", capacity=1000)
@@ -194,12 +194,13 @@ async def test_a_batch_counts_a_queues_pool_once_and_every_decision_reports_it(
             await uow.commit()
         return [sql for sql in sent if sql.startswith("WITH ranked")]
 
-    decisions = await batch(4, "c")
-    assert len(decisions) == 4
-    assert ["count(*)" in sql for sql in decisions] == [True, False, False, False]
+    decisions = await batch(2, "c")
+    assert len(decisions) == 2
+    assert ["count(*)" in sql for sql in decisions] == [True, False]
     await add_agent(pg_routing, "a3", capacity=1000)  # the pool grows between batches
     assert ["count(*)" in sql for sql in await batch(2, "d")] == [True, False]
+    assert not await batch(4, "e")  # four shapes: decided together, one read of the agents
 
     assigned = await outbox(pg_routing, "ticket.assigned")
     by_customer = {e.data.customer_id: e.data.candidates_considered for e in assigned}
-    assert by_customer == {"c0": 3, "c1": 3, "c2": 3, "c3": 3, "d0": 4, "d1": 4}
+    assert by_customer == {"c0": 3, "c1": 3, "d0": 4, "d1": 4} | {f"e{i}": 4 for i in range(4)}

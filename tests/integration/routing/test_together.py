@@ -113,6 +113,43 @@ async def test_deciding_together_gives_each_case_the_agent_and_explanation_one_b
     assert await _loads(pg_twin) == await _loads(pg_routing)
 
 
+async def test_cases_of_distinct_shapes_are_decided_together_from_three_on_as_one_by_one(
+    pg_routing: RoutingService, pg_twin: RoutingService, sent: list[str]
+) -> None:
+    """No shape repeats: three cases or more are still decided on the board (one read, one
+    reservation instead of a statement each) with what a decision per case gives; two are
+    decided by a statement each (two statements either way)."""
+    for service in (pg_routing, pg_twin):
+        await _setup(service)
+    shapes = [("pl", Channel.EMAIL), ("en", Channel.WEBCHAT), ("ro", Channel.EMAIL)]
+    shapes += [("en", Channel.SMS), ("pl", Channel.WEBCHAT)]
+    batches = [
+        [
+            attributed("Hello", customer=f"{tag}{n}", channel=channel, language=language)
+            for n, (language, channel) in enumerate(chosen)
+        ]
+        for tag, chosen in (("c", shapes), ("d", shapes[:2]), ("e", shapes[2:]))
+    ]
+    one = handlers(pg_routing.knobs)["messages"]
+    for event in [e for events in batches for e in events]:
+        async with pg_routing.runtime.uow() as uow:
+            await one(uow, event)
+            await uow.commit()
+    read = []
+    for events in batches:
+        sent.clear()
+        async with pg_twin.runtime.uow() as uow:
+            await batch_handlers(pg_twin.knobs)["messages"](uow, events)
+            await uow.commit()
+        together = sum(sql.startswith("SELECT 0 AS part") for sql in sent)
+        read.append((together, sum(sql.startswith("WITH ranked") for sql in sent)))
+    assert read == [(1, 0), (0, 2), (1, 0)]
+    expected, got = await _decisions(pg_routing), await _decisions(pg_twin)
+    assert len(expected) > 6  # most were assigned
+    assert got == expected
+    assert await _loads(pg_twin) == await _loads(pg_routing)
+
+
 async def test_an_agent_another_transaction_holds_is_passed_as_busy_and_never_overfilled(
     pg_routing: RoutingService, sent: list[str]
 ) -> None:

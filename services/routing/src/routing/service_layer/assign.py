@@ -23,6 +23,9 @@ DRAIN_LIMIT = 50
 # reservation that found some chosen agents held is decided again at most this many times
 EXTRA_READ = 100
 ROUNDS = 8
+# cases of distinct shapes are decided together from this many on: one read of their agents and
+# one reservation instead of a decision statement each (two cases: two statements either way)
+TOGETHER_FROM = 3
 BUSY_RETRY = timedelta(seconds=1)  # every eligible agent was held by another transaction
 
 
@@ -88,10 +91,11 @@ class Wanted:
 async def pick_together(wanted: Sequence[Wanted]) -> list[Picked | None]:
     """`pick` for several new cases of one tenant and transaction, in order, with one read of
     the agents per demand shape (queue, language, skills, units) instead of one decision
-    statement per case, when some shape repeats.
+    statement per case, when that saves statements (some shape repeats, or TOGETHER_FROM
+    cases or more).
 
-    A case with a last agent to prefer, or every case when no shape repeats, is decided by
-    `pick`, first. The others are decided one after
+    A case with a last agent to prefer, or every case when fewer than TOGETHER_FROM are left
+    and no shape repeats, is decided by `pick`, first. The others are decided one after
     another on a `Board` from one read of each shape's best agents (SHOWN plus one per case
     decided together, at most EXTRA_READ more), so each decision sees the earlier ones'
     reservations and its candidates and reason are what `pick` would give after them; then one
@@ -106,8 +110,8 @@ async def pick_together(wanted: Sequence[Wanted]) -> list[Picked | None]:
     for i, want in enumerate(wants):
         shapes.setdefault(want, []).append(i)
     together = [i for i, want in enumerate(wants) if want.last is None]
-    if all(len(shapes[wants[i]]) == 1 for i in together):
-        together = []  # no shape repeats: a read and a reservation would not save a statement
+    if len(together) < TOGETHER_FROM and all(len(shapes[wants[i]]) == 1 for i in together):
+        together = []  # a read and a reservation would not save a statement
     alone = set(range(len(wanted))) - set(together)
     for i in sorted(alone):
         found[i] = await pick(wanted[i].ctx, wanted[i].demand, wanted[i].queue)
