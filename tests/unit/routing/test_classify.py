@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import re
+from collections import defaultdict
+
 import pytest
 
-from routing.domain.classify import RuleClassifier, priority_for
-from routing.domain.rules import Rule
+from routing.domain.classify import RuleClassifier, detect_language, priority_for
+from routing.domain.rules import _CATEGORY_WORDS, NEGATIVE, POSITIVE, Rule
 
 CLF = RuleClassifier()
 
@@ -71,3 +75,56 @@ def test_a_vague_follow_up_keeps_category_and_priority_an_angry_one_raises_it() 
         "negative",
         "urgent",
     )
+
+
+def _every_rule(clf: RuleClassifier, text: str, language: str | None) -> tuple[str, str, float]:
+    """Category, sentiment and confidence by trying every rule and cue one by one (the
+    classifier keeps per-language lists and one expression per cue list: same answers)."""
+    lang = language or detect_language(text)
+    scores: dict[str, float] = defaultdict(float)
+    for rule, rx in clf._rules:
+        if (rule.language is None or rule.language == lang) and rx.search(text):
+            scores[rule.category] += rule.weight
+    if not scores:
+        for rule, rx in clf._rules:
+            if rx.search(text):
+                scores[rule.category] += rule.weight
+    category = max(scores, key=lambda c: scores[c]) if scores else "other"
+    total = sum(scores.values())
+    confidence = round(scores[category] / total, 3) if total else 0.5
+    langs = [lang] if lang in NEGATIVE else list(NEGATIVE)
+
+    def found(cues: dict[str, tuple[str, ...]]) -> bool:
+        return any(re.search(p, text, re.IGNORECASE) for code in langs for p in cues[code])
+
+    sentiment = "negative" if found(NEGATIVE) else "positive" if found(POSITIVE) else "neutral"
+    return category, sentiment, confidence
+
+
+@pytest.mark.parametrize(
+    "clf",
+    [
+        CLF,
+        RuleClassifier(
+            [
+                Rule("billing", r"faktur", "pl", 2.0),
+                Rule("returns", r"zwrot|return", None, 1.0),
+                Rule("technical", r"app", "en", 1.5),
+                Rule("account", r"konto", "de"),
+            ]
+        ),
+    ],
+)
+def test_answers_are_those_of_trying_every_rule_one_by_one(clf: RuleClassifier) -> None:
+    words = [p for langs in _CATEGORY_WORDS.values() for ps in langs.values() for p in ps]
+    words += [p for cues in (NEGATIVE, POSITIVE) for ps in cues.values() for p in ps]
+    samples = [w.replace("\\s+", " ").replace("\\b", "").strip("()?.|") for w in words]
+    rnd = random.Random(3)
+    texts = [" ".join(rnd.sample(samples, k)) for k in (1, 2, 3) for _ in range(60)]
+    texts += ["ok", "", "Faktura i zwrot!!", "app return konto", "Привет", "Danke, Konto"]
+    for text in texts:
+        for language in (None, "pl", "en", "ru", "ro", "de"):
+            got = clf.classify(text, language=language)
+            assert (got.category, got.sentiment, got.confidence) == _every_rule(
+                clf, text, language
+            ), (text, language)
