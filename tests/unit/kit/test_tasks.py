@@ -8,10 +8,14 @@ from pathlib import Path
 import anyio
 import pytest
 import structlog
+from sqlalchemy import Column, MetaData, String, Table, text
 
 from sbkit import tasks
 from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.local import LocalBus
+from sbkit.db.tables import KitTables
+from sbkit.runtime import ServiceRuntime
+from sbkit.settings import KitSettings
 from sbkit.web import create_app
 
 
@@ -84,3 +88,47 @@ async def test_a_reader_is_given_its_grace_then_cancelled() -> None:
     assert done.done() and not done.cancelled()
     assert hung.cancelled()
     assert [(e["event"], e["on"]) for e in logs] == [("service.stop_cancelled", "stuck")]
+
+
+def _runtime(tmp_path: Path) -> ServiceRuntime:
+    settings = KitSettings(
+        service="svc",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/svc.db",
+        migrate_on_start=False,
+    )
+    metadata = MetaData()
+    Table("marks", metadata, Column("what", String(20)))
+    tables = KitTables(metadata)
+    return ServiceRuntime(
+        settings, metadata=metadata, tables=tables, migrations=tmp_path, bus=LocalBus()
+    )
+
+
+async def test_stop_cancels_a_timer_loop_only_outside_its_unit_of_work(tmp_path: Path) -> None:
+    """Routing's and notifier's timer loops were cancelled wherever they were: inside a unit of
+    work, a notification sent but not yet recorded was sent again after the restart."""
+    runtime = _runtime(tmp_path)
+    async with runtime.engine.begin() as conn:
+        await conn.run_sync(runtime.metadata.create_all)
+    inside = asyncio.Event()
+
+    async def timers() -> None:
+        while True:
+            async with runtime.uow() as uow:
+                await uow.session.execute(text("INSERT INTO marks VALUES ('sent')"))
+                inside.set()
+                await asyncio.sleep(0.2)  # e.g. the provider's answer
+                await uow.session.execute(text("INSERT INTO marks VALUES ('recorded')"))
+                await uow.commit()
+            await asyncio.sleep(3600)  # the next poll: cancelled here
+
+    runtime.add_background(timers)
+    await runtime.start()
+    await inside.wait()
+    await asyncio.wait_for(runtime.stop(), timeout=30)
+
+    runtime = _runtime(tmp_path)
+    async with runtime.uow() as uow:
+        marks = (await uow.session.execute(text("SELECT what FROM marks"))).scalars().all()
+    await runtime.engine.dispose()
+    assert marks == ["sent", "recorded"]

@@ -19,7 +19,7 @@ from sbkit.db.migrate import upgrade
 from sbkit.db.outage import outage_guard
 from sbkit.db.relay import OutboxRelay
 from sbkit.db.tables import KitTables
-from sbkit.db.uow import UnitOfWork
+from sbkit.db.uow import OpenUnits, UnitOfWork
 from sbkit.settings import KitSettings
 
 log = structlog.get_logger(__name__)
@@ -71,10 +71,13 @@ class ServiceRuntime:
         self._subscriptions: list[Subscription] = []
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._open_units = OpenUnits()
 
     def uow(self) -> UnitOfWork:
         """A new unit of work; committing it wakes the outbox relay."""
-        return UnitOfWork(self.sessionmaker, self.tables, on_commit=self.relay.notify)
+        return UnitOfWork(
+            self.sessionmaker, self.tables, on_commit=self.relay.notify, open_units=self._open_units
+        )
 
     def consume(
         self,
@@ -116,7 +119,8 @@ class ServiceRuntime:
         )
 
     def add_background(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run `factory()` as a task from start() until stop() (timers, pollers)."""
+        """Run `factory()` as a task from start() until stop() (timers, pollers); stop() cancels
+        it where it waits outside its units of work (one in progress finishes first)."""
         self._background.append(factory)
 
     async def migrate(self) -> None:
@@ -137,7 +141,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Flush the outbox and close connections (the bus has stopped consuming, still publishes)."""
         for task in self._tasks:
-            task.cancel()
+            await self._open_units.cancel_outside(task)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.relay.stop()

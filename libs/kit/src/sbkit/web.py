@@ -172,7 +172,7 @@ def create_app(
             log.info("service.stopping", service=title)
             await logged_step(bus.stop_consuming(), what="consumers", service=title)
             for r in runtimes:
-                await logged_step(r.stop(), what=f"{r.name}: outbox flush, pool", service=title)
+                await logged_step(r.stop(), what=f"{r.name}: timers, outbox, pool", service=title)
             await logged_step(bus.stop(), what="bus producer", service=title)
             log.info("service.stopped", service=title)
 

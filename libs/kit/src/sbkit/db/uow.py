@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -28,6 +29,42 @@ def event_headers(event: CloudEvent[Any]) -> list[list[str]]:
     return [[k, v.decode()] for k, v in pairs]
 
 
+class OpenUnits:
+    """Which tasks are inside a unit of work now, so that a stop cancels them only outside one:
+    cancelled inside, a write is lost after its side effects (a notification sent, not recorded),
+    and on SQLite a connection cut inside aiosqlite's query keeps the database write-locked."""
+
+    def __init__(self) -> None:
+        self._depth: dict[asyncio.Task[Any], int] = {}
+        self._left: dict[asyncio.Task[Any], asyncio.Future[None]] = {}
+
+    def enter(self) -> None:
+        """The current task opens a unit of work."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._depth[task] = self._depth.get(task, 0) + 1
+
+    def leave(self) -> None:
+        """The current task closed a unit of work."""
+        task = asyncio.current_task()
+        if task is None or task not in self._depth:
+            return
+        self._depth[task] -= 1
+        if not self._depth[task]:
+            del self._depth[task]
+            left = self._left.pop(task, None)
+            if left is not None and not left.done():
+                left.set_result(None)
+
+    async def cancel_outside(self, task: asyncio.Task[Any]) -> None:
+        """Cancel `task` at once if it is outside every unit of work, else as soon as it leaves
+        the one it is in (the cancellation lands where the task then waits, outside it)."""
+        while task in self._depth and not task.done():
+            left = self._left.setdefault(task, asyncio.get_running_loop().create_future())
+            await asyncio.wait([left, task], return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+
+
 class UnitOfWork:
     """A transaction; events emitted inside it reach the bus only if it commits."""
 
@@ -37,16 +74,25 @@ class UnitOfWork:
         tables: KitTables,
         *,
         on_commit: Callable[[], None] | None = None,
+        open_units: OpenUnits | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._tables = tables
         self._on_commit = on_commit
+        self._open_units = open_units
         self._emitted = 0
         self.session: AsyncSession
 
     async def __aenter__(self) -> Self:
+        if self._open_units is not None:
+            self._open_units.enter()  # before the first await: a stop sees it from here on
         self.session = self._sessionmaker()
-        await self.session.begin()
+        try:
+            await self.session.begin()
+        except BaseException:
+            if self._open_units is not None:
+                self._open_units.leave()
+            raise
         return self
 
     async def __aexit__(
@@ -55,9 +101,13 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.session.in_transaction():
-            await self.session.rollback()
-        await self.session.close()
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+            await self.session.close()
+        finally:
+            if self._open_units is not None:
+                self._open_units.leave()
 
     async def seen(self, *, consumer: str, event_id: str) -> bool:
         """True if this consumer already processed the event; else records it (inbox)."""
