@@ -296,16 +296,17 @@ def _bin_read_as(table: Table, needs: Needs | None, blocks: Iterable[str] = ()) 
     """The bin a stored row is read as: `Needs.read_as` in SQL, a CASE on the few histogram
     names it changes (the raw bin without needs); a sketch in `blocks`: its block of BLOCK bins."""
     name, bin_ = table.c.name, table.c.bin
-    whens: list[tuple[Any, Any]] = (
-        []
-        if needs is None
-        else [(name == n, 0) for n in HISTOGRAMS if n not in needs.names]
-        + [
+    # the sketches first: most of a fine row set's rows (a fine day per queue at 10^7: 26k of
+    # 38k), and every row runs the WHENs in order until one holds (they exclude each other: a
+    # sketch in `blocks` is read, so it is in the needs and has no limits) — the day's
+    # aggregation ≈ 8.4 -> 7.7 ms, fastest of 40 runs
+    whens: list[tuple[Any, Any]] = [(name == n, bin_ // BLOCK) for n in blocks]
+    if needs is not None:
+        whens += [(name == n, 0) for n in HISTOGRAMS if n not in needs.names]
+        whens += [
             (name == n, case(*((bin_ <= lim, lim) for lim in limits), else_=limits[-1] + 1))
             for n, limits in needs.limits.items()
         ]
-    )
-    whens += [(name == n, bin_ // BLOCK) for n in blocks]
     return case(*whens, else_=bin_) if whens else bin_
 
 
