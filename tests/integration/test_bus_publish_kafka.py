@@ -52,7 +52,9 @@ async def test_a_publish_of_several_batches_keeps_each_keys_partition_order_and_
         numbers = [int(r.value.split(b":")[0]) for r in mine]
         assert numbers == [n for n in range(90) if n % 9 == keys.index(key)]  # publish order
         assert {r.partition for r in mine} == {expected[key]}  # where `send` puts the key
-        assert all(dict(r.headers)["ce_id"] == str(n).encode() for r, n in zip(mine, numbers))
+        assert all(
+            dict(r.headers)["ce_id"] == str(n).encode() for r, n in zip(mine, numbers, strict=True)
+        )
 
 
 async def test_a_record_too_large_for_a_request_is_refused(kafka_bootstrap: str) -> None:
