@@ -7,7 +7,7 @@ wait; a case that found every eligible agent held gets a retry timer, so no capa
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from routing.adapters import orm, writes
 from routing.bootstrap import RoutingService
 from routing.domain.agents import weight_of
 from routing.domain.classify import Classification
+from routing.domain.model import Status
 from routing.entrypoints.consumers import batch_handlers
 from routing.entrypoints.worker import fire_due
 from routing.service_layer.context import Ctx, batched
@@ -131,6 +132,44 @@ async def test_a_waiting_ticket_read_or_changed_by_id_is_written_first(
     assert found is not None and found.customer_id == "new"
     assert claimed
     assert changed.agent_id == "a1" and changed.subject == "s"
+
+
+async def test_in_a_batch_a_ticket_is_read_and_changed_on_the_driver_as_the_session_would(
+    pg_routing: RoutingService, sent: list[str]
+) -> None:
+    """Inside a batch the ticket read (locked or not) and update run on the driver connection
+    (a fifth of the session's client CPU); the rows have the session's values: JSON documents,
+    aware UTC datetimes (given at another offset), statuses, NULLs."""
+    await add_queue(pg_routing, "general")
+    old = await in_ctx(pg_routing, lambda ctx: ctx.repo.add_ticket(_ticket(ctx, "old")))
+    later = datetime.now(UTC).astimezone(timezone(timedelta(hours=-5))) + timedelta(minutes=1)
+    changes: dict[str, Any] = {
+        "channel": "webchat",
+        "recipient": {"kind": "email", "value": "a@x.test", "tags": [1, None]},
+        "status": Status.OPEN,
+        "awaiting_since": later,
+        "updated_at": later,
+        "queue_id": None,
+    }
+
+    async def use(ctx: Ctx) -> tuple[Any, ...]:
+        await ctx.uow.session.execute(select(1))  # begun, as by a batch's inbox claim
+        async with batched(ctx.uow):
+            before = await ctx.repo.ticket(old.id)
+            locked = await ctx.repo.ticket(old.id, lock=True)
+            changed = await ctx.repo.update_ticket(old.id, **changes)
+            missing = await ctx.repo.update_ticket("nope", channel="sms")
+        return before, locked, changed, missing
+
+    before, locked, changed, missing = await in_ctx(pg_routing, use)
+    on_driver = [sql for sql in sent if "FROM tickets" in sql or "UPDATE tickets" in sql]
+    assert len(on_driver) == 4
+    assert missing is None
+    async with pg_routing.runtime.uow() as uow:
+        stored = (await uow.session.execute(select(orm.tickets))).one()
+    assert changed._asdict() == dict(stored._mapping)
+    assert stored.recipient == changes["recipient"] and stored.awaiting_since == later
+    assert before._asdict() == locked._asdict() == dict(old._mapping)
 
 
 def _ticket(ctx: Ctx, customer: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@ statement: the candidates as they were before the reservation, agents held elsew
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Float, bindparam, event, func, select
@@ -144,8 +144,8 @@ async def test_a_failing_driver_statement_is_raised_as_sqlalchemy_raises_it(
 async def test_a_batch_insert_on_the_driver_connection_stores_what_sqlalchemy_would(
     pg_routing: RoutingService,
 ) -> None:
-    """One `unnest` insert per table: JSON documents, aware datetimes, NULLs and booleans read
-    back through SQLAlchemy exactly as given."""
+    """One `unnest` insert per table: JSON documents, aware datetimes (of any offset), NULLs and
+    booleans read back through SQLAlchemy exactly as given."""
     now = datetime.now(UTC)
     rows = [
         dict.fromkeys(c.name for c in orm.tickets.c)
@@ -170,6 +170,8 @@ async def test_a_batch_insert_on_the_driver_connection_stores_what_sqlalchemy_wo
         }
         for n in range(3)
     ]
+    # another offset: stored at its instant (asyncpg converts it; no bind processing applied)
+    rows[1]["queued_at"] = now.astimezone(timezone(timedelta(hours=2))) - timedelta(minutes=5)
     tickets = PreparedInsert.of(orm.tickets, [c.name for c in orm.tickets.c])
     async with pg_routing.runtime.uow() as uow:
         await uow.session.execute(select(1))

@@ -5,9 +5,10 @@ call (cache key, execution context, parameter and result processing); the same s
 the driver connection costs a fifth of that. Both kinds here are compiled once and run on the
 connection of the session's transaction (same transaction, same locks); errors are raised as
 SQLAlchemy raises its own (`DBAPIError` with the driver's error as `orig`, so deadlock retries
-still recognise them). `Prepared` is for statements whose parameters and results need no type
-processing beyond what asyncpg does (strings, numbers, aware datetimes); `PreparedInsert`
-applies the columns' own bind processing.
+still recognise them). Results need no type processing beyond what asyncpg does (strings,
+numbers, aware UTC datetimes; JSON is decoded by the codec SQLAlchemy's dialect installs);
+`PreparedInsert`, and `Prepared` compiled `processed`, apply the parameters' bind processing
+(`_processor`: JSON documents serialised; datetimes left to asyncpg).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sbkit.db.types import UtcDateTime
+
 _DIALECT = asyncpg_dialect()
 # statements sent this way (the SQLAlchemy engine's events do not see them), for the benchmark
 SENT = {"statements": 0}
@@ -32,21 +35,31 @@ _CONNECTION = "routing.driver_connection"  # in the session's info: (transaction
 
 @dataclass(frozen=True)
 class Prepared:
-    """A statement's SQL for asyncpg, its parameter names in order, their fixed values."""
+    """A statement's SQL for asyncpg, its parameter names in order, their fixed values, and the
+    bind processing of those that need it (by position; only when compiled `processed`)."""
 
     sql: str
     names: tuple[str, ...]
     fixed: dict[str, Any]
     row: type[tuple[Any, ...]]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
 
     @classmethod
-    def of(cls, statement: Any) -> Prepared:
-        """Compile `statement` for asyncpg (its bound values that are not given later stay)."""
+    def of(cls, statement: Any, *, processed: bool = False) -> Prepared:
+        """Compile `statement` for asyncpg (its bound values that are not given later stay);
+        `processed`: apply its parameters' bind processing (JSON documents, see `_processor`).
+        The rows have the columns it selects or returns."""
         compiled = statement.compile(dialect=_DIALECT)
         names = tuple(compiled.positiontup or ())
         fixed = {n: compiled.binds[n].value for n in names if not compiled.binds[n].required}
-        row = namedtuple("Row", list(statement.selected_columns.keys()))  # type: ignore[misc]
-        return cls(compiled.string, names, fixed, row)
+        selected = getattr(statement, "selected_columns", None)
+        columns = selected if selected is not None else statement.exported_columns
+        row = namedtuple("Row", list(columns.keys()))  # type: ignore[misc]
+        processors: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        if processed:
+            found = ((i, _processor(compiled.binds[n].type)) for i, n in enumerate(names))
+            processors = tuple((i, p) for i, p in found if p is not None)
+        return cls(compiled.string, names, fixed, row, processors)
 
     async def fetch(self, session: AsyncSession, params: dict[str, Any]) -> list[Any] | None:
         """The rows (named tuples, like SQLAlchemy's rows), or None when the session's
@@ -54,6 +67,8 @@ class Prepared:
         the session then)."""
         values = self.fixed | params
         args = [values[n] for n in self.names]
+        for i, process in self.processors:
+            args[i] = process(args[i])
         records = await _run(session, self.sql, args)
         return None if records is None else [self.row(*r) for r in records]
 
@@ -73,7 +88,7 @@ class PreparedInsert:
     def of(cls, table: Table, columns: Sequence[str]) -> PreparedInsert:
         """The insert of `columns` into `table`."""
         types = [table.c[c].type for c in columns]
-        processors = tuple(t.dialect_impl(_DIALECT).bind_processor(_DIALECT) for t in types)
+        processors = tuple(_processor(t) for t in types)
         names = tuple(f"{t.compile(dialect=_DIALECT)}[]" for t in types)
         return cls(table.name, tuple(columns), names, processors)
 
@@ -102,6 +117,16 @@ class PreparedInsert:
         """Insert the rows; False (nothing done) when the session's transaction has not begun on
         its connection yet (the caller inserts through the session then)."""
         return await _run(session, self.sql, self.arrays(rows)) is not None
+
+
+def _processor(type_: Any) -> Callable[[Any], Any] | None:
+    """A column type's bind processing for asyncpg, but none for `UtcDateTime`: asyncpg writes an
+    aware datetime at its instant (converting it to UTC itself), and a naive one is passed
+    unchanged either way."""
+    if isinstance(type_, UtcDateTime):
+        return None
+    found: Callable[[Any], Any] | None = type_.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+    return found
 
 
 async def insert_together(

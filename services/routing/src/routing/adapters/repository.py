@@ -7,6 +7,7 @@ from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm, writes
-from routing.adapters.driver import fetch_parts, fetch_sql
+from routing.adapters.driver import Prepared, fetch_parts, fetch_sql
 from routing.adapters.eligibility import Want, statements
 from routing.adapters.erasure import ErasureQueries
 from routing.adapters.history import HistoryQueries
@@ -42,6 +43,18 @@ _BY_ID = (T.tenant_id == bindparam("b_tenant"), T.id == bindparam("b_ticket"))
 _TICKET = select(orm.tickets).where(*_BY_ID)
 _TICKET_LOCKED = _TICKET.with_for_update()
 _UPDATE_TICKET = update(orm.tickets).where(*_BY_ID).returning(*orm.tickets.c)
+# the same read on the driver connection, used in consumer batches (see `TenantQueries._one`)
+_TICKET_ON_DRIVER = {False: Prepared.of(_TICKET), True: Prepared.of(_TICKET_LOCKED)}
+
+
+@lru_cache(maxsize=64)
+def _update_on_driver(columns: tuple[str, ...]) -> Prepared:
+    """`_UPDATE_TICKET` setting `columns` (bound by their names, as the session binds them),
+    for the driver connection."""
+    values = {c: bindparam(c, type_=orm.tickets.c[c].type) for c in columns}
+    return Prepared.of(_UPDATE_TICKET.values(values), processed=True)
+
+
 _CLAIM = (
     update(orm.tickets)
     .where(*_BY_ID, T.agent_id.is_(None), T.status.in_(ACTIVE))
@@ -388,7 +401,8 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
         """One ticket (locked FOR UPDATE when asked)."""
         q = _TICKET_LOCKED if lock else _TICKET
         params = {"b_tenant": self.tenant, "b_ticket": ticket_id}
-        return await self._one(q, params, tables=_TICKETS, ticket=ticket_id)
+        prepared = _TICKET_ON_DRIVER[lock]
+        return await self._one(q, params, tables=_TICKETS, ticket=ticket_id, prepared=prepared)
 
     async def arrival(self, message_id: str, customer_id: str) -> tuple[bool, str | None]:
         """One round trip for a new message: is it already in a case; the customer's last agent."""
@@ -508,7 +522,10 @@ class RoutingRepository(HistoryQueries, ErasureQueries, TenantQueries):
     async def update_ticket(self, ticket_id: str, **values: Any) -> Row[Any] | None:
         """Change ticket columns; returns the updated row (None if there is no such ticket)."""
         params = {"b_tenant": self.tenant, "b_ticket": ticket_id, **values}
-        return await self._one(_UPDATE_TICKET, params, tables=_TICKETS, ticket=ticket_id)
+        prepared = _update_on_driver(tuple(values)) if writes.pending(self.session) else None
+        return await self._one(
+            _UPDATE_TICKET, params, tables=_TICKETS, ticket=ticket_id, prepared=prepared
+        )
 
     async def list_tickets(
         self, filters: dict[str, Any], *, limit: int, offset: int
