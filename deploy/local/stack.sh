@@ -5,7 +5,7 @@
 # Usage: deploy/local/stack.sh {up|down|status|env}
 #   up      start PostgreSQL and Kafka, migrate once, start the five services, wait until
 #           every GET /readyz answers 200 (SB_START_TIMEOUT_S, 180 s, each); idempotent
-#   down    SIGTERM the services (SIGKILL after 30 s), then stop Kafka and PostgreSQL;
+#   down    SIGTERM the services (SIGKILL after 45 s), then stop Kafka and PostgreSQL;
 #           exit 0 when already down
 #   status  each component and whether it is up (exit 0 only when all are up)
 #   env     print `export SB_...=...` lines: eval "$(deploy/local/stack.sh env)" and then
@@ -27,7 +27,9 @@ PY="$REPO_ROOT/.venv/bin/python"
 CLI="$REPO_ROOT/.venv/bin/switchboard"
 SERVICES=(ingest crm routing analytics notifier)
 READY_TIMEOUT="${SB_START_TIMEOUT_S:-180}"
-STOP_TIMEOUT=30
+# a service's stop bound (sbkit.serve.stop_bound_s: drain 20 s + 5 s for requests + 15 s for the
+# lifespan) plus a margin: a SIGKILL before it would cut a drain that is still within its bound
+STOP_TIMEOUT=45
 
 die() { echo "stack.sh: error: $*" >&2; exit 1; }
 
