@@ -172,6 +172,52 @@ async def test_in_a_batch_a_ticket_is_read_and_changed_on_the_driver_as_the_sess
     assert before._asdict() == locked._asdict() == dict(old._mapping)
 
 
+async def test_in_a_batch_timers_are_cancelled_on_the_driver_as_the_session_would(
+    pg_routing: RoutingService, pg_twin: RoutingService, sent: list[str]
+) -> None:
+    """A batch cancels a ticket's pending timers of some kinds (of one metric, or all) on the
+    driver connection; outside a batch through the session: the same timers end done."""
+    at = datetime.now(UTC) + timedelta(hours=1)
+    timers = [
+        {"kind": kind, "metric": metric, "cycle": 1, "due_at": at, "fire_at": at}
+        for kind in ("sla_warning", "sla_breached", "retry")
+        for metric in ("first_response", "resolution")
+    ]
+
+    async def cancel(ctx: Ctx) -> None:
+        await ctx.uow.session.execute(select(1))  # begun, as by a batch's inbox claim
+        for ticket in ("t1", "t2"):
+            await ctx.repo.add_timers(ticket, timers)
+        await ctx.repo.cancel_timers("t1", ("sla_warning", "retry"), "resolution")
+        await ctx.repo.cancel_timers("t2", ("sla_breached",))
+        await ctx.repo.cancel_timers("t2", ())
+
+    async def in_batch(ctx: Ctx) -> None:
+        async with batched(ctx.uow):
+            await cancel(ctx)
+
+    await in_ctx(pg_routing, in_batch)
+    assert sum(sql.startswith("UPDATE timers") for sql in sent) == 3
+    await in_ctx(pg_twin, cancel)
+
+    async def done(service: RoutingService) -> list[tuple[Any, ...]]:
+        async with service.runtime.uow() as uow:
+            t = orm.timers.c
+            q = select(t.ticket_id, t.kind, t.metric, t.done).order_by(
+                t.ticket_id, t.kind, t.metric
+            )
+            return [tuple(r) for r in (await uow.session.execute(q)).all()]
+
+    cancelled = [r[:3] for r in await done(pg_twin) if r[3]]
+    assert cancelled == [
+        ("t1", "retry", "resolution"),
+        ("t1", "sla_warning", "resolution"),
+        ("t2", "sla_breached", "first_response"),
+        ("t2", "sla_breached", "resolution"),
+    ]
+    assert await done(pg_routing) == await done(pg_twin)
+
+
 def _ticket(ctx: Ctx, customer: str) -> dict[str, Any]:
     found = Classification("other", "neutral", "normal", None, 1.0)
     return _new_row(ctx, customer, "email", found) | {"queue_id": "general"}

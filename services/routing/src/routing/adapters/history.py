@@ -6,16 +6,36 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, false, insert, select, update
+from sqlalchemy import ARRAY, Row, any_, bindparam, delete, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.adapters import orm
+from routing.adapters.driver import Prepared
 from routing.adapters.writes import TenantQueries
 
 # Built once: SQLAlchemy compiles (and caches) a statement per set of parameter names, while a
 # fresh `insert(...).values(**row)` costs a cache key over every value on every call.
 _ADD_MESSAGE = insert(orm.ticket_messages)
 _ADD_TIMERS = insert(orm.timers)
+_TM = orm.timers.c
+
+
+def _cancelling(*metric: Any) -> Prepared:
+    """`cancel_timers` for the driver connection (kinds as one array), of a metric if given."""
+    return Prepared.of(
+        update(orm.timers)
+        .where(
+            _TM.tenant_id == bindparam("tenant"),
+            _TM.ticket_id == bindparam("ticket"),
+            _TM.done.is_(False),
+            _TM.kind == any_(bindparam("kinds", type_=ARRAY(_TM.kind.type))),
+            *metric,
+        )
+        .values(done=True)
+    )
+
+
+_CANCEL = {False: _cancelling(), True: _cancelling(_TM.metric == bindparam("metric"))}
 
 
 class HistoryQueries(TenantQueries):
@@ -86,6 +106,11 @@ class HistoryQueries(TenantQueries):
         self, ticket_id: str, kinds: Iterable[str], metric: str | None = None
     ) -> None:
         """Drop pending timers of a ticket (of a metric when given)."""
+        params = {"tenant": self.tenant, "ticket": ticket_id, "kinds": list(kinds)}
+        on_driver = _CANCEL[bool(metric)]
+        done = await self._on_driver(on_driver, params | {"metric": metric}, tables=("timers",))
+        if done is not None:
+            return
         c = orm.timers.c
         conds = [
             c.tenant_id == self.tenant,
