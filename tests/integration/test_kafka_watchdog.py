@@ -5,9 +5,7 @@ waits, reported not ready, and replaced; nothing is lost. An idle group is left 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,29 +14,13 @@ import sbkit.bus.kafka as kafka_module
 from sbkit.bus.kafka import KafkaBus, TopicSpec
 from sbkit.bus.ports import OutgoingRecord, Record, Subscription
 from tests.conftest import unique
+from tests.fakes.logs import Recorder, record_logs
 from tests.integration.bus_fixtures import eventually
-
-
-class Recorder:
-    """Stands in for the module's structlog logger (whose cached loggers `capture_logs` misses)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def _log(self, event: str, **kw: Any) -> None:
-        self.events.append({"event": event, "at": time.monotonic(), **kw})
-
-    info = warning = error = exception = _log
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == event]
 
 
 @pytest.fixture
 def logged(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setattr(kafka_module, "log", recorder)
-    return recorder
+    return record_logs(monkeypatch, kafka_module)
 
 
 @pytest.fixture

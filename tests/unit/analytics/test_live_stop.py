@@ -19,14 +19,15 @@ from typing import Any
 
 import anyio
 import pytest
-import structlog
 from sqlalchemy import text
 
 from analytics.bootstrap import AnalyticsService
 from analytics.domain.kpis import Params
 from analytics.entrypoints import live
 from analytics.service_layer import live as live_reads
+from sbkit import tasks
 from sbkit.db.uow import UnitOfWork
+from tests.fakes.logs import record_logs
 
 # A read that keeps SQLite busy in aiosqlite's thread for a while (about a second).
 SLOW_READ = text(
@@ -98,7 +99,7 @@ async def connection_taken(analytics: AnalyticsService) -> AsyncIterator[None]:
 
 
 async def test_stopping_does_not_wait_for_a_refresh_queued_for_the_database(
-    analytics: AnalyticsService, connection_taken: None
+    analytics: AnalyticsService, connection_taken: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A refresh waiting for the connection could hold shutdown up to the pool's 60 s timeout;
     it only reads, so after a short grace it is given up, and the log says so."""
@@ -107,8 +108,8 @@ async def test_stopping_does_not_wait_for_a_refresh_queued_for_the_database(
         async with live.gauges(analytics.runtime, every_s=0.05):
             await asyncio.sleep(0.2)  # the first refresh now waits for the connection
 
-    with structlog.testing.capture_logs() as logs:
-        await asyncio.wait_for(run_and_stop(), timeout=live.STOP_GRACE_S + 10)
+    logs = record_logs(monkeypatch, tasks).events
+    await asyncio.wait_for(run_and_stop(), timeout=live.STOP_GRACE_S + 10)
     assert any(
         e["event"] == "service.stop_cancelled" and e["on"] == "gauges refresh" for e in logs
     ), logs

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import anyio
 import pytest
-import structlog
 from sqlalchemy import Column, MetaData, String, Table, text
 
-from sbkit import tasks
+from sbkit import tasks, web
 from sbkit.auth import Keyring, TokenVerifier
 from sbkit.bus.local import LocalBus
 from sbkit.db.tables import KitTables
 from sbkit.runtime import ServiceRuntime
 from sbkit.settings import KitSettings
 from sbkit.web import create_app
+from tests.fakes.logs import record_logs
 
 
 async def test_cancelled_caller_lets_uncancelled_work_finish() -> None:
@@ -64,27 +64,27 @@ async def test_a_slow_shutdown_step_is_logged_with_what_it_waits_on(
         bus=bus,
         verifier=TokenVerifier(Keyring.load(tmp_path)),
     )
-    with structlog.testing.capture_logs() as logs:
-        async with app.router.lifespan_context(app):
-            pass
+    logs = record_logs(monkeypatch, tasks, web).events
+    async with app.router.lifespan_context(app):
+        pass
     waiting = [e for e in logs if e["event"] == "service.stop_waiting"]
     assert waiting and all(e["on"] == "consumers" and e["service"] == "svc" for e in waiting)
     assert waiting[0]["waited_s"] == 0.05
     assert logs[-1]["event"] == "service.stopped"  # waited for, not cut
 
 
-async def test_a_reader_is_given_its_grace_then_cancelled() -> None:
+async def test_a_reader_is_given_its_grace_then_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
     async def quick() -> None:
         await asyncio.sleep(0.01)
 
     async def stuck() -> None:
         await asyncio.sleep(3600)
 
-    with structlog.testing.capture_logs() as logs:
-        done = asyncio.create_task(quick())
-        await tasks.stop_reader(done, what="quick", service="svc", grace_s=5)
-        hung = asyncio.create_task(stuck())
-        await tasks.stop_reader(hung, what="stuck", service="svc", grace_s=0.05)
+    logs = record_logs(monkeypatch, tasks).events
+    done = asyncio.create_task(quick())
+    await tasks.stop_reader(done, what="quick", service="svc", grace_s=5)
+    hung = asyncio.create_task(stuck())
+    await tasks.stop_reader(hung, what="stuck", service="svc", grace_s=0.05)
     assert done.done() and not done.cancelled()
     assert hung.cancelled()
     assert [(e["event"], e["on"]) for e in logs] == [("service.stop_cancelled", "stuck")]
