@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select, update
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
 
 from sbkit.db.engine import make_engine, make_sessionmaker
 
@@ -65,4 +67,44 @@ async def test_a_waiting_transaction_is_not_overtaken_by_a_later_one(tmp_path: P
 
     await asyncio.gather(first(), waiting(), late())
     assert order == ["first", "waiting", "late"]
+    await engine.dispose()
+
+
+async def test_a_unit_of_work_cancelled_inside_its_query_leaves_the_database_writable(
+    tmp_path: Path,
+) -> None:
+    """Cancelled mid-query, the session's connection is invalidated and closed; sqlite3 kept the
+    closed connection's transaction (its cursor still open) and the write lock with it, so every
+    later writer, in this process or another, failed with "database is locked"."""
+    path = tmp_path / "db.sqlite"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessions = make_sessionmaker(engine)
+    slow = text(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
+        " SELECT count(*) FROM c"
+    )  # ~0.5-1 s in SQLite
+
+    async def write_then_read_slowly() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(insert(counter).values(id=1, n=0))
+            await session.execute(slow)
+
+    task = asyncio.create_task(write_then_read_slowly())
+    await asyncio.sleep(0.1)  # inside the slow query
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with asyncio.timeout(10), sessions() as session, session.begin():
+        await session.execute(insert(counter).values(id=2, n=0))
+    other = sqlite3.connect(path, timeout=1, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's writer
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    async with sessions() as session:
+        assert list(await session.scalars(select(counter.c.id))) == [2]  # the first rolled back
     await engine.dispose()

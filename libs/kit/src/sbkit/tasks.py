@@ -20,11 +20,10 @@ async def uncancelled(work: Awaitable[T]) -> T:
     `work` still runs to its end, in its own task.
 
     For a unit of work whose caller may be cancelled at any moment (a streamed response whose
-    client goes away). Cancelled while aiosqlite runs its query, the session's connection is
-    dropped without a rollback and SQLite keeps the database write-locked (BEGIN IMMEDIATE): every
-    other transaction of the process then waited out the 30 s busy timeout and failed with
-    "database is locked", and a SIGTERM took minutes. Finished in its own task, the unit of work
-    rolls back and returns its connection as usual.
+    client goes away). Cancelled while the driver runs its query, the session's connection is
+    invalidated and closed (on SQLite rolled back first, `sbkit.db.engine`) and replaced by a
+    new one; finished in its own task, the unit of work ends with its own commit or rollback and
+    returns its connection as usual.
     """
     task = asyncio.ensure_future(work)
     try:

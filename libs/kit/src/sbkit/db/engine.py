@@ -32,6 +32,7 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> 
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "invalidate", _sqlite_roll_back_before_close)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
@@ -71,6 +72,20 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     # BEGIN IMMEDIATE waits for the lock (busy_timeout) instead; within the process the pool
     # already serialises, so it waits only for another process (the CLI, a migration).
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_roll_back_before_close(dbapi_conn: Any, _record: Any, _exc: Any) -> None:
+    """A unit of work cancelled inside a query (a client gone, a timeout, a stop) has its
+    connection invalidated and closed. Python's sqlite3 closes with `sqlite3_close_v2`, which
+    keeps a connection whose statement is still open (the cancelled query's cursor, alive in the
+    traceback) as a zombie that holds its transaction, and so the database's write lock, until
+    that cursor is freed: every later transaction, in this process or another, then waited out
+    the 30 s busy timeout and failed with "database is locked". Rolled back first, the lock is
+    released whatever becomes of the cursor; aiosqlite runs the rollback after the query."""
+    try:
+        dbapi_conn.rollback()
+    except Exception:  # noqa: BLE001 - the connection is being thrown away; close() follows
+        return
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

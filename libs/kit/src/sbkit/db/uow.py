@@ -31,8 +31,7 @@ def event_headers(event: CloudEvent[Any]) -> list[list[str]]:
 
 class OpenUnits:
     """Which tasks are inside a unit of work now, so that a stop cancels them only outside one:
-    cancelled inside, a write is lost after its side effects (a notification sent, not recorded),
-    and on SQLite a connection cut inside aiosqlite's query keeps the database write-locked."""
+    cancelled inside, a write is lost after its side effects (a notification sent, not recorded)."""
 
     def __init__(self) -> None:
         self._depth: dict[asyncio.Task[Any], int] = {}
