@@ -1,5 +1,5 @@
 """Per-queue reads on real PostgreSQL: quantiles picked in SQL at block edges, reads outside a
-transaction."""
+transaction, no parallel plans."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, literal, select
+from sqlalchemy import event, literal, select, text
 
 from analytics.adapters import repository
 from analytics.domain import components as comp
@@ -100,3 +100,32 @@ async def test_kpi_reads_run_outside_a_transaction_and_writes_inside_one(pg_api:
         driver = raw.driver_connection
         assert driver is not None
         assert driver.is_in_transaction()
+
+
+async def test_reads_are_never_planned_with_parallel_workers(pg_api: Api) -> None:
+    # a statement that PostgreSQL's defaults plan as a Gather of two workers (a parallel append
+    # of three tiny scans costed at 1,000 each), through a read and then a unit of work that
+    # rolled back: the setting holds on every connection the pool hands out
+    async def planned(conn: Any) -> str:
+        sql = (
+            "EXPLAIN SELECT name, sum(value) FROM (SELECT name, value FROM kpi_daily_total"
+            " UNION ALL SELECT name, value FROM kpi_monthly_total"
+            " UNION ALL SELECT name, value FROM kpi_hourly_total) r GROUP BY name"
+        )
+        return "\n".join(row[0] for row in await conn.execute(text(sql)))
+
+    async with pg_api.service.runtime.engine.connect() as conn, conn.begin():
+        for setting in (
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_table_scan_size",
+        ):
+            await conn.execute(text(f"SET LOCAL {setting} = 0"))
+        assert "Gather" not in await planned(conn)
+        await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 2"))
+        assert "Gather" in await planned(conn)  # PostgreSQL's default would
+        await conn.rollback()
+    for _ in range(3):
+        async with pg_api.service.runtime.uow() as uow:
+            shown = await uow.session.execute(text("SHOW max_parallel_workers_per_gather"))
+            assert shown.scalar_one() == "0"
