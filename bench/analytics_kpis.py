@@ -20,7 +20,7 @@
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`; the rollups are then filled as migrations 0004-0009 backfill them, and
+   `generate_series`; the rollups are then filled as migrations 0004-0010 backfill them, and
    every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Every table is
    filled in primary-key order, so a period's rows lie together as the consumer's writes leave
    them (they come in time order), not spread by a hash aggregate's order. Section 2 checks
@@ -103,6 +103,7 @@ ROLLUPS = {
     "kpi_monthly_total": ("month", "kpi_daily_total", ()),
     "kpi_monthly_queue": ("month", "kpi_daily_queue", ("queue",)),
     "kpi_monthly_channel": ("month", "kpi_daily_channel", ("channel",)),
+    "kpi_daily_queue_blocks": ("day", "kpi_daily_queue", ("queue",)),
     "kpi_weekly_queue_blocks": ("week", "kpi_weekly_queue", ("queue",)),
     "kpi_monthly_queue_blocks": ("month", "kpi_monthly_queue", ("queue",)),
 }
@@ -112,7 +113,7 @@ _COARSE_BIN = (
     f" WHEN name IN {WAIT_HISTOGRAMS} AND bin > {WAIT_S_KEPT} THEN {WAIT_S_KEPT + 1}"
     " ELSE bin END"
 )
-BINS = {"kpi_weekly_queue_blocks": _COARSE_BIN, "kpi_monthly_queue_blocks": _COARSE_BIN}
+BINS = {t: _COARSE_BIN for t in ROLLUPS if t.endswith("_blocks")}
 SOURCE_TIME = {
     "kpi_components": "interval_start",
     "kpi_hourly_total": "hour",
@@ -282,7 +283,7 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
-        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-9 do
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-10 do
             keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
             start = _trunc(period, SOURCE_TIME[source])
             bin_ = BINS.get(rollup, "bin")

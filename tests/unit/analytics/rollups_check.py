@@ -5,7 +5,7 @@ histogram bins, re-classification deltas, several batches touching the same rows
 `repository.add_deltas`, the consumers' write path; every `/v1/kpis` and `/v1/trends/categories`
 query of the ranges is then asked twice, through the planner (rollups, reduced reads) and with
 every 15-minute row read in full, and the answers must be identical. After rebuilding the
-rollups by migrating down and up again (the backfills of migrations 0004-0009), they must
+rollups by migrating down and up again (the backfills of migrations 0004-0010), they must
 still be identical.
 """
 
@@ -256,7 +256,7 @@ async def assert_rollups_match(
     runtime = api.service.runtime
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
         await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0003"))
-        # (0004-0009 rebuild the hourly, 6-hourly, daily, weekly and monthly rollups from the
+        # (0004-0010 rebuild the hourly, 6-hourly, daily, weekly and monthly rollups from the
         # 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
     assert await _answers(api) == planned
@@ -282,19 +282,25 @@ async def _assert_stored_rollups(api: Api) -> None:
 
 
 async def _assert_coarse(api: Api) -> None:
-    """A per-queue total of November reads the month from the coarse rollup (sketch blocks,
-    waits cut at 60 s) when its bands allow, else every bin (both equal the full read: above)."""
+    """A per-queue total of November reads the month (and November minus Nov 1 and Nov 30 its
+    days) from the coarse rollups (sketch blocks, waits cut at 60 s) when its bands allow, else
+    every bin (both equal the full read: above)."""
     nov = [
         comp.Piece(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), "month")
     ]
+    days = comp.split_periods(
+        datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC), months=True
+    )
+    assert {p.period for p in days} == {"month", "day"}, days
     for t, coarse in ((60, True), (61, False)):
         wanted = needs(KPIS, Params(threshold_s=t, short_abandon_s=3))
-        read = repository._statement(  # the first statement of the read
-            nov, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []
-        )
-        sql = str(read.compile(compile_kwargs={"literal_binds": True}))
-        assert ("kpi_monthly_queue_blocks" in sql) == coarse, sql
-        assert ("kpi_monthly_queue " in sql) != coarse, sql
+        for pieces, table in ((nov, "kpi_monthly_queue"), (days, "kpi_daily_queue")):
+            read = repository._statement(  # the first statement of the read
+                pieces, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []
+            )
+            sql = str(read.compile(compile_kwargs={"literal_binds": True}))
+            assert (f"{table}_blocks" in sql) == coarse, sql
+            assert (f"{table} " in sql) != coarse, sql
     # PostgreSQL: step 2 (the bins of the quantiles' blocks) in the same statement, a LATERAL
     # read per picked block of the month's stored bins
     wanted = needs(KPIS, Params())
@@ -349,7 +355,8 @@ async def _assert_weeks(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
         pieces, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []
     )
     sql = str(read.compile(compile_kwargs={"literal_binds": True}))
-    assert "kpi_weekly_queue_blocks" in sql and "kpi_daily_queue " in sql, sql
+    assert "kpi_weekly_queue_blocks" in sql and "kpi_daily_queue_blocks" in sql, sql
+    assert "kpi_daily_queue " not in sql, sql
     span = {"from": start.isoformat(), "to": end.isoformat()}
 
     async def answers() -> list[Any]:

@@ -88,10 +88,13 @@ ROLLUPS = {
 # histograms cut at `parts.WAIT_S_KEPT` (`parts.coarse_bin`; migration 0008): step 1 of a
 # per-queue total reads this instead of every bin.
 monthly_queue_blocks = _rollup("kpi_monthly_queue_blocks", "month", "queue")
-# the same per week of the month (migration 0009)
+# the same per week of the month (migration 0009) and per day (0010: a per-queue total's day
+# pieces, e.g. the day that the last 30 days to a month's end subtract from the month)
 weekly_queue_blocks = _rollup("kpi_weekly_queue_blocks", "week", "queue")
+daily_queue_blocks = _rollup("kpi_daily_queue_blocks", "day", "queue")
 # (period, grouping) -> coarse rollup; upserted after ROLLUPS, in this order
 COARSE: dict[tuple[str, str | None], Table] = {
+    ("day", "queue"): daily_queue_blocks,
     ("week", "queue"): weekly_queue_blocks,
     ("month", "queue"): monthly_queue_blocks,
 }

@@ -94,10 +94,10 @@ def _key(item: tuple[tuple[Bucket, str, int], int]) -> tuple[Any, ...]:
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
     """Upsert each touched row once, in primary-key order (concurrent batches lock rows in the
     same order, so they wait for each other instead of deadlocking), and the same sums into the
-    hour, 6-hour, day, week (per queue) and month rollups and the coarse per-queue week and month
-    (same order of tables in every batch). PostgreSQL: one statement (`_fold_statement`) that
-    gets the 15-minute rows and sums each rollup from them itself; SQLite: each rollup summed in
-    memory (`rollup_sums`), one statement per table."""
+    hour, 6-hour, day, week (per queue) and month rollups and the coarse per-queue day, week and
+    month (same order of tables in every batch). PostgreSQL: one statement (`_fold_statement`)
+    that gets the 15-minute rows and sums each rollup from them itself; SQLite: each rollup
+    summed in memory (`rollup_sums`), one statement per table."""
     rows = {_key(item): item[1] for item in deltas.items() if item[1]}
     if not rows:
         return
@@ -150,12 +150,35 @@ _COARSE_BIN_SQL = (
 )
 
 
+# The sums a batch's rollups are summed from (as `rollup_sums` sums them in memory): name,
+# columns (each keeps the coarser periods of its rows, which its key determines), summed from.
+# A rollup sums the finest of them that holds its key — fewer rows than the batch's 15-minute
+# rows (a batch of 500 bench events: 1,804 rows, ≈ 870 per day and queue) — instead of
+# every 15-minute row again per rollup.
+_SUMS = (
+    ("hours", ("tenant_id", "hour", "six_hours", "name", "bin"), "src"),
+    ("days_qc", ("tenant_id", "day", "week", "month", "queue", "channel", "name", "bin"), "src"),
+    ("days_q", ("tenant_id", "day", "week", "month", "queue", "name", "bin"), "days_qc"),
+    ("days_c", ("tenant_id", "day", "month", "channel", "name", "bin"), "days_qc"),
+    ("days", ("tenant_id", "day", "month", "name", "bin"), "days_c"),
+)
+
+
+def _summed_from(period: str, grouping: str | None) -> str:
+    """The sums (`_SUMS`) that a rollup of this period and grouping is summed from."""
+    if period in ("hour", "six_hours"):
+        return "hours"
+    return {None: "days", "queue": "days_q", "channel": "days_c"}[grouping]
+
+
 @cache
 def _fold_statement() -> Any:
     """PostgreSQL: a batch's 15-minute rows (arrays, as `_unnest_upsert`) upserted and summed into
-    every rollup in one statement — each table's upsert a data-modifying CTE over the rows, run
-    once and to completion, in the same order in every batch, each table's rows in key order —
-    instead of one statement per table with every rollup's rows summed in Python and sent."""
+    every rollup in one statement — each table's upsert a data-modifying CTE, run once and to
+    completion, in the same order in every batch, each table's rows in key order; each rollup
+    summed from the finest sums that hold its key (`_SUMS`: the batch statement 78.0 → 71.9 ms
+    per 500 bench events, in process) — instead of one statement per table with every rollup's
+    rows summed in Python and sent."""
     cols = [c.name for c in components.columns]
     arrays = ", ".join(
         f"CAST(:{c.name} AS {_PG_TYPES[type(c.type)]}[])" for c in components.columns
@@ -166,13 +189,19 @@ def _fold_statement() -> Any:
         f" FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(cols)}, i)"
         f" JOIN unnest({periods}) AS p(at, {', '.join(PERIODS)}) ON p.at = r.interval_start"
     )
+    sums = [
+        f"{name} AS MATERIALIZED ({_sum_sql(list(key), source, alias=True)})"
+        for name, key, source in _SUMS
+    ]
     parts = [_upsert_sql(components, f"SELECT {', '.join(cols)} FROM src ORDER BY i")]
     for (period, grouping), table in ROLLUPS.items():
-        parts.append(_summed_upsert(table, _rollup_key(period, grouping, "bin")))
+        key = _rollup_key(period, grouping, "bin")
+        parts.append(_summed_upsert(table, key, _summed_from(period, grouping)))
     for (period, grouping), table in COARSE.items():
-        parts.append(_summed_upsert(table, _rollup_key(period, grouping, _COARSE_BIN_SQL)))
+        key = _rollup_key(period, grouping, _COARSE_BIN_SQL)
+        parts.append(_summed_upsert(table, key, _summed_from(period, grouping)))
     ctes = ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts[:-1]))
-    return text(f"WITH src AS MATERIALIZED ({src}), {ctes} {parts[-1]}")
+    return text(f"WITH src AS MATERIALIZED ({src}), {', '.join(sums)}, {ctes} {parts[-1]}")
 
 
 def _rollup_key(period: str, grouping: str | None, bin_sql: str) -> list[str]:
@@ -199,14 +228,19 @@ def _periods(rows: dict[tuple[Any, ...], int]) -> dict[str, list[datetime]]:
     }
 
 
-def _summed_upsert(table: Table, key: list[str]) -> str:
-    """`INSERT INTO table SELECT key, SUM(value) FROM src GROUP BY key ORDER BY key ON CONFLICT …`
-    (a group whose sum is 0 is still upserted, as in `rollup_sums`)."""
+def _sum_sql(key: list[str], source: str, *, alias: bool = False) -> str:
+    """`SELECT key, SUM(value) FROM source GROUP BY key` (a group whose sum is 0 is kept, as in
+    `rollup_sums`)."""
     by = ", ".join(str(n) for n in range(1, len(key) + 1))
-    return _upsert_sql(
-        table,
-        f"SELECT {', '.join(key)}, CAST(SUM(value) AS bigint) FROM src GROUP BY {by} ORDER BY {by}",
-    )
+    value = "CAST(SUM(value) AS bigint)" + (" AS value" if alias else "")
+    return f"SELECT {', '.join(key)}, {value} FROM {source} GROUP BY {by}"
+
+
+def _summed_upsert(table: Table, key: list[str], source: str) -> str:
+    """`INSERT INTO table SELECT key, SUM(value) FROM source GROUP BY key ORDER BY key ON
+    CONFLICT …`."""
+    by = ", ".join(str(n) for n in range(1, len(key) + 1))
+    return _upsert_sql(table, f"{_sum_sql(key, source)} ORDER BY {by}")
 
 
 def _upsert_sql(table: Table, rows: str) -> str:
