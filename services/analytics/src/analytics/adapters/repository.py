@@ -150,25 +150,25 @@ _COARSE_BIN_SQL = (
 )
 
 
-# The sums a batch's rollups are summed from (as `rollup_sums` sums them in memory): name,
+# The sums a batch's rollups are summed from (`rollup_sums` sums the same way in memory): name,
 # columns (each keeps the coarser periods of its rows, which its key determines), summed from.
 # A rollup sums the finest of them that holds its key — fewer rows than the batch's 15-minute
 # rows (a batch of 500 bench events: 1,804 rows, ≈ 870 per day and queue) — instead of
-# every 15-minute row again per rollup.
+# every 15-minute row again per rollup. (Also per day, queue and channel, summed into the per
+# queue and per channel sums, and per day from the per channel ones: ≈ 1.5 % slower per batch.)
 _SUMS = (
     ("hours", ("tenant_id", "hour", "six_hours", "name", "bin"), "src"),
-    ("days_qc", ("tenant_id", "day", "week", "month", "queue", "channel", "name", "bin"), "src"),
-    ("days_q", ("tenant_id", "day", "week", "month", "queue", "name", "bin"), "days_qc"),
-    ("days_c", ("tenant_id", "day", "month", "channel", "name", "bin"), "days_qc"),
-    ("days", ("tenant_id", "day", "month", "name", "bin"), "days_c"),
+    ("days_q", ("tenant_id", "day", "week", "month", "queue", "name", "bin"), "src"),
+    ("days_c", ("tenant_id", "day", "month", "channel", "name", "bin"), "src"),
 )
 
 
 def _summed_from(period: str, grouping: str | None) -> str:
-    """The sums (`_SUMS`) that a rollup of this period and grouping is summed from."""
+    """The sums (`_SUMS`) that a rollup of this period and grouping is summed from (a total:
+    the per channel ones, far fewer rows than the 15-minute ones)."""
     if period in ("hour", "six_hours"):
         return "hours"
-    return {None: "days", "queue": "days_q", "channel": "days_c"}[grouping]
+    return "days_q" if grouping == "queue" else "days_c"
 
 
 @cache
