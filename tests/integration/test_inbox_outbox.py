@@ -182,6 +182,59 @@ async def test_on_postgresql_the_inbox_claim_bypasses_the_session(engine: AsyncE
     assert await store.counts() == {"a": 1}
 
 
+async def test_on_postgresql_a_relay_run_uses_no_session(engine: AsyncEngine) -> None:
+    """A run's session, transaction and statement through it cost as much client CPU as its
+    round trips; it runs on a pooled connection's asyncpg driver instead, in order by id."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: through the session as before (the tests above)
+    store = await _store(engine)
+    await _emit(store, ["r1", "r2"])
+    await _emit(store, ["r3"])
+    sent: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    bus = LocalBus(partitions={"sb.control.v1": 1})
+    relay = OutboxRelay(store.sessions, kit, bus, service="test")
+    assert await relay.relay_once() == 3 and _names(bus) == ["r1", "r2", "r3"]
+    assert [s for s in sent if "outbox" in s] == []  # none via the session
+    assert await _outbox_rows(store) == 0 and await relay.relay_once() == 0
+
+
+class PublishHangs(LocalBus):
+    """A bus whose publish never returns (a broker that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__(partitions={"sb.control.v1": 1})
+        self.entered = asyncio.Event()
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_relay_run_cancelled_while_publishing_leaves_no_transaction_open(
+    engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL the run's transaction is the dialect's own on the pooled connection, so
+    the pool rolls it back when the cancelled run returns the connection: the claimed rows
+    stay for the next run, and no connection is handed out still inside a transaction."""
+    store = await _store(engine)
+    await _emit(store, ["p1", "p2"])
+    bus = PublishHangs()
+    run = asyncio.create_task(OutboxRelay(store.sessions, kit, bus, service="test").relay_once())
+    await asyncio.wait_for(bus.entered.wait(), 10)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            stuck = "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+            assert (await conn.execute(text(stuck))).scalar_one() == 0
+    assert await _outbox_rows(store) == 2
+    published = LocalBus(partitions={"sb.control.v1": 1})
+    relay = OutboxRelay(store.sessions, kit, published, service="test")
+    assert await relay.relay_once() == 2 and _names(published) == ["p1", "p2"]
+
+
 async def test_relay_runs_leave_no_cyclic_garbage(engine: AsyncEngine) -> None:
     """A run builds no statements: under load the relay runs ~100 times a second, and each run's
     statements were cyclic garbage, which set off the young collections that paused ingest."""

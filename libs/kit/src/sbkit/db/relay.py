@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
 
 import structlog
 from sqlalchemy import any_, bindparam, delete, false, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.util import greenlet_spawn
 
 from sbkit.bus.ports import Bus, OutgoingRecord
 from sbkit.db.tables import KitTables
@@ -77,6 +82,9 @@ class OutboxRelay:
             .where(t.c.id == any_(func.array(claimed.scalar_subquery())))
             .returning(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
         )
+        compiled = self._take_pg.compile(dialect=asyncpg_dialect())
+        self._take_sql = compiled.string
+        self._take_args = [compiled.params[name] for name in compiled.positiontup or ()]
 
     def notify(self) -> None:
         """Something was committed: publish soon."""
@@ -84,31 +92,57 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were relayed."""
-        async with self._sessionmaker() as session, session.begin():
-            postgres = session.get_bind().dialect.name == "postgresql"
-            if postgres:
-                rows = sorted((await session.execute(self._take_pg)).all(), key=lambda r: r.id)
-            else:
-                # SQLite has no row locks: take the database write lock before reading
-                await session.execute(self._sqlite_lock)
-                rows = list((await session.execute(self._claim)).all())
-            if not rows:
-                return 0
-            await self._bus.publish(
-                [
-                    OutgoingRecord(
-                        topic=r.topic,
-                        key=r.key,
-                        value=bytes(r.value),
-                        headers=tuple((k, v.encode()) for k, v in r.headers),
-                    )
-                    for r in rows
-                ]
-            )
-            if not postgres:
-                await session.execute(self._delete, {"ids": [r.id for r in rows]})
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        engine = self._sessionmaker.kw.get("bind")
+        if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+            n = await self._relay_on_driver(engine)
+        else:
+            n = await self._relay_in_session()
+        if n:
+            OUTBOX_PUBLISHED.labels(self._service).inc(n)
+        return n
+
+    async def _relay_on_driver(self, engine: AsyncEngine) -> int:
+        """PostgreSQL: on a pooled connection's asyncpg driver, no session (a session, its
+        transaction and the statement through it cost ~0.3 ms of client CPU a run, as much as
+        the run's round trips): BEGIN, lock + claim + delete in one statement, publish, COMMIT.
+        The transaction is the dialect's own, so a run that fails anywhere (or is cancelled)
+        is rolled back when the connection goes back to the pool, and the rows stay."""
+        pooled = await engine.raw_connection()  # pinged on checkout, as a session's is
+        adapted: Any = pooled.dbapi_connection  # the dialect's adapter of the asyncpg connection
+        try:
+            await adapted._start_transaction()
+            rows = await adapted.driver_connection.fetch(self._take_sql, *self._take_args)
+            if rows:
+                rows.sort(key=itemgetter(0))  # RETURNING gives no order: publish in id order
+                await self._publish(rows)
+            await greenlet_spawn(adapted.commit)
+        finally:
+            await greenlet_spawn(pooled.close)  # rolls back what is still open
         return len(rows)
+
+    async def _relay_in_session(self) -> int:
+        """SQLite has no row locks: take the database write lock, read, publish, delete."""
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(self._sqlite_lock)
+            rows = list((await session.execute(self._claim)).all())
+            if rows:
+                await self._publish(rows)
+                await session.execute(self._delete, {"ids": [r.id for r in rows]})
+        return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """The rows (id, topic, key, value, headers) on the bus, acknowledged."""
+        await self._bus.publish(
+            [
+                OutgoingRecord(
+                    topic=topic,
+                    key=key,
+                    value=bytes(value),
+                    headers=tuple((k, v.encode()) for k, v in headers),
+                )
+                for _, topic, key, value, headers in rows
+            ]
+        )
 
     async def backlog(self) -> int:
         """Rows waiting to be published."""
