@@ -2,13 +2,14 @@
 
 Executing a cached Core statement through the session still costs ~200 µs of client CPU per
 call (cache key, execution context, parameter and result processing); the same statement on
-the driver connection costs a fifth of that. Both kinds here are compiled once and run on the
-connection of the session's transaction (same transaction, same locks); errors are raised as
-SQLAlchemy raises its own (`DBAPIError` with the driver's error as `orig`, so deadlock retries
-still recognise them). Results need no type processing beyond what asyncpg does (strings,
-numbers, aware UTC datetimes; JSON is decoded by the codec SQLAlchemy's dialect installs);
-`PreparedInsert`, and `Prepared` compiled `processed`, apply the parameters' bind processing
-(`_processor`: JSON documents serialised; datetimes left to asyncpg).
+the driver connection costs a fifth of that. Both kinds here are compiled once and run by the
+kit's `sbkit.db.driver.fetch` on the connection of the session's transaction (same
+transaction, same locks; only once the transaction has begun there, else the caller uses the
+session); errors are raised as SQLAlchemy raises its own (`DBAPIError` with the driver's error
+as `orig`, so deadlock retries still recognise them). Results need no type processing beyond
+what asyncpg does (strings, numbers, aware UTC datetimes; JSON is decoded by the codec
+SQLAlchemy's dialect installs); `PreparedInsert`, and `Prepared` compiled `processed`, apply the
+parameters' bind processing (`_processor`: JSON documents serialised; datetimes left to asyncpg).
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sbkit.db import driver
 from sbkit.db.types import UtcDateTime
 
 _DIALECT = asyncpg_dialect()
 # statements sent this way (the SQLAlchemy engine's events do not see them), for the benchmark
 SENT = {"statements": 0}
-_CONNECTION = "routing.driver_connection"  # in the session's info: (transaction, connection, error)
 
 
 @dataclass(frozen=True)
@@ -200,35 +200,7 @@ async def fetch_sql(session: AsyncSession, sql: str, args: list[Any]) -> list[An
 async def _run(session: AsyncSession, sql: str, args: list[Any]) -> Any:
     """Run on the driver connection of the session's transaction; None if it has not begun
     there (or the database is not PostgreSQL)."""
-    found = await _connection(session)
-    if found is None:
-        return None
-    adapted, dbapi_error = found
-    SENT["statements"] += 1
-    try:
-        return await adapted.driver_connection.fetch(sql, *args)
-    except Exception as exc:
-        try:
-            adapted._handle_exception(exc)  # the DBAPI error SQLAlchemy would have seen
-        except Exception as translated:  # noqa: BLE001 - wrapped as SQLAlchemy does
-            raise DBAPIError.instance(sql, args, translated, dbapi_error) from exc
-        raise
-
-
-async def _connection(session: AsyncSession) -> tuple[Any, type[Exception]] | None:
-    """The adapted driver connection of the session's current transaction and the DBAPI's
-    base error, remembered for the transaction (looking it up costs ~18 µs); None if the
-    transaction has not begun on its connection yet, or this is not PostgreSQL."""
-    transaction = session.sync_session.get_transaction()
-    remembered = session.info.get(_CONNECTION)
-    if transaction is not None and remembered is not None and remembered[0] is transaction:
-        return remembered[1], remembered[2]
-    conn = await session.connection()
-    if conn.dialect.name != "postgresql":
-        return None
-    adapted = (await conn.get_raw_connection()).dbapi_connection
-    if adapted is None or getattr(adapted, "_transaction", None) is None:
-        return None
-    error: type[Exception] = conn.dialect.loaded_dbapi.Error
-    session.info[_CONNECTION] = (session.sync_session.get_transaction(), adapted, error)
-    return adapted, error
+    rows = await driver.fetch(session, sql, args, begin=False)
+    if rows is not None:
+        SENT["statements"] += 1
+    return rows
