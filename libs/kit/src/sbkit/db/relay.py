@@ -85,6 +85,10 @@ class OutboxRelay:
         compiled = self._take_pg.compile(dialect=asyncpg_dialect())
         self._take_sql = compiled.string
         self._take_args = [compiled.params[name] for name in compiled.positiontup or ()]
+        # the engine a run uses the asyncpg driver of (PostgreSQL), else None (a session's run)
+        bind = sessionmaker.kw.get("bind")
+        postgres = isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql"
+        self._pg_engine: AsyncEngine | None = bind if postgres else None
 
     def notify(self) -> None:
         """Something was committed: publish soon."""
@@ -92,9 +96,8 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were relayed."""
-        engine = self._sessionmaker.kw.get("bind")
-        if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
-            n = await self._relay_on_driver(engine)
+        if self._pg_engine is not None:
+            n = await self._relay_on_driver(self._pg_engine)
         else:
             n = await self._relay_in_session()
         if n:
