@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ class ServiceRuntime:
         tables: KitTables,
         migrations: Path,
         bus: Bus,
+        server_settings: Mapping[str, str] | None = None,  # PostgreSQL: see `make_engine`
     ) -> None:
         self.settings = settings
         self.name = settings.service
@@ -53,7 +54,10 @@ class ServiceRuntime:
         self.migrations = migrations
         self.bus = bus
         self.engine = make_engine(
-            settings.db_url(), schema=settings.schema_name(), pool_size=settings.db_pool_size
+            settings.db_url(),
+            schema=settings.schema_name(),
+            pool_size=settings.db_pool_size,
+            server_settings=server_settings,
         )
         self.sessionmaker = make_sessionmaker(self.engine)
         self.relay = OutboxRelay(

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import event
-from sqlalchemy.util import await_
 
 from analytics.adapters import orm
 from analytics.config import AnalyticsSettings
@@ -20,6 +17,13 @@ from sbkit.runtime import ServiceRuntime
 from sbkit.wiring import build_bus
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# No parallel workers on the service's PostgreSQL connections. Its reads sum a few thousand
+# rollup rows per statement; one whose estimated cost is near the planner's thresholds can still
+# be planned as a `Gather` of two workers on some samples of the statistics — the total over 30
+# days from a noon right after the bench's 10^6 load: ≈ 11 ms instead of ≈ 2 ms, starting and
+# gathering two worker processes on two cores. A table option cannot stop it: a parallel `Append`
+# runs even tables without parallel scans in workers.
+SERIAL_PLANS = {"max_parallel_workers_per_gather": "0"}
 
 
 @dataclass
@@ -47,19 +51,7 @@ def bootstrap(
         tables=orm.kit,
         migrations=MIGRATIONS,
         bus=bus or build_bus(settings),
+        server_settings=SERIAL_PLANS,
     )
-    if runtime.engine.dialect.name == "postgresql":
-        event.listen(runtime.engine.sync_engine, "connect", _serial_plans)
     consumers.register(runtime, topic_names)
     return AnalyticsService(runtime=runtime, routers=[build_router(runtime, settings)])
-
-
-def _serial_plans(dbapi_conn: Any, _record: Any) -> None:
-    """No parallel workers on the service's connections. Its reads sum a few thousand rollup rows
-    per statement; one whose estimated cost is near the planner's thresholds can still be planned
-    as a `Gather` of two workers on some samples of the statistics — the total over 30 days from
-    a noon right after the bench's 10^6 load: ≈ 11 ms instead of ≈ 2 ms, starting and gathering
-    two worker processes on two cores. A table option cannot stop it: a parallel `Append` runs
-    even tables without parallel scans in workers. Set once per connection (outside a
-    transaction, so the pool's rollbacks keep it)."""
-    await_(dbapi_conn.driver_connection.execute("SET max_parallel_workers_per_gather = 0"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,16 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 
-def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
-    """An engine whose connections see only the service's own schema."""
+def make_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    pool_size: int = 10,
+    server_settings: Mapping[str, str] | None = None,
+) -> AsyncEngine:
+    """An engine whose connections see only the service's own schema. PostgreSQL:
+    `server_settings` are further settings of every connection, sent when it opens (asyncpg's
+    startup parameters: no statement, and the pool's rollbacks keep them); SQLite ignores them."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         pool: dict[str, Any] = {}  # in memory: SQLAlchemy's StaticPool, one connection anyway
@@ -34,9 +43,10 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> 
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         event.listen(engine.sync_engine, "invalidate", _sqlite_roll_back_before_close)
         return engine
-    connect_args: dict[str, Any] = {}
+    settings = dict(server_settings or {})
     if schema:
-        connect_args["server_settings"] = {"search_path": schema}
+        settings["search_path"] = schema
+    connect_args: dict[str, Any] = {"server_settings": settings} if settings else {}
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
     )
