@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from sbkit.settings import KitSettings
 
 
@@ -11,3 +13,9 @@ class AnalyticsSettings(KitSettings):
     service: str = "analytics"
     retention_days: int = 400  # the longest range a KPI query may span
     live_refresh_ms: int = 1000  # SSE and Prometheus gauges re-read the current interval this often
+    gauge_slow_refresh_ms: int = Field(
+        default=10_000,
+        ge=100,
+        description="Gauges of backlog, aging, final FCR and occupancy (one KPI read per active"
+        " tenant) re-read the current interval this often",
+    )

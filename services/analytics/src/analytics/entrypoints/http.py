@@ -73,7 +73,7 @@ def build_router(runtime: ServiceRuntime, settings: AnalyticsSettings) -> APIRou
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with live.gauges(runtime, every_s):
+        async with live.gauges(runtime, every_s, settings.gauge_slow_refresh_ms / 1000):
             yield
 
     router = APIRouter(tags=["analytics"], lifespan=lifespan)
