@@ -20,7 +20,7 @@
    offered / answered / abandoned / completed, surveys; N/30 events) is folded by the
    consumer's own code (`ingest.increments` + `repository.collect`, the functions the batch
    consumer runs), COPYed into `kpi_components` and repeated for 30 days with
-   `generate_series`; the rollups are then filled as migrations 0004-0010 backfill them, and
+   `generate_series`; the rollups are then filled as migrations 0004-0011 backfill them, and
    every table VACUUM ANALYZEd (old days settled, as autovacuum leaves them). Every table is
    filled in primary-key order, so a period's rows lie together as the consumer's writes leave
    them (they come in time order), not spread by a hash aggregate's order. Section 2 checks
@@ -65,7 +65,7 @@ from analytics.adapters.orm import components
 from analytics.bootstrap import AnalyticsService, bootstrap
 from analytics.config import AnalyticsSettings
 from analytics.domain import components as comp
-from analytics.domain.parts import WAIT_HISTOGRAMS, WAIT_S_KEPT
+from analytics.domain.parts import WAIT_HISTOGRAMS, WAIT_S_BLOCK, WAIT_S_KEPT
 from analytics.domain.sketch import BLOCK
 from analytics.entrypoints.consumers import TOPICS
 from analytics.service_layer import ingest
@@ -107,11 +107,12 @@ ROLLUPS = {
     "kpi_weekly_queue_blocks": ("week", "kpi_weekly_queue", ("queue",)),
     "kpi_monthly_queue_blocks": ("month", "kpi_monthly_queue", ("queue",)),
 }
-# the stored bin of a rollup whose bins are coarser (`parts.coarse_bin`, migrations 0008-0009)
+# the stored bin of a rollup whose bins are coarser (`parts.coarse_bin`, migrations 0008-0011)
 _COARSE_BIN = (
     f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
     f" WHEN name IN {WAIT_HISTOGRAMS} AND bin > {WAIT_S_KEPT} THEN {WAIT_S_KEPT + 1}"
-    " ELSE bin END"
+    f" WHEN name IN {WAIT_HISTOGRAMS} THEN (bin + {WAIT_S_BLOCK - 1}) / {WAIT_S_BLOCK}"
+    f" * {WAIT_S_BLOCK} ELSE bin END"
 )
 BINS = {t: _COARSE_BIN for t in ROLLUPS if t.endswith("_blocks")}
 SOURCE_TIME = {
@@ -283,7 +284,7 @@ async def _load(service: AnalyticsService, n: int) -> tuple[int, dict[str, int],
                 " DO UPDATE SET value = kpi_components.value + excluded.value"
             )
         )
-        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-10 do
+        for rollup, (period, source, kept) in ROLLUPS.items():  # what migrations 0004-11 do
             keys = ", ".join(("tenant_id", period, *kept, "name", "bin"))
             start = _trunc(period, SOURCE_TIME[source])
             bin_ = BINS.get(rollup, "bin")

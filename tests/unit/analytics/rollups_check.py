@@ -5,7 +5,7 @@ histogram bins, re-classification deltas, several batches touching the same rows
 `repository.add_deltas`, the consumers' write path; every `/v1/kpis` and `/v1/trends/categories`
 query of the ranges is then asked twice, through the planner (rollups, reduced reads) and with
 every 15-minute row read in full, and the answers must be identical. After rebuilding the
-rollups by migrating down and up again (the backfills of migrations 0004-0010), they must
+rollups by migrating down and up again (the backfills of migrations 0004-0011), they must
 still be identical.
 """
 
@@ -25,7 +25,7 @@ from analytics.adapters.orm import COARSE, ROLLUPS, components
 from analytics.bootstrap import AnalyticsService
 from analytics.domain import components as comp
 from analytics.domain.kpis import KPIS, Params
-from analytics.domain.parts import needs
+from analytics.domain.parts import WAIT_HISTOGRAMS, coarse_bin, needs
 from analytics.service_layer import queries
 from sbkit.db.migrate import _config
 from tests.unit.analytics.conftest import TENANT, Api
@@ -213,19 +213,32 @@ async def _answers(api: Api) -> list[Any]:
                 r = await api.get("/v1/kpis", **span, **params, group_by=group_by, kpi=kpi)
                 assert r.status_code == 200, r.text
                 out.append(r.json())
-    # per queue over November and November minus two days, wait bands at the coarse rollup's
-    # last kept bin (60: read from it) and past it (61, 90: from every bin)
+    # per queue over November and November minus two days, wait bands at the coarse rollups'
+    # block bounds (multiples of 5 up to 60: read from them), inside a block (17, 3) and past
+    # the last (61, 90): from every bin
     for start, end, _ in (_ranges()[2], _ranges()[5]):
         span = {"from": start.isoformat(), "to": end.isoformat()}
-        for t in (60, 61, 90):
-            for short in (3, 60, 61):
-                r = await api.get(
-                    "/v1/kpis", **span, **{**params, "threshold_s": t, "short_abandon_s": short},
-                    group_by="queue", kpi=",".join(KPIS),
-                )  # fmt: skip
-                assert r.status_code == 200, r.text
-                out.append(r.json())
+        for t, short, _ in BANDS:
+            r = await api.get(
+                "/v1/kpis", **span, **{**params, "threshold_s": t, "short_abandon_s": short},
+                group_by="queue", kpi=",".join(KPIS),
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+            out.append(r.json())
     return out
+
+
+# (T, short-abandon threshold) of the per-queue reads above and whether the coarse rollups
+# answer them (every limit 0 or a multiple of 5 up to 60)
+BANDS = (
+    (20, 5, True),
+    (60, 60, True),
+    (15, 0, True),
+    (17, 5, False),
+    (20, 3, False),
+    (60, 61, False),
+    (90, 10, False),
+)
 
 
 async def assert_rollups_match(
@@ -254,19 +267,35 @@ async def assert_rollups_match(
     _assert_history_coarse()
 
     runtime = api.service.runtime
+    async with runtime.engine.begin() as conn:  # 0011's downgrade: the coarse waits of 0008-0010
+        await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0010"))
+    with monkeypatch.context() as m:
+        m.setattr(repository, "coarse_bin", _coarse_bin_0010)
+        await _assert_stored_rollups(api, wait_bins=set(range(62)))
     async with runtime.engine.begin() as conn:  # rebuild the rollups by the migration's backfill
         await conn.run_sync(lambda c: command.downgrade(_config(runtime.migrations, c), "0003"))
-        # (0004-0010 rebuild the hourly, 6-hourly, daily, weekly and monthly rollups from the
+        # (0004-0011 rebuild the hourly, 6-hourly, daily, weekly and monthly rollups from the
         # 15-minute rows)
         await conn.run_sync(lambda c: command.upgrade(_config(runtime.migrations, c), "head"))
+    await _assert_stored_rollups(api)
     assert await _answers(api) == planned
 
 
-async def _assert_stored_rollups(api: Api) -> None:
+def _coarse_bin_0010(name: str, bin_: int) -> int:
+    """The coarse rollups' bins before 0011: the waits bin for bin up to 60, the rest as 61."""
+    return min(bin_, 61) if name in WAIT_HISTOGRAMS else coarse_bin(name, bin_)
+
+
+# the bins the coarse rollups keep of a wait histogram: 0, each 5-second block's upper bound, 61
+WAIT_BINS = {0, *range(5, 61, 5), 61}
+
+
+async def _assert_stored_rollups(api: Api, *, wait_bins: set[int] = WAIT_BINS) -> None:
     """Every rollup table holds exactly `repository.rollup_sums` of the stored 15-minute rows —
     the same groups (those summing to 0 too), the same values: on PostgreSQL the batch statement
     sums them in SQL, so this checks its periods (UTC hours, 6 hours, days, months), groupings
-    and coarse bins against the Python fold."""
+    and coarse bins against the Python fold — and the coarse ones keep the wait histograms in
+    `wait_bins` only."""
 
     def normal(key: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(repository.utc(k) if isinstance(k, datetime) else k for k in key)
@@ -279,12 +308,15 @@ async def _assert_stored_rollups(api: Api) -> None:
             stored = {normal(tuple(r[:-1])): r[-1] for r in await conn.execute(select(table))}
             assert stored == sums, table.name
             assert stored  # the data reaches every rollup
+            if table in COARSE.values():
+                waits = {k[-1] for k in stored if k[-2] in WAIT_HISTOGRAMS}
+                assert waits and waits <= wait_bins, (table.name, sorted(waits))
 
 
 async def _assert_coarse(api: Api) -> None:
     """A per-queue total of November reads the month (and November minus Nov 1 and Nov 30 its
-    days) from the coarse rollups (sketch blocks, waits cut at 60 s) when its bands allow, else
-    every bin (both equal the full read: above)."""
+    days) from the coarse rollups (sketch blocks, waits in 5-second blocks up to 60 s) when its
+    bands allow, else every bin (both equal the full read: above)."""
     nov = [
         comp.Piece(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), "month")
     ]
@@ -292,8 +324,8 @@ async def _assert_coarse(api: Api) -> None:
         datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC), months=True
     )
     assert {p.period for p in days} == {"month", "day"}, days
-    for t, coarse in ((60, True), (61, False)):
-        wanted = needs(KPIS, Params(threshold_s=t, short_abandon_s=3))
+    for t, short, coarse in BANDS:
+        wanted = needs(KPIS, Params(threshold_s=t, short_abandon_s=short))
         for pieces, table in ((nov, "kpi_monthly_queue"), (days, "kpi_daily_queue")):
             read = repository._statement(  # the first statement of the read
                 pieces, TENANT, "queue", False, None, wanted, False, wanted.quantiles, [], False, []

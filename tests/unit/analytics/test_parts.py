@@ -73,3 +73,24 @@ def test_the_coarse_rollups_keep_only_names_other_than_sketches_and_waits_bin_fo
     assert not coarse_keeps((*backlog, "ans_wait_s"))
     assert not coarse_keeps(("sk:wait",))
     assert coarse_bin("ans_wait_s", 62) == 61  # (why a wait histogram is not kept)
+
+
+def test_the_coarse_rollups_keep_waits_in_five_second_blocks_at_their_upper_bound() -> None:
+    for name in ("ans_wait_s", "ab_wait_s"):
+        assert [coarse_bin(name, b) for b in (0, 1, 4, 5, 6, 20, 21, 56, 60, 61, 900)] == [
+            0, 5, 5, 5, 10, 20, 25, 60, 60, 61, 61,
+        ]  # fmt: skip
+        # so a band up to a block's bound sums the same bins from them as from the fine ones
+        for t in range(0, 61, 5):
+            assert all((coarse_bin(name, b) <= t) == (b <= t) for b in range(200))
+
+
+def test_only_bands_at_the_wait_blocks_bounds_are_read_from_the_coarse_rollups() -> None:
+    blocked = ("sk:wait", "sk:handle", "sk:frt", "sk:res")
+
+    def coarse(t: int, short: int) -> bool:
+        return needs(KPIS, Params(threshold_s=t, short_abandon_s=short)).coarse(blocked)
+
+    assert coarse(20, 5) and coarse(10, 0) and coarse(60, 30) and coarse(15, 60)
+    assert not coarse(17, 5) and not coarse(20, 3) and not coarse(65, 5) and not coarse(20, 61)
+    assert needs(["asa"], Params(threshold_s=17)).coarse(blocked)  # (no wait band read)

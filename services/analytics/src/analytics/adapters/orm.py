@@ -85,8 +85,8 @@ ROLLUPS = {
 }
 
 # The per-queue monthly rollup with each sketch as counts per block and the per-second wait
-# histograms cut at `parts.WAIT_S_KEPT` (`parts.coarse_bin`; migration 0008): step 1 of a
-# per-queue total reads this instead of every bin.
+# histograms in 5-second blocks up to `parts.WAIT_S_KEPT` (`parts.coarse_bin`; migrations 0008,
+# 0011): step 1 of a per-queue total reads this instead of every bin.
 monthly_queue_blocks = _rollup("kpi_monthly_queue_blocks", "month", "queue")
 # the same per week of the month (migration 0009) and per day (0010: a per-queue total's day
 # pieces, e.g. the day that the last 30 days to a month's end subtract from the month)

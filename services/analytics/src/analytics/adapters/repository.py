@@ -52,6 +52,7 @@ from analytics.domain.lights import Direction, Threshold
 from analytics.domain.parts import (
     HISTOGRAMS,
     WAIT_HISTOGRAMS,
+    WAIT_S_BLOCK,
     WAIT_S_KEPT,
     Needs,
     coarse_bin,
@@ -143,10 +144,12 @@ def rollup_sums(rows: dict[tuple[Any, ...], int]) -> dict[Table, dict[tuple[Any,
 
 
 # `parts.coarse_bin` in SQL (bins are never negative, so / is //)
+_WAITS = f"name IN ({', '.join(repr(n) for n in WAIT_HISTOGRAMS)})"
 _COARSE_BIN_SQL = (
     f"CASE WHEN name LIKE 'sk:%' THEN bin / {BLOCK}"
-    f" WHEN name IN ({', '.join(repr(n) for n in WAIT_HISTOGRAMS)}) AND bin > {WAIT_S_KEPT}"
-    f" THEN {WAIT_S_KEPT + 1} ELSE bin END"
+    f" WHEN {_WAITS} AND bin > {WAIT_S_KEPT} THEN {WAIT_S_KEPT + 1}"
+    f" WHEN {_WAITS} THEN (bin + {WAIT_S_BLOCK - 1}) / {WAIT_S_BLOCK} * {WAIT_S_BLOCK}"
+    " ELSE bin END"
 )
 
 
@@ -737,9 +740,10 @@ def _read(
     `only`, just the bins of those (grp, sketch, block)s; with `narrow`, a rollup piece's rows
     of those names only (a primary-key range scan per period and name). A piece with a coarse
     rollup (`orm.COARSE`) reads it when the needs allow (`Needs.coarse`): its sketches are
-    stored as blocks already, its wait histograms cut above every band; so does a read of some
-    `names` the coarse rollup keeps bin for bin (`parts.coarse_keeps`: a per-queue backlog
-    history, ≈ 4x fewer rows to scan for its few names)."""
+    stored as blocks already, its wait histograms as 5-second blocks, each band's limit a
+    block's bound; so does a read of some `names` the coarse rollup keeps bin for bin
+    (`parts.coarse_keeps`: a per-queue backlog history, ≈ 4x fewer rows to scan for its few
+    names)."""
     table, at = _source(group_by, piece.period)
     coarse = COARSE.get((piece.period, group_by))
     if coarse is not None and not only and not narrow:

@@ -70,20 +70,26 @@ HISTOGRAMS = (
 )
 
 
-# The coarse copy of the per-queue monthly rollup (`kpi_monthly_queue_blocks`) keeps each sketch
-# as its counts per block of BLOCK bins and each per-second wait histogram's bins up to
-# WAIT_S_KEPT (the rest summed into WAIT_S_KEPT + 1): what a per-queue total reads of them in
-# step 1 (bands up to thresholds <= WAIT_S_KEPT, quantile blocks) in ≈ 5x fewer rows.
+# The coarse copies of the per-queue rollups (`kpi_*_queue_blocks`) keep each sketch as its
+# counts per block of BLOCK bins and each per-second wait histogram in blocks of WAIT_S_BLOCK
+# seconds up to WAIT_S_KEPT, each kept at its upper bound (bin 0 as 0, bins 1-5 as 5, …, 56-60
+# as 60; the rest summed into WAIT_S_KEPT + 1): a band `bin <= T` over them is exact for every T
+# that is 0 or a multiple of the block up to WAIT_S_KEPT (10, 15, 20, 30, 60 s: the limits
+# contact centres use). What a per-queue total reads of them in step 1 (those bands, quantile
+# blocks): ≈ 28 instead of ≈ 122 wait rows per queue and period (migration 0011).
 WAIT_S_KEPT = 60
+WAIT_S_BLOCK = 5
 WAIT_HISTOGRAMS = ("ans_wait_s", "ab_wait_s")
 
 
 def coarse_bin(name: str, bin_: int) -> int:
-    """The bin a stored bin is kept as in the coarse rollup (the migration's SQL does the same)."""
+    """The bin a stored bin is kept as in the coarse rollups (migration 0011's SQL does the same)."""
     if name.startswith("sk:"):
         return bin_ // BLOCK
     if name in WAIT_HISTOGRAMS:
-        return min(bin_, WAIT_S_KEPT + 1)
+        if bin_ > WAIT_S_KEPT:
+            return WAIT_S_KEPT + 1
+        return -(-bin_ // WAIT_S_BLOCK) * WAIT_S_BLOCK  # its block's upper bound
     return bin_
 
 
@@ -109,10 +115,13 @@ class Needs:
 
     def coarse(self, blocked: Iterable[str]) -> bool:
         """Whether the coarse rollup answers these needs when the sketches in `blocked` are read
-        as blocks: every sketch read is one of them and no wait band is above WAIT_S_KEPT."""
+        as blocks: every sketch read is one of them and every wait band's limit is a block's
+        upper bound (`coarse_bin`: 0 or a multiple of WAIT_S_BLOCK up to WAIT_S_KEPT; any other
+        limit, e.g. T = 17 s or over 60 s, splits a block: the fine rollups are read)."""
         sketches = {n for n in self.names if n.startswith("sk:")}
-        tops = [ls[-1] for n, ls in self.limits.items() if n in WAIT_HISTOGRAMS]
-        return sketches <= set(blocked) and all(top <= WAIT_S_KEPT for top in tops)
+        limits = [lim for n, ls in self.limits.items() if n in WAIT_HISTOGRAMS for lim in ls]
+        kept = (0 <= lim <= WAIT_S_KEPT and lim % WAIT_S_BLOCK == 0 for lim in limits)
+        return sketches <= set(blocked) and all(kept)
 
     def binned(self) -> Needs:
         """The same needs with every sketch read as bins (for reads summed further in Python:
