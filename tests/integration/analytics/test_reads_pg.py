@@ -3,11 +3,14 @@ transaction, no parallel plans."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import event, literal, select, text
+from asyncpg.prepared_stmt import PreparedStatement
+from sqlalchemy import literal, select, text
 
 from analytics.adapters import repository
 from analytics.domain import components as comp
@@ -61,37 +64,57 @@ async def test_quantiles_picked_in_sql_at_block_edges_equal_those_of_every_bin(
     assert all(k["wait_p50"]["value"] is not None for k in by_queue.values())
 
 
-async def test_kpi_reads_run_outside_a_transaction_and_writes_inside_one(pg_api: Api) -> None:
-    await _write(pg_api)
+def _statements_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every statement asyncpg runs from now on in this task (the app's requests run in it
+    through the ASGI transport; the outbox relay and the live gauges run in theirs), through
+    the session (its prepared statements) or on the driver connection (`sbkit.db.driver`), with
+    whether the server then reported a transaction open on that connection (its ReadyForQuery
+    status)."""
     seen: list[tuple[str, bool]] = []
+    task = asyncio.current_task()
 
-    def record(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append((statement, conn.connection.driver_connection.is_in_transaction()))
+    async def prepared_fetch(self: Any, *args: Any, **kw: Any) -> Any:
+        rows = await fetch_prepared(self, *args, **kw)
+        if asyncio.current_task() is task:
+            seen.append((self.get_query(), self._connection.is_in_transaction()))
+        return rows
 
-    engine = pg_api.service.runtime.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", record)
-    try:
-        for url in ("/v1/kpis", "/v1/trends/categories"):  # (every KPI: 4 statements)
-            r = await pg_api.get(url, **NOV, group_by="queue")
-            assert r.status_code == 200, r.text
-        # (the outbox relay's statements run meanwhile on other connections)
-        reads = [s for s in seen if "kpi_" in s[0] or "presence_log" in s[0]]
-        assert len(reads) >= 5 and not any(in_tx for _, in_tx in reads), reads
-        seen.clear()
-        r = await pg_api.client.put(
-            "/v1/kpis/thresholds",
-            json={
-                "thresholds": {
-                    "asa": {"green_at": 20, "red_at": 60, "direction": "lower_is_better"}
-                }
-            },
-            headers=pg_api.auth(),
-        )
+    async def fetch(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        rows = await fetch_driver(self, query, *args, **kw)
+        if asyncio.current_task() is task:
+            seen.append((query, self.is_in_transaction()))
+        return rows
+
+    fetch_prepared, fetch_driver = PreparedStatement.fetch, asyncpg.Connection.fetch
+    monkeypatch.setattr(PreparedStatement, "fetch", prepared_fetch)
+    monkeypatch.setattr(asyncpg.Connection, "fetch", fetch)
+    return seen
+
+
+async def test_kpi_reads_run_outside_a_transaction_and_writes_inside_one(
+    pg_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _write(pg_api)
+    seen = _statements_seen(monkeypatch)
+    for url in ("/v1/kpis", "/v1/trends/categories"):  # (every KPI: 4 statements)
+        r = await pg_api.get(url, **NOV, group_by="queue")
         assert r.status_code == 200, r.text
-        writes = [s for s in seen if "kpi_thresholds" in s[0]]
-        assert writes and all(in_tx for _, in_tx in writes), writes
-    finally:
-        event.remove(engine, "after_cursor_execute", record)
+    reads = [s for s in seen if "kpi_" in s[0] or "presence_log" in s[0]]
+    assert len(reads) >= 5 and not any(in_tx for _, in_tx in reads), reads
+    # the per-queue sums' statement (on the driver connection) is among them
+    assert any("kpi_monthly_queue_blocks" in sql for sql, _ in reads), reads
+    seen.clear()
+    r = await pg_api.client.put(
+        "/v1/kpis/thresholds",
+        json={
+            "thresholds": {"asa": {"green_at": 20, "red_at": 60, "direction": "lower_is_better"}}
+        },
+        headers=pg_api.auth(),
+    )
+    assert r.status_code == 200, r.text
+    writes = [s for s in seen if "kpi_thresholds" in s[0]]
+    assert writes and all(in_tx for _, in_tx in writes), writes
+    monkeypatch.undo()
     # the pooled connection is back in transactions for the next unit of work
     async with pg_api.service.runtime.uow() as uow:
         await uow.session.execute(select(literal(1)))
