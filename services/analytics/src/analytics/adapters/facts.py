@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.adapters.orm import facts, presence_log
-from analytics.adapters.repository import utc
+from analytics.adapters.repository import kept_rows, utc
 from analytics.domain.components import Bucket
 from analytics.domain.derived import Alert, Case, Contribution, Customer, Cycle
 
@@ -176,5 +176,5 @@ async def latest_presence(
     args: dict[str, Any] = {"tenant": tenant}
     if before is not None:
         args["before"] = before
-    rows = await session.execute(_LATEST_PRESENCE[before is not None], args)
+    rows = await kept_rows(session, _LATEST_PRESENCE[before is not None], args)
     return [(a, utc(at), p) for a, at, p in rows]
