@@ -1,5 +1,6 @@
 """Brute-force KPIs from raw events for the oracle: written from the definitions, sharing nothing
-with the service (no buckets, no components), so the two can only agree by being right."""
+with the service (no buckets, no components), so the two can only agree by being right. Who a
+customer is comes from crm's merges as they stand at the end (`identity`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sbcontracts.envelope import CloudEvent, EventData
+from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged
 from sbcontracts.events.ingest import CallCompleted
 from sbcontracts.events.notifier import (
     NotificationDelivered,
@@ -107,8 +109,29 @@ def aging(events: Events, snapshot: datetime) -> dict[str, int]:
     return counts
 
 
+def identity(events: Events) -> dict[str, str]:
+    """Each merged-away customer's survivor at the end: the merges never undone, followed to the
+    end of their chains."""
+    undone = {d.merge_id for d in _of(events, CustomerUnmerged)}
+    into = {
+        d.merged_id: d.survivor_id for d in _of(events, CustomerMerged) if d.merge_id not in undone
+    }
+    out = {}
+    for who in into:
+        root = who
+        while root in into:
+            root = into[root]
+        out[who] = root
+    return out
+
+
 def _customers(events: Events) -> dict[str, str]:
-    return {e.data.ticket_id: e.data.customer_id for e in events if hasattr(e.data, "ticket_id")}
+    final = identity(events)
+    return {
+        e.data.ticket_id: final.get(e.data.customer_id, e.data.customer_id)
+        for e in events
+        if hasattr(e.data, "ticket_id")
+    }
 
 
 def fcr(events: Events, *, days: int, now: datetime | None, interval: timedelta) -> float | None:
@@ -172,12 +195,13 @@ def alerts(events: Events) -> dict[str, float | None]:
     """Alerts sent/delivered/suppressed; for sent ones whether delivery preceded the customer's
     first contact about the order (a case opened or reopened naming it, or naming no order)."""
     by: dict[str, dict[str, Any]] = defaultdict(dict)
+    final = identity(events)
     for e in events:
         d = e.data
         step = ALERT_STEPS.get(type(d))
         if step:
             a = by[d.notification_id]
-            a.update(customer=d.customer_id, order=d.order_id)
+            a.update(customer=final.get(d.customer_id, d.customer_id), order=d.order_id)
             a[step] = min(a.get(step, d.occurred_at), d.occurred_at)
     owner = _customers(events)
     order = {d.ticket_id: d.order_id for d in _of(events, TicketOpened)}

@@ -1,4 +1,5 @@
-"""Oracle: random streams (shuffled, duplicated) through the service equal a brute-force computation."""
+"""Oracle: random streams (shuffled, duplicated, with customer merges and undos) through the service
+equal a brute-force computation with the customers as crm's merges leave them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from analytics.domain.components import INTERVAL
 from analytics.domain.sketch import ALPHA
 from sbcontracts.envelope import CloudEvent, new_event
 from sbcontracts.events.common import Channel, Handle, HandleKind
-from sbcontracts.events.crm import MessageAttributed
+from sbcontracts.events.crm import (
+    CustomerMerged,
+    CustomerUnmerged,
+    MessageAttributed,
+    Provenance,
+    ProvenanceKind,
+)
 from sbcontracts.events.ingest import CallCompleted, MessageReceived
 from sbcontracts.events.notifier import (
     NotificationDelivered,
@@ -140,7 +147,44 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
         kind = rng.choice(["csat", "nps", "ces"])
         low, high = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]
         out.append(survey(kind, rng.randint(low, high), f"r{i}", minutes=minute()))
-    return out + _presence(rng) + _alerts(rng) + _messages(rng)
+    return out + _presence(rng) + _alerts(rng) + _messages(rng) + _merges(rng)
+
+
+def _merges(rng: random.Random) -> list[CloudEvent[Any]]:
+    """crm merging customers (chains too) and undoing some merges, in crm's order (delivered
+    shuffled like everything else)."""
+    out: list[CloudEvent[Any]] = []
+    live = [f"cust{i}" for i in range(CUSTOMERS)]
+    active: list[tuple[str, str, str]] = []  # merge id, survivor, merged
+    how = Provenance(kind=ProvenanceKind.API, ref="agent")
+    for i in range(12):
+        at = T0 + timedelta(minutes=_minute(rng) + i)  # later steps later: the latest merge stands
+        data: Any
+        if active and rng.random() < 0.35:
+            merge_id, survivor, merged = active.pop(rng.randrange(len(active)))
+            live.append(merged)
+            data = CustomerUnmerged(
+                merge_id=merge_id,
+                customer_id=survivor,
+                survivor_id=survivor,
+                restored_id=merged,
+                provenance=how,
+                unmerged_at=at,
+            )
+        else:
+            merged, survivor = rng.sample(live, 2)
+            live.remove(merged)
+            active.append((f"m{i}", survivor, merged))
+            data = CustomerMerged(
+                merge_id=f"m{i}",
+                customer_id=survivor,
+                survivor_id=survivor,
+                merged_id=merged,
+                provenance=how,
+                merged_at=at,
+            )
+        out.append(new_event(data, tenant_id=TENANT, source="crm", time=at))
+    return out
 
 
 def _messages(rng: random.Random) -> list[CloudEvent[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,26 +69,53 @@ def decode(tenant: str, text: str) -> Contribution:
     }
 
 
-async def customer(
-    session: AsyncSession, tenant: str, customer_id: str
-) -> tuple[Customer, dict[str, str]]:
-    """Every entity of a customer and the contribution each applied (JSON, by entity key)."""
+Rows = list[tuple[str, str, Case | Cycle | Alert, str, str]]
+
+
+async def origin(session: AsyncSession, tenant: str, key: str) -> str | None:
+    """The customer a stored entity came from (None if it is new)."""
+    row = (
+        await session.execute(
+            select(facts.c.origin_id, facts.c.customer_id).where(
+                facts.c.tenant_id == tenant, facts.c.key == key
+            )
+        )
+    ).first()
+    return None if row is None else row[0] or row[1]
+
+
+async def origins(session: AsyncSession, tenant: str, keys: Iterable[str]) -> dict[str, str]:
+    """The customer each stored entity of these keys came from (new ones are left out)."""
     rows = await session.execute(
-        select(facts.c.key, facts.c.doc, facts.c.applied).where(
-            facts.c.tenant_id == tenant, facts.c.customer_id == customer_id
+        select(facts.c.key, facts.c.origin_id, facts.c.customer_id).where(
+            facts.c.tenant_id == tenant, facts.c.key.in_(sorted(set(keys)))
         )
     )
-    who, applied = Customer(), {}
-    for key, doc, done in rows:
-        entity = _parse(key, doc)
-        applied[key] = done
+    return {key: og or who for key, og, who in rows}
+
+
+async def grouped(session: AsyncSession, tenant: str, customer_ids: Iterable[str]) -> Rows:
+    """Every entity grouped under these customers: (customer, key, entity, applied, origin)."""
+    rows = await session.execute(
+        select(
+            facts.c.customer_id, facts.c.key, facts.c.doc, facts.c.applied, facts.c.origin_id
+        ).where(facts.c.tenant_id == tenant, facts.c.customer_id.in_(sorted(set(customer_ids))))
+    )
+    return [(who, key, _parse(key, doc), done, og or who) for who, key, doc, done, og in rows]
+
+
+def group(rows: Rows) -> tuple[Customer, dict[str, str], dict[str, str]]:
+    """One customer's entities, the contribution each applied and its origin (by entity key)."""
+    who, applied, origins = Customer(), {}, {}
+    for _, key, entity, done, og in rows:
+        applied[key], origins[key] = done, og
         if isinstance(entity, Case):
             who.cases[entity.ticket] = entity
         elif isinstance(entity, Cycle):
             who.cycles[(entity.ticket, entity.cycle)] = entity
         else:
             who.alerts[entity.notification] = entity
-    return who, applied
+    return who, applied, origins
 
 
 async def save(
@@ -95,9 +123,11 @@ async def save(
     tenant: str,
     customer_id: str,
     entities: list[Case | Cycle | Alert],
-    applied: dict[str, str],
+    *,
+    applied: Mapping[str, str],
+    origins: Mapping[str, str],
 ) -> None:
-    """Upsert the customer's entities with the contributions now applied."""
+    """Upsert entities grouped under `customer_id` with the contributions now applied."""
     if not entities:
         return
     insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(facts)
@@ -109,13 +139,18 @@ async def save(
                 "customer_id": customer_id,
                 "doc": _doc(e),
                 "applied": applied.get(entity_key(e), "[]"),
+                "origin_id": origins[entity_key(e)],
             }
             for e in entities
         ]
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "key"],
-        set_={"doc": stmt.excluded.doc, "applied": stmt.excluded.applied},
+        set_={
+            "customer_id": stmt.excluded.customer_id,
+            "doc": stmt.excluded.doc,
+            "applied": stmt.excluded.applied,
+        },
     )
     await session.execute(stmt)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -116,10 +117,25 @@ facts = Table(
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("key", String(300), primary_key=True),
-    Column("customer_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),  # the customer it is grouped under now
     Column("doc", Text, nullable=False),
     Column("applied", Text, nullable=False),
+    Column("origin_id", String(64)),  # the customer it came from (0012): where an undo puts it
     Index("ix_kpi_facts_customer", "tenant_id", "customer_id"),
+)
+
+# crm's customer merges (`customer.merged`; `undone` by `customer.unmerged`, or an undo that
+# arrived before its merge): a customer id resolves through the merges not undone to its survivor.
+merges = Table(
+    "kpi_merges",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("merge_id", String(64), primary_key=True),
+    Column("survivor_id", String(64), nullable=False),
+    Column("merged_id", String(64), nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+    Column("undone", Boolean, nullable=False),
+    Index("ix_kpi_merges_merged", "tenant_id", "merged_id"),
 )
 
 # Every presence change of every agent (online spans between them feed occupancy).

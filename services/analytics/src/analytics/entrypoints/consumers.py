@@ -7,7 +7,15 @@ from typing import Any
 
 from analytics.service_layer import ingest
 from sbcontracts.envelope import CloudEvent
-from sbcontracts.topics import AGENTS, CALLS, MESSAGES_ATTRIBUTED, NOTIFICATIONS, SURVEYS, TICKETS
+from sbcontracts.topics import (
+    AGENTS,
+    CALLS,
+    CUSTOMERS,
+    MESSAGES_ATTRIBUTED,
+    NOTIFICATIONS,
+    SURVEYS,
+    TICKETS,
+)
 from sbkit.bus.ports import PoisonMessage
 from sbkit.db.uow import UnitOfWork
 from sbkit.runtime import ServiceRuntime
@@ -19,6 +27,7 @@ TOPICS = (
     MESSAGES_ATTRIBUTED.name,
     NOTIFICATIONS.name,
     AGENTS.name,
+    CUSTOMERS.name,  # merges and their undos; the topic's other event types are ignored
 )
 
 

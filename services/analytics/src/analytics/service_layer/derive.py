@@ -4,6 +4,8 @@ recompute the customer's derived contributions and add only their difference to 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +13,9 @@ from analytics.adapters import facts, repository
 from analytics.domain import derived, presence
 from analytics.domain.components import Bucket, Increment
 from analytics.domain.derived import Alert, Case, Customer, Cycle, Dims, earliest
+from analytics.service_layer import identity
+from sbcontracts.envelope import CloudEvent
+from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged
 from sbcontracts.events.notifier import (
     NotificationData,
     NotificationDelivered,
@@ -100,33 +105,56 @@ def _add(deltas: repository.Deltas, diff: derived.Contribution) -> None:
         repository.collect(deltas, bucket, incs)
 
 
-async def on_customer_event(
-    session: AsyncSession,
-    tenant: str,
-    data: TicketData | NotificationData,
-    deltas: repository.Deltas,
-) -> None:
-    """Merge the event, recompute the customer's contributions, and collect the differences
-    into `deltas` (upserted once per transaction, in key order: written here, per entity,
-    the tenant-wide rollup rows were locked in a different order by every transaction, and
-    concurrent partitions deadlocked)."""
-    customer = data.customer_id
-    await facts.lock(session, tenant, "customer", customer)
-    who, applied = await facts.customer(session, tenant, customer)
-    touched: list[Case | Cycle | Alert] = []
+def _key(data: TicketData | NotificationData) -> str:
     if isinstance(data, TicketData):
-        touched += merge_ticket(who, data)
-    else:
-        touched.append(merge_notification(who, data))
-    touched_keys = {facts.entity_key(e) for e in touched}
+        return f"case:{data.ticket_id}"
+    return f"alert:{data.notification_id}"
+
+
+async def prelock(session: AsyncSession, events: Sequence[CloudEvent[Any]]) -> None:
+    """Lock every customer a transaction's events will touch at once, in one fixed order (a
+    batch locking them event by event could deadlock against a merge locking two of them), and
+    keep the origins of their entities for `on_customer_event`."""
+    ids: dict[str, set[str]] = defaultdict(set)  # to lock the customers they resolve to
+    plain: dict[str, set[str]] = defaultdict(set)  # to lock as they are (roots after an undo)
+    keys: dict[str, dict[str, str]] = defaultdict(dict)
+    for event in events:
+        data, tenant = event.data, event.tenantid
+        if isinstance(data, (*TICKET_FACTS, NotificationData)):
+            keys[tenant].setdefault(_key(data), data.customer_id)  # a new entity's first event
+        elif isinstance(data, CustomerMerged):
+            ids[tenant] |= {data.merged_id, data.survivor_id}
+        elif isinstance(data, CustomerUnmerged):
+            ids[tenant] |= {data.restored_id, data.survivor_id}
+            plain[tenant].add(data.restored_id)
+    origins = identity.txn(session).origins
+    for tenant, first in keys.items():
+        stored = await facts.origins(session, tenant, first)
+        for key, customer in first.items():
+            origins[(tenant, key)] = stored.get(key, customer)
+            ids[tenant].add(origins[(tenant, key)])
+    for tenant in sorted(ids):
+        await identity.lock_roots(session, tenant, ids[tenant], also=plain[tenant])
+
+
+def settle(
+    tenant: str,
+    who: Customer,
+    applied: Mapping[str, str],
+    deltas: repository.Deltas,
+    *,
+    touched: Collection[str] = (),
+) -> tuple[list[Case | Cycle | Alert], dict[str, str]]:
+    """Recompute a customer's contributions and collect into `deltas` each entity's difference to
+    what it applied; the entities to save (changed or `touched`) and their contributions now."""
     changed: list[Case | Cycle | Alert] = []
     now_applied: dict[str, str] = {}
+    contributions = derived.contributions(tenant, who)
     entities: list[Case | Cycle | Alert] = [
         *who.cases.values(),
         *who.cycles.values(),
         *who.alerts.values(),
     ]
-    contributions = derived.contributions(tenant, who)
     for entity in entities:
         key = facts.entity_key(entity)
         new = contributions.get(key, {})
@@ -134,10 +162,42 @@ async def on_customer_event(
         encoded = facts.encode(new)
         if encoded != before:
             _add(deltas, derived.difference(new, facts.decode(tenant, before)))
-        if encoded != before or key in touched_keys:
+        if encoded != before or key in touched:
             changed.append(entity)
             now_applied[key] = encoded
-    await facts.save(session, tenant, customer, changed, now_applied)
+    return changed, now_applied
+
+
+async def on_customer_event(
+    session: AsyncSession,
+    tenant: str,
+    data: TicketData | NotificationData,
+    deltas: repository.Deltas,
+) -> None:
+    """Merge the event, recompute the contributions of the customer it is grouped under, and
+    collect the differences into `deltas` (upserted once per transaction, in key order: written
+    here, per entity, the tenant-wide rollup rows were locked in a different order by every
+    transaction, and concurrent partitions deadlocked).
+
+    An entity is grouped under the customer its origin (the customer it first came with) resolves
+    to through crm's merges; a later event of it under another id (routing re-keys a merged
+    customer's cases) changes nothing about where it belongs."""
+    key = _key(data)
+    origin = identity.txn(session).origins.get((tenant, key))  # `prelock` looked it up
+    if origin is None:
+        origin = await facts.origin(session, tenant, key) or data.customer_id
+    (root,) = await identity.lock_roots(session, tenant, [origin])
+    who, applied, origins = facts.group(await facts.grouped(session, tenant, [root]))
+    touched: list[Case | Cycle | Alert] = []
+    if isinstance(data, TicketData):
+        touched += merge_ticket(who, data)
+    else:
+        touched.append(merge_notification(who, data))
+    touched_keys = {facts.entity_key(e) for e in touched}
+    for k in touched_keys:
+        origins.setdefault(k, origin)
+    changed, now_applied = settle(tenant, who, applied, deltas, touched=touched_keys)
+    await facts.save(session, tenant, root, changed, applied=now_applied, origins=origins)
 
 
 async def on_presence(

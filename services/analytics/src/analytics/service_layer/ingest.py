@@ -8,10 +8,10 @@ from typing import Any
 from analytics.adapters import repository
 from analytics.domain import components as comp
 from analytics.domain import presence
-from analytics.service_layer import derive
+from analytics.service_layer import derive, merges
 from sbcontracts.envelope import CloudEvent
 from sbcontracts.events.common import Channel
-from sbcontracts.events.crm import MessageAttributed
+from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged, MessageAttributed
 from sbcontracts.events.ingest import (
     CallAbandoned,
     CallAnswered,
@@ -111,8 +111,8 @@ def increments(tenant: str, data: Any) -> list[Parts]:
 
 
 async def _derive(uow: UnitOfWork, event: CloudEvent[Any], deltas: repository.Deltas) -> None:
-    """Derived parts (cases, alerts, presence): they read and update stored facts, so in order;
-    their component differences go into `deltas`."""
+    """Derived parts (cases, alerts, presence, customer merges): they read and update stored
+    facts, so in order; their component differences go into `deltas`."""
     data = event.data
     if isinstance(data, TicketData) and isinstance(data, derive.TICKET_FACTS):
         await derive.on_customer_event(uow.session, event.tenantid, data, deltas)
@@ -120,6 +120,10 @@ async def _derive(uow: UnitOfWork, event: CloudEvent[Any], deltas: repository.De
         await derive.on_customer_event(uow.session, event.tenantid, data, deltas)
     elif isinstance(data, AgentPresenceChanged):
         await derive.on_presence(uow.session, event.tenantid, data, deltas)
+    elif isinstance(data, CustomerMerged):
+        await merges.on_merged(uow.session, event.tenantid, data, deltas)
+    elif isinstance(data, CustomerUnmerged):
+        await merges.on_unmerged(uow.session, event.tenantid, data, deltas)
 
 
 async def on_event(uow: UnitOfWork, event: CloudEvent[Any]) -> None:
@@ -134,6 +138,7 @@ async def on_events(uow: UnitOfWork, events: Sequence[CloudEvent[Any]]) -> None:
     upserted by the one `add_deltas` at its end, in key order: two transactions touching the
     same rows (a tenant's day and month rollups) wait for each other and never deadlock."""
     deltas: repository.Deltas = {}
+    await derive.prelock(uow.session, events)
     for event in events:
         await _derive(uow, event, deltas)
         for bucket, incs in increments(event.tenantid, event.data):
