@@ -126,12 +126,10 @@ def identity(events: Events) -> dict[str, str]:
 
 
 def _customers(events: Events) -> dict[str, str]:
+    """Each case's customer: who opened it, as crm's merges leave them at the end (routing may
+    publish its later events under the id it re-keyed the case to)."""
     final = identity(events)
-    return {
-        e.data.ticket_id: final.get(e.data.customer_id, e.data.customer_id)
-        for e in events
-        if hasattr(e.data, "ticket_id")
-    }
+    return {d.ticket_id: final.get(d.customer_id, d.customer_id) for d in _of(events, TicketOpened)}
 
 
 def fcr(events: Events, *, days: int, now: datetime | None, interval: timedelta) -> float | None:

@@ -254,3 +254,16 @@ async def test_poison_on_the_customers_topic_goes_to_the_dlq_and_changes_nothing
     await bus.publish([_record(CUSTOMERS.name, merged("m1", "A", into="B"))])
     await until(lambda: _inbox_has(service, len(EMAIL_THEN_PHONE) + 2))
     assert await _repeats(service) == 1
+
+
+async def test_a_case_rekeyed_before_its_opening_arrived_goes_back_with_the_undo(api: Api) -> None:
+    """routing re-keyed A's case to B after the merge: its classification and resolution came
+    under B before its opening (A's) arrived; the undo still gives the case back to A."""
+    opened, *rest = case("t1", "A", 0, resolved=10)
+    rekeyed = [
+        e.model_copy(update={"data": e.data.model_copy(update={"customer_id": "B"})}) for e in rest
+    ]
+    await feed(api, [merged("m1", "A", into="B"), *rekeyed, *case("t2", "B", 30), opened])
+    assert await kpis(api, "fcr") == {"fcr": 0.0}
+    await feed(api, [unmerged("m1", restored="A", survivor="B")])
+    assert await kpis(api, "fcr") == {"fcr": 1.0}

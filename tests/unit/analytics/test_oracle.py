@@ -147,7 +147,24 @@ def _stream(rng: random.Random) -> list[CloudEvent[Any]]:
         kind = rng.choice(["csat", "nps", "ces"])
         low, high = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]
         out.append(survey(kind, rng.randint(low, high), f"r{i}", minutes=minute()))
-    return out + _presence(rng) + _alerts(rng) + _messages(rng) + _merges(rng)
+    merges = _merges(rng)
+    return _rekeyed(rng, out, merges) + _presence(rng) + _alerts(rng) + _messages(rng) + merges
+
+
+def _rekeyed(
+    rng: random.Random, events: list[CloudEvent[Any]], merges: list[CloudEvent[Any]]
+) -> list[CloudEvent[Any]]:
+    """Some case events after the opening under the survivor of a merge of the case's customer
+    (undone later or not), as routing publishes them while the merge holds."""
+    into = {e.data.merged_id: e.data.survivor_id for e in merges if hasattr(e.data, "merged_id")}
+    out = []
+    for e in events:
+        d = e.data
+        if hasattr(d, "ticket_id") and not isinstance(d, TicketOpened) and rng.random() < 0.4:
+            d = d.model_copy(update={"customer_id": into.get(d.customer_id, d.customer_id)})
+            e = e.model_copy(update={"data": d})
+        out.append(e)
+    return out
 
 
 def _merges(rng: random.Random) -> list[CloudEvent[Any]]:

@@ -150,6 +150,7 @@ async def save(
             "customer_id": stmt.excluded.customer_id,
             "doc": stmt.excluded.doc,
             "applied": stmt.excluded.applied,
+            "origin_id": stmt.excluded.origin_id,
         },
     )
     await session.execute(stmt)

@@ -122,6 +122,8 @@ async def prelock(session: AsyncSession, events: Sequence[CloudEvent[Any]]) -> N
         data, tenant = event.data, event.tenantid
         if isinstance(data, (*TICKET_FACTS, NotificationData)):
             keys[tenant].setdefault(_key(data), data.customer_id)  # a new entity's first event
+            if isinstance(data, TicketOpened):  # its opener, should the case have another origin
+                ids[tenant].add(data.customer_id)
         elif isinstance(data, CustomerMerged):
             ids[tenant] |= {data.merged_id, data.survivor_id}
         elif isinstance(data, CustomerUnmerged):
@@ -179,13 +181,19 @@ async def on_customer_event(
     here, per entity, the tenant-wide rollup rows were locked in a different order by every
     transaction, and concurrent partitions deadlocked).
 
-    An entity is grouped under the customer its origin (the customer it first came with) resolves
-    to through crm's merges; a later event of it under another id (routing re-keys a merged
-    customer's cases) changes nothing about where it belongs."""
+    An entity is grouped under the customer its origin (who opened the case; the customer an
+    alert first came with) resolves to through crm's merges; a later event of it under another id
+    (routing re-keys a merged customer's cases) changes nothing about where it belongs."""
     key = _key(data)
     origin = identity.txn(session).origins.get((tenant, key))  # `prelock` looked it up
     if origin is None:
         origin = await facts.origin(session, tenant, key) or data.customer_id
+    if isinstance(data, TicketOpened) and origin != data.customer_id:
+        # the opening names who opened the case; an event of it that came first carried the id
+        # routing had re-keyed it to: the case and its cycles move to the opener's group
+        roots = await identity.lock_roots(session, tenant, [origin, data.customer_id])
+        await regroup(session, tenant, roots, deltas, opened_by=(data.ticket_id, data.customer_id))
+        origin = identity.txn(session).origins[(tenant, key)] = data.customer_id
     (root,) = await identity.lock_roots(session, tenant, [origin])
     who, applied, origins = facts.group(await facts.grouped(session, tenant, [root]))
     touched: list[Case | Cycle | Alert] = []
@@ -198,6 +206,56 @@ async def on_customer_event(
         origins.setdefault(k, origin)
     changed, now_applied = settle(tenant, who, applied, deltas, touched=touched_keys)
     await facts.save(session, tenant, root, changed, applied=now_applied, origins=origins)
+
+
+async def regroup(
+    session: AsyncSession,
+    tenant: str,
+    customers: list[str],
+    deltas: repository.Deltas,
+    *,
+    opened_by: tuple[str, str] | None = None,
+) -> None:
+    """Group the entities under these (locked) customers by where their origins resolve now
+    (`opened_by`: a ticket's case and cycles take that origin); recompute each group and collect
+    the differences into `deltas`."""
+    loaded: set[str] = set()
+    rows: facts.Rows = []
+    roots: dict[str, str] = {}
+    todo = set(customers)
+    while todo:  # a group an entity joins is loaded whole (locked first, when not yet)
+        if todo - set(customers):  # only while crm's events are out of order (a cycle)
+            await identity.lock(session, tenant, todo)
+            identity.forget(session, tenant)
+        rows += [_opened_by(row, opened_by) for row in await facts.grouped(session, tenant, todo)]
+        loaded |= todo
+        ids = sorted({row[4] for row in rows})
+        found = await identity.resolver(session, tenant).roots(ids)
+        roots = dict(zip(ids, found, strict=True))
+        todo = set(roots.values()) - loaded
+    by_root: dict[str, facts.Rows] = defaultdict(list)
+    for row in rows:
+        by_root[roots[row[4]]].append(row)
+    for root, mine in sorted(by_root.items()):
+        who, applied, origins = facts.group(mine)
+        moved = {key for was, key, entity, *_ in mine if was != root or _ticket(entity, opened_by)}
+        changed, now = settle(tenant, who, applied, deltas, touched=moved)
+        await facts.save(session, tenant, root, changed, applied=now, origins=origins)
+
+
+def _ticket(entity: Case | Cycle | Alert, opened_by: tuple[str, str] | None) -> bool:
+    return (
+        opened_by is not None and isinstance(entity, Case | Cycle) and entity.ticket == opened_by[0]
+    )
+
+
+def _opened_by(
+    row: tuple[str, str, Case | Cycle | Alert, str, str], opened_by: tuple[str, str] | None
+) -> tuple[str, str, Case | Cycle | Alert, str, str]:
+    was, key, entity, applied, origin = row
+    if opened_by is not None and _ticket(entity, opened_by):
+        origin = opened_by[1]
+    return was, key, entity, applied, origin
 
 
 async def on_presence(

@@ -4,11 +4,9 @@ recompute the customers whose entities moved and add only the differences to the
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.adapters import facts, merges, repository
+from analytics.adapters import merges, repository
 from analytics.adapters.merges import Merge
 from analytics.service_layer import derive, identity
 from sbcontracts.events.crm import CustomerMerged, CustomerUnmerged
@@ -26,7 +24,7 @@ async def on_merged(
         return  # crm sent it again, or its undo came first: the merge never holds
     await merges.add(session, tenant, merge)
     identity.forget(session, tenant)
-    await regroup(session, tenant, [*before, *after], deltas)
+    await derive.regroup(session, tenant, [*before, *after], deltas)
 
 
 async def on_unmerged(
@@ -49,33 +47,4 @@ async def on_unmerged(
         return
     await merges.undo(session, tenant, data.merge_id)
     identity.forget(session, tenant)
-    await regroup(session, tenant, [*before, *after], deltas)
-
-
-async def regroup(
-    session: AsyncSession, tenant: str, customers: list[str], deltas: repository.Deltas
-) -> None:
-    """Group the entities under these (locked) customers by where their origins resolve now;
-    recompute each group and collect the differences into `deltas`."""
-    loaded: set[str] = set()
-    rows: facts.Rows = []
-    roots: dict[str, str] = {}
-    todo = set(customers)
-    while todo:  # a group an entity joins is loaded whole (locked first, when not yet)
-        if todo - set(customers):  # only while crm's events are out of order (a cycle)
-            await identity.lock(session, tenant, todo)
-            identity.forget(session, tenant)
-        rows += await facts.grouped(session, tenant, todo)
-        loaded |= todo
-        ids = sorted({row[4] for row in rows})
-        found = await identity.resolver(session, tenant).roots(ids)
-        roots = dict(zip(ids, found, strict=True))
-        todo = set(roots.values()) - loaded
-    by_root: dict[str, facts.Rows] = defaultdict(list)
-    for row in rows:
-        by_root[roots[row[4]]].append(row)
-    for root, mine in sorted(by_root.items()):
-        who, applied, origins = facts.group(mine)
-        moved = {key for was, key, *_ in mine if was != root}
-        changed, now = derive.settle(tenant, who, applied, deltas, touched=moved)
-        await facts.save(session, tenant, root, changed, applied=now, origins=origins)
+    await derive.regroup(session, tenant, [*before, *after], deltas)
