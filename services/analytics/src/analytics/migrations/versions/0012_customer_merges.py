@@ -3,7 +3,7 @@ customer (`kpi_facts.origin_id`): entities are grouped under the customer their 
 through the merges not undone, so a merge moves them to the survivor and an undo gives them back.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
