@@ -442,23 +442,19 @@ STATEMENTS_KEPT = 512
 
 def _compiled(session: AsyncSession, stmt: Any) -> tuple[str, list[Any]]:
     """`stmt`'s SQL for asyncpg (`$n` parameters, the inlined arrays rendered) and its arguments."""
-    compiled: Any = stmt.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-    )
-    params, processors = compiled.construct_params(), compiled._bind_processors
-    return compiled.string, [
-        processors[k](params[k]) if k in processors else params[k] for k in compiled.positiontup
-    ]
+    sql, binds, compiled = _for_driver(session, stmt)
+    return sql, _arguments(binds, compiled.construct_params())
 
 
-def _for_driver(session: AsyncSession, stmt: Any) -> tuple[str, list[tuple[str, Any]]]:
-    """`stmt`'s SQL for asyncpg and its parameters' names in order, each with its bind
-    processor (None: the value as it is)."""
+def _for_driver(session: AsyncSession, stmt: Any) -> tuple[str, list[tuple[str, Any]], Any]:
+    """`stmt`'s SQL for asyncpg, its parameters' names in order, each with its bind processor
+    (None: the value as it is), and the compiled statement."""
     compiled: Any = stmt.compile(
         dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
     )
     processors = compiled._bind_processors
-    return compiled.string, [(k, processors.get(k)) for k in compiled.positiontup]
+    binds = [(k, processors.get(k)) for k in compiled.positiontup]
+    return compiled.string, binds, compiled
 
 
 def _arguments(binds: list[tuple[str, Any]], params: Mapping[str, Any]) -> list[Any]:
@@ -473,7 +469,7 @@ async def kept_rows(session: AsyncSession, stmt: Any, params: Mapping[str, Any])
     if session.get_bind().dialect.name == "postgresql":
         kept = _DRIVER_SQL.get(id(stmt))
         if kept is None:
-            kept = _DRIVER_SQL[id(stmt)] = (stmt, *_for_driver(session, stmt))
+            kept = _DRIVER_SQL[id(stmt)] = (stmt, *_for_driver(session, stmt)[:2])
         _, sql, binds = kept
         rows = await driver.fetch(session, sql, _arguments(binds, params))
         if rows is not None:
