@@ -72,18 +72,6 @@ def decode(tenant: str, text: str) -> Contribution:
 Rows = list[tuple[str, str, Case | Cycle | Alert, str, str]]
 
 
-async def origin(session: AsyncSession, tenant: str, key: str) -> str | None:
-    """The customer a stored entity came from (None if it is new)."""
-    row = (
-        await session.execute(
-            select(facts.c.origin_id, facts.c.customer_id).where(
-                facts.c.tenant_id == tenant, facts.c.key == key
-            )
-        )
-    ).first()
-    return None if row is None else row[0] or row[1]
-
-
 async def origins(session: AsyncSession, tenant: str, keys: Iterable[str]) -> dict[str, str]:
     """The customer each stored entity of these keys came from (new ones are left out)."""
     rows = await session.execute(

@@ -15,6 +15,7 @@ from sse_starlette.sse import ServerSentEvent
 from starlette.requests import Request
 
 from analytics.adapters import repository
+from analytics.config import AnalyticsSettings
 from analytics.domain.components import INTERVAL, interval_of
 from analytics.domain.kpis import CUMULATIVE, FINAL, KPIS, Params, Totals
 from analytics.service_layer import live, queries
@@ -34,7 +35,7 @@ CURRENT = Gauge(
     ["tenant", "kpi"],
 )
 STOP_GRACE_S = 2.0  # a refresh takes milliseconds; longer, it waits for the database
-SLOW_EVERY_S = 10.0  # AnalyticsSettings.gauge_slow_refresh_ms
+SLOW_EVERY_S = AnalyticsSettings.model_fields["gauge_slow_refresh_ms"].default / 1000
 
 
 async def stream(

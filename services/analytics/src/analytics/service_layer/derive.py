@@ -187,7 +187,7 @@ async def on_customer_event(
     key = _key(data)
     origin = identity.txn(session).origins.get((tenant, key))  # `prelock` looked it up
     if origin is None:
-        origin = await facts.origin(session, tenant, key) or data.customer_id
+        origin = (await facts.origins(session, tenant, [key])).get(key, data.customer_id)
     if isinstance(data, TicketOpened) and origin != data.customer_id:
         # the opening names who opened the case; an event of it that came first carried the id
         # routing had re-keyed it to: the case and its cycles move to the opener's group
