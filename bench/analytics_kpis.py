@@ -27,7 +27,8 @@
    that this bulk fold and the real consumer (Kafka -> analytics -> PostgreSQL) store identical
    rows for the same events, and that the rollups the consumer kept equal its 15-minute rows.
 2. Throughput: calls and surveys published to copies of the topics, then analytics' consumers
-   (kit batch consumption, `fold_batch`) timed until every event is in the inbox.
+   (kit batch consumption, `fold_batch`) timed until every event is in the inbox; the CPU per
+   event of analytics (this process) and of PostgreSQL and Kafka (from /proc: bench.procstat).
 3. Freshness: one call offered at a time, produced to Kafka, `/v1/kpis` polled until it counts.
 
 SB_BENCH_ANALYTICS_KEEP=1 keeps each size's schema (`bench_an_keep_<n>`) and reuses it when it
@@ -69,6 +70,7 @@ from analytics.domain.parts import WAIT_HISTOGRAMS, WAIT_S_BLOCK, WAIT_S_KEPT
 from analytics.domain.sketch import BLOCK
 from analytics.entrypoints.consumers import TOPICS
 from analytics.service_layer import ingest
+from bench.procstat import servers_cpu
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import EventData, new_event
 from sbcontracts.events.ingest import (
@@ -480,10 +482,11 @@ async def pipeline(n: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         while (first := await applied()) == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        joined = time.perf_counter()
+        joined, servers = time.perf_counter(), _servers_cpu()
         while await applied() < len(recs):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         end, cpu = time.perf_counter(), time.process_time() - cpu
+        servers = {k: v - servers.get(k, 0.0) for k, v in _servers_cpu().items()}
         rate = (len(recs) - first) / (end - joined)
         async with runtime.engine.connect() as conn:
             stored = {
@@ -506,6 +509,10 @@ async def pipeline(n: int) -> dict[str, Any]:
             "joining_s": joined - started,
             "events_per_s": rate,
             "analytics_cpu_ms_per_event": cpu * 1000 / len(recs),
+            # after the first applied event, as the rate (the bench's count(*) polls included)
+            "servers_cpu_ms_per_event": {
+                k: v * 1000 / (len(recs) - first) for k, v in servers.items()
+            },
             "bulk_fold_equals_consumer": bulk == stored,
             "rollups_equal_components": rollups_ok,
             "rows": len(stored),
@@ -515,6 +522,12 @@ async def pipeline(n: int) -> dict[str, Any]:
         await bus.stop()
         await runtime.stop()
         await _drop(schema)
+
+
+def _servers_cpu() -> dict[str, float]:
+    """CPU seconds so far of the bench's PostgreSQL and Kafka (their pid files under SB_DATA_DIR)."""
+    data_dir = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
+    return servers_cpu(data_dir, KAFKA.rsplit(":", 1)[1], PG.rsplit(":", 1)[1].split("/")[0])
 
 
 async def _rollups_equal_components(conn: Any, schema: str) -> bool:
@@ -566,8 +579,9 @@ def _print_pipeline(result: dict[str, Any], p: dict[str, Any]) -> None:
         f" (calls, surveys) in {p['seconds']:.1f} s ({p['joining_s']:.1f} s joining):"
         f" {p['events_per_s']:,.0f} events/s after the first (goal 5,000/s),"
         f" analytics CPU {p['analytics_cpu_ms_per_event']:.3f} ms/event"
-        f" (= {1000 / p['analytics_cpu_ms_per_event']:,.0f} events per CPU-second; PostgreSQL"
-        " and Kafka not counted);"
+        f" (= {1000 / p['analytics_cpu_ms_per_event']:,.0f} events per CPU-second),"
+        + "".join(f" {k} {v:.3f}" for k, v in p["servers_cpu_ms_per_event"].items())
+        + " ms/event;"
         f" bulk fold == consumer's rows: {p['bulk_fold_equals_consumer']},"
         f" rollups == summed 15-minute rows: {p['rollups_equal_components']}"
     )
