@@ -70,7 +70,7 @@ from analytics.domain.parts import WAIT_HISTOGRAMS, WAIT_S_BLOCK, WAIT_S_KEPT
 from analytics.domain.sketch import BLOCK
 from analytics.entrypoints.consumers import TOPICS
 from analytics.service_layer import ingest
-from bench.procstat import servers_cpu
+from bench.procstat import bench_servers_cpu
 from sbcontracts.catalog import encode
 from sbcontracts.envelope import EventData, new_event
 from sbcontracts.events.ingest import (
@@ -482,11 +482,11 @@ async def pipeline(n: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         while (first := await applied()) == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        joined, servers = time.perf_counter(), _servers_cpu()
+        joined, servers = time.perf_counter(), bench_servers_cpu()
         while await applied() < len(recs):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         end, cpu = time.perf_counter(), time.process_time() - cpu
-        servers = {k: v - servers.get(k, 0.0) for k, v in _servers_cpu().items()}
+        servers = {k: v - servers.get(k, 0.0) for k, v in bench_servers_cpu().items()}
         rate = (len(recs) - first) / (end - joined)
         async with runtime.engine.connect() as conn:
             stored = {
@@ -522,12 +522,6 @@ async def pipeline(n: int) -> dict[str, Any]:
         await bus.stop()
         await runtime.stop()
         await _drop(schema)
-
-
-def _servers_cpu() -> dict[str, float]:
-    """CPU seconds so far of the bench's PostgreSQL and Kafka (their pid files under SB_DATA_DIR)."""
-    data_dir = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
-    return servers_cpu(data_dir, KAFKA.rsplit(":", 1)[1], PG.rsplit(":", 1)[1].split("/")[0])
 
 
 async def _rollups_equal_components(conn: Any, schema: str) -> bool:

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 
 from bench.notifier_alerts import DAY0, Order, build
-from bench.procstat import servers_cpu
+from bench.procstat import bench_servers_cpu
 from notifier.adapters import orm
 from notifier.bootstrap import bootstrap
 from notifier.config import NotifierSettings
@@ -116,14 +116,8 @@ async def _count(runtime: Any, q: Any) -> int:
 
 
 ORDERS = int(os.environ.get("SB_BENCH_PIPELINE_ORDERS", "3000"))
-DATA_DIR = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
 SERVERS = ("PostgreSQL", "Kafka")
 Figures = dict[str, float]  # rate, statements, cpu (seconds per event), duplicates, SERVERS
-
-
-def server_cpu() -> dict[str, float]:
-    """CPU seconds so far of this bench's PostgreSQL and Kafka broker (empty when not there)."""
-    return servers_cpu(DATA_DIR, KAFKA.rsplit(":", 1)[1], PG.rsplit(":", 1)[1].split("/")[0])
 
 
 REPS = int(os.environ.get("SB_BENCH_PIPELINE_REPS", "3"))
@@ -197,7 +191,7 @@ async def once(n: int, seed: int, *, batch: int | None) -> Figures:
         await runtime.start()
         await bus.start()
         statements[0] = 0
-        servers = server_cpu()
+        servers = bench_servers_cpu()
         started, cpu = time.perf_counter(), time.process_time()
         while (first := await _count(runtime, applied)) == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -207,7 +201,9 @@ async def once(n: int, seed: int, *, batch: int | None) -> Figures:
             await asyncio.sleep(0.05 if done > 0.9 * len(recs) else 0.5)
         end = time.perf_counter()
         costs = (statements[0] / len(recs), (time.process_time() - cpu) / len(recs))
-        servers = {k: (v - servers[k]) / len(recs) for k, v in server_cpu().items() if k in servers}
+        servers = {
+            k: (v - servers[k]) / len(recs) for k, v in bench_servers_cpu().items() if k in servers
+        }
         return await _report(
             runtime, len(recs), batch, (started, joined, end), first, costs, servers
         )

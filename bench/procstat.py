@@ -60,3 +60,11 @@ def servers_cpu(data_dir: Path, kafka_port: int | str, pg_port: int | str) -> di
     with contextlib.suppress(OSError, ValueError, IndexError):
         out["Kafka"] = stat(kafka_pid(data_dir, kafka_port)).cpu_s
     return out
+
+
+def bench_servers_cpu() -> dict[str, float]:
+    """`servers_cpu` of the servers a bench uses: under SB_DATA_DIR (.data), on SB_KAFKA_PORT
+    (19092) and SB_PG_PORT (15432), the benches' own defaults."""
+    data_dir = Path(os.environ.get("SB_DATA_DIR", Path(__file__).parents[1] / ".data"))
+    kafka, pg = os.environ.get("SB_KAFKA_PORT", "19092"), os.environ.get("SB_PG_PORT", "15432")
+    return servers_cpu(data_dir, kafka, pg)
